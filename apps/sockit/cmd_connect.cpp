@@ -1,0 +1,67 @@
+// sockit connect: like nc. stdin to the socket, the socket to stdout, binary-safe.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+
+#include "commands.hpp"
+#include "output.hpp"
+#include "sockit/service/relay.hpp"
+
+namespace sockit::cli {
+namespace {
+
+struct connect_cli_options {
+  std::string endpoint;
+  bool udp = false;
+  bool no_half_close = false;
+  double wait = 1.0;
+  bool verbose = false;
+};
+
+int run_connect(const connect_cli_options& o) {
+  auto e = net::endpoint::parse(o.endpoint, o.udp ? net::transport::udp : net::transport::tcp);
+  if (o.udp) e = e.with_transport(net::transport::udp);
+  const bool udp = e.proto() == net::transport::udp && !e.is_unix();
+  std::error_code ec;
+  std::string why;
+  net::socket sock = net::socket::connect(e, ec, &why);
+  if (ec) throw std::runtime_error(why.empty() ? ec.message() : why);
+  if (o.verbose) {
+    print_line("connected to " + sock.peer_address().to_string(e.proto()), stderr);
+  }
+  service::relay_options ro;
+  ro.datagram = udp;
+  ro.half_close = !o.no_half_close;
+  ro.datagram_linger = std::chrono::milliseconds(static_cast<long long>(o.wait * 1000));
+  auto r = service::relay(STDIN_FILENO, STDOUT_FILENO, sock, ro);
+  if (r.error) throw std::runtime_error(e.to_string() + ": " + r.error.message());
+  if (o.verbose) {
+    print_line(fmt::format("sent {} bytes, received {} bytes{}", r.sent, r.received,
+                           r.peer_closed ? "; peer closed" : ""),
+               stderr);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void setup_connect(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<connect_cli_options>();
+  auto* cmd = app.add_subcommand("connect", "Connect and pipe stdin/stdout both ways (like nc)");
+  cmd->add_option("endpoint", o->endpoint, "HOST:PORT, [v6]:PORT, unix:/path, udp://HOST:PORT")
+      ->required();
+  cmd->add_flag("-u,--udp", o->udp, "UDP: each read of stdin is one datagram; replies are printed");
+  cmd->add_flag("--no-half-close", o->no_half_close,
+                "Exit at stdin EOF instead of half-closing and waiting for the peer to close");
+  cmd->add_option("-w,--wait", o->wait, "UDP: after stdin EOF, wait this long for replies (s)")
+      ->capture_default_str();
+  cmd->add_flag("-v,--verbose", o->verbose, "Report the connection and byte counts on stderr");
+  cmd->footer(
+      "On stdin EOF the sending side is shut down (the peer's recv returns empty) and\n"
+      "sockit exits once the peer closes, like `nc -N`.");
+  cmd->callback([o, &exit_code] { exit_code = run_connect(*o); });
+}
+
+}  // namespace sockit::cli

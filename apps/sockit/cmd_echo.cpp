@@ -1,0 +1,117 @@
+// sockit echo: the seeds' (upper-casing) echo server for many clients, TCP, UDP or Unix.
+#include <fmt/format.h>
+#include <csignal>
+
+#include <memory>
+#include <string>
+
+#include "commands.hpp"
+#include "output.hpp"
+#include "sockit/service/echo.hpp"
+
+namespace sockit::cli {
+namespace {
+
+struct echo_cli_options {
+  std::string endpoint;
+  bool udp = false;
+  bool upper = false;
+  unsigned threads = 0;
+  std::size_t max_conns = 0;
+  double idle_timeout = 0;
+  bool json = false;
+  bool verbose = false;
+};
+
+const char* event_name(service::echo_event::type t) {
+  switch (t) {
+    case service::echo_event::type::accepted:
+      return "accepted";
+    case service::echo_event::type::closed:
+      return "closed";
+    case service::echo_event::type::rejected:
+      return "rejected";
+    case service::echo_event::type::idle_timeout:
+      return "idle_timeout";
+    case service::echo_event::type::error:
+      return "error";
+  }
+  return "unknown";
+}
+
+int run_echo(const echo_cli_options& o) {
+  service::echo_options opt;
+  opt.endpoint =
+      net::endpoint::parse(o.endpoint, o.udp ? net::transport::udp : net::transport::tcp);
+  opt.udp = o.udp || opt.endpoint.proto() == net::transport::udp;
+  opt.upper = o.upper;
+  opt.threads = o.threads;
+  opt.max_conns = o.max_conns;
+  if (o.idle_timeout < 0) throw std::invalid_argument("--idle-timeout must not be negative");
+  opt.idle_timeout = std::chrono::milliseconds(static_cast<long long>(o.idle_timeout * 1000));
+
+  block_stop_signals();  // before any server thread exists, so they all inherit the mask
+  service::echo_server server(opt);
+  if (o.json || o.verbose) {
+    server.on_event([json = o.json](const service::echo_event& e) {
+      if (json) {
+        nlohmann::json j{{"event", event_name(e.what)}, {"peer", e.peer}};
+        if (e.what != service::echo_event::type::accepted) j["bytes"] = e.bytes;
+        if (!e.detail.empty()) j["detail"] = e.detail;
+        print_json(j);
+      } else {
+        std::string line = fmt::format("{} {}", event_name(e.what), escape_for_terminal(e.peer));
+        if (e.what != service::echo_event::type::accepted)
+          line += fmt::format(" ({} bytes)", e.bytes);
+        if (!e.detail.empty()) line += ": " + e.detail;
+        print_line(line, stderr);
+      }
+    });
+  }
+  server.start();
+  print_listening(server.local_endpoint(), o.json);
+  int sig = wait_for_stop_signal();
+  server.stop();
+  auto s = server.stats();
+  if (o.json) {
+    print_json({{"event", "stopped"},
+                {"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"},
+                {"accepted", s.accepted},
+                {"rejected", s.rejected},
+                {"idle_closed", s.idle_closed},
+                {"bytes", s.bytes},
+                {"datagrams", s.datagrams}});
+  } else {
+    print_line(
+        fmt::format("stopped ({}): {} accepted, {} rejected, {} idle-closed, {} bytes echoed{}",
+                    sig == SIGINT ? "SIGINT" : "SIGTERM", s.accepted, s.rejected, s.idle_closed,
+                    s.bytes, opt.udp ? fmt::format(", {} datagrams", s.datagrams) : ""),
+        stderr);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void setup_echo(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<echo_cli_options>();
+  auto* cmd = app.add_subcommand("echo", "Echo server for many clients at once (TCP, UDP or Unix)");
+  cmd->add_option("endpoint", o->endpoint,
+                  "Where to listen: :PORT, HOST:PORT, [::1]:PORT, unix:/path")
+      ->required();
+  cmd->add_flag("-u,--udp", o->udp, "Echo UDP datagrams: each sender gets its datagram back");
+  cmd->add_flag("--upper", o->upper, "Upper-case ASCII letters, like Python's bytes.upper()");
+  cmd->add_option("-t,--threads", o->threads, "Event loops (default: one per CPU)");
+  cmd->add_option("--max-conns", o->max_conns,
+                  "Close new connections at once beyond this many (0 = no limit)");
+  cmd->add_option("--idle-timeout", o->idle_timeout,
+                  "Close clients silent for this many seconds (0 = never)");
+  cmd->add_flag("--json", o->json, "One JSON object per line on stdout (events included)");
+  cmd->add_flag("-v,--verbose", o->verbose, "Log each connection to stderr");
+  cmd->footer(
+      "Prints `listening on ENDPOINT` once bound (port 0 picks a free port).\n"
+      "SIGINT/SIGTERM: stop accepting, close clients, print a summary, exit 0.");
+  cmd->callback([o, &exit_code] { exit_code = run_echo(*o); });
+}
+
+}  // namespace sockit::cli

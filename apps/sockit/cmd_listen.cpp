@@ -1,0 +1,104 @@
+// sockit listen: accept one peer and pipe stdin/stdout both ways (the seeds' two-way chat).
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+
+#include "commands.hpp"
+#include "output.hpp"
+#include "sockit/service/relay.hpp"
+
+namespace sockit::cli {
+namespace {
+
+struct listen_cli_options {
+  std::string endpoint;
+  bool keep = false;
+  bool udp = false;
+  bool json = false;
+  bool verbose = false;
+  double wait = 1.0;
+};
+
+int run_listen_udp(const listen_cli_options& o, const net::endpoint& e) {
+  std::error_code ec;
+  std::string why;
+  net::socket sock = net::socket::bind_datagram(e, ec, &why);
+  if (ec) throw std::runtime_error(why.empty() ? ec.message() : why);
+  print_listening(sock.local_address().to_endpoint(net::transport::udp), o.json, stderr);
+  // The first datagram picks the peer (as nc -u -l does); from then on it is a conversation.
+  std::vector<std::byte> buf(65536);
+  net::socket_address from;
+  std::size_t n = sock.recv_from(buf, from, ec);
+  if (ec) throw std::runtime_error("recvfrom: " + ec.message());
+  if (o.verbose) print_line("datagram from " + from.to_string(net::transport::udp), stderr);
+  if (::write(STDOUT_FILENO, buf.data(), n) < 0) return 1;
+  sock.connect_to(from, ec);
+  if (ec) throw std::runtime_error("connect: " + ec.message());
+  service::relay_options ro;
+  ro.datagram = true;
+  ro.datagram_linger = std::chrono::milliseconds(static_cast<long long>(o.wait * 1000));
+  auto r = service::relay(STDIN_FILENO, STDOUT_FILENO, sock, ro);
+  if (r.error) throw std::runtime_error(r.error.message());
+  return 0;
+}
+
+int run_listen(const listen_cli_options& o) {
+  auto e = net::endpoint::parse(o.endpoint, o.udp ? net::transport::udp : net::transport::tcp);
+  if (o.udp || (e.proto() == net::transport::udp && !e.is_unix())) {
+    return run_listen_udp(o, e.with_transport(net::transport::udp));
+  }
+  std::error_code ec;
+  std::string why;
+  net::socket listener = net::socket::listen(e, ec, &why, 16);
+  if (ec) throw std::runtime_error(why.empty() ? ec.message() : why);
+  // stdout carries the peer's bytes, so the readiness line goes to stderr.
+  auto bound = e.is_unix() ? e : listener.local_address().to_endpoint();
+  print_listening(bound, o.json, stderr);
+  int status = 0;
+  do {
+    net::socket_address peer;
+    net::socket conn = listener.accept(&peer, ec);
+    if (ec) {
+      print_line("sockit: accept: " + ec.message(), stderr);
+      status = 1;
+      continue;
+    }
+    if (o.verbose) print_line("connection from " + peer.to_string(), stderr);
+    auto r = service::relay(STDIN_FILENO, STDOUT_FILENO, conn, service::relay_options{});
+    if (r.error) {
+      print_line("sockit: " + peer.to_string() + ": " + r.error.message(), stderr);
+      status = 1;
+    } else {
+      status = 0;
+    }
+    if (o.verbose) {
+      print_line(fmt::format("{} left: sent {} bytes, received {} bytes", peer.to_string(), r.sent,
+                             r.received),
+                 stderr);
+    }
+  } while (o.keep);
+  if (e.type() == net::endpoint::kind::unix_path) ::unlink(e.path().c_str());
+  return status;
+}
+
+}  // namespace
+
+void setup_listen(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<listen_cli_options>();
+  auto* cmd =
+      app.add_subcommand("listen", "Accept a peer and pipe stdin/stdout both ways (like nc -l)");
+  cmd->add_option("endpoint", o->endpoint, "Where to listen: :PORT, HOST:PORT, unix:/path")
+      ->required();
+  cmd->add_flag("-k,--keep-open", o->keep, "After a peer leaves, wait for the next one");
+  cmd->add_flag("-u,--udp", o->udp, "UDP: the first datagram's sender becomes the peer");
+  cmd->add_option("-w,--wait", o->wait, "UDP: after stdin EOF, wait this long for datagrams (s)")
+      ->capture_default_str();
+  cmd->add_flag("--json", o->json, "Readiness line as JSON (stdout stays the data channel)");
+  cmd->add_flag("-v,--verbose", o->verbose, "Report peers and byte counts on stderr");
+  cmd->footer("The `listening on ENDPOINT` line goes to stderr: stdout carries the peer's bytes.");
+  cmd->callback([o, &exit_code] { exit_code = run_listen(*o); });
+}
+
+}  // namespace sockit::cli

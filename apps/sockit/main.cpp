@@ -1,0 +1,57 @@
+// sockit: one binary for echo servers, netcat-style piping, load generation and address
+// utilities. main only wires the subcommands together and turns failures into one line.
+#include <sys/resource.h>
+
+#include <fmt/format.h>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+
+#include "commands.hpp"
+
+namespace {
+
+// Servers hold one descriptor per client: use every descriptor the hard limit allows.
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // A peer that closes while we write must end that write with EPIPE, never the process.
+  std::signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
+
+  CLI::App app{
+      "sockit: a socket toolkit. Echo servers, netcat-style connect/listen, load generation,\n"
+      "and the socket tutorials' programs as real tools.",
+      "sockit"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "sockit 0.1.0");
+  app.footer(
+      "Endpoints: HOST:PORT, [v6]:PORT, :PORT, PORT, unix:/path, unix:@abstract,\n"
+      "optionally prefixed with tcp:// or udp://. Ports may be service names (localhost:http).\n"
+      "Run `sockit demo` for a guided tour.");
+
+  int exit_code = 0;
+  sockit::cli::setup_echo(app, exit_code);
+  sockit::cli::setup_connect(app, exit_code);
+  sockit::cli::setup_listen(app, exit_code);
+  sockit::cli::setup_bench(app, exit_code);
+  sockit::cli::setup_demo(app, exit_code);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "sockit: error: {}\n", e.what());
+    return 1;
+  }
+  return exit_code;
+}

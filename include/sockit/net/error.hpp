@@ -1,0 +1,40 @@
+// sockit's own error codes: invalid input and protocol violations, as std::error_code.
+// Ordinary network events (EOF, reset, timeout) stay in the system/asio categories.
+#pragma once
+
+#include <string>
+#include <system_error>
+
+namespace sockit {
+
+enum class errc {
+  ok = 0,
+  // net/: parsing and lookups
+  invalid_endpoint = 1,  // the text is not an endpoint at all
+  invalid_port,          // port number out of 0..65535 or malformed
+  unknown_service,       // a service name /etc/services does not know
+  invalid_address,       // not an IPv4/IPv6 address
+  path_too_long,         // Unix socket path longer than sun_path allows
+  resolve_failed,        // getaddrinfo found nothing
+  invalid_prefix,        // prefix length out of range
+  invalid_mask,          // netmask not contiguous
+  // codec/ and services: protocol violations
+  frame_too_large = 100,
+  bad_header,
+  hash_mismatch,
+  unsafe_name,
+  too_many_connections,
+  timed_out,
+};
+
+/// The category of every sockit::errc value. Safe to call from any thread.
+const std::error_category& error_category() noexcept;
+
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+}  // namespace sockit
+
+template <>
+struct std::is_error_code_enum<sockit::errc> : std::true_type {};

@@ -1,0 +1,77 @@
+// echo_server: the seeds' upper-casing echo server, for many clients at once, over TCP,
+// UDP or Unix stream sockets, on a pool of event loops. It never prints: events go to a
+// callback and counters to stats().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include "sockit/net/endpoint.hpp"
+
+namespace sockit::service {
+
+struct echo_options {
+  net::endpoint endpoint;
+  bool udp = false;                           // datagrams: reply to each sender with its datagram
+  bool upper = false;                         // upper-case ASCII letters like bytes.upper()
+  unsigned threads = 0;                       // event loops; 0 = one per hardware thread
+  std::size_t max_conns = 0;                  // 0 = unlimited; over it, new connections are closed
+  std::chrono::milliseconds idle_timeout{0};  // 0 = never
+  std::size_t buffer_size = 64 * 1024;        // per connection; bounds its memory
+};
+
+struct echo_event {
+  enum class type { accepted, closed, rejected, idle_timeout, error };
+  type what;
+  std::string peer;         // tcp://127.0.0.1:5555, unix: (unnamed client), ...
+  std::uint64_t bytes = 0;  // for closed / idle_timeout
+  std::string detail;       // reason for rejected / error; error message for closed
+};
+
+struct echo_stats {
+  std::uint64_t accepted = 0;
+  std::uint64_t rejected = 0;  // over --max-conns, or out of file descriptors
+  std::uint64_t active = 0;
+  std::uint64_t idle_closed = 0;
+  std::uint64_t bytes = 0;  // echoed bytes of connections that have ended
+  std::uint64_t datagrams = 0;
+};
+
+class echo_server {
+ public:
+  /// Binds at once (throws std::system_error with a clear message when it cannot), so
+  /// local_endpoint() is known before run(). SO_REUSEADDR on TCP; a stale Unix socket
+  /// file left by a dead server is replaced, a live one is not.
+  explicit echo_server(echo_options options);
+  ~echo_server();
+  echo_server(const echo_server&) = delete;
+  echo_server& operator=(const echo_server&) = delete;
+
+  /// The endpoint actually bound (the real port when 0 was asked for).
+  net::endpoint local_endpoint() const;
+
+  /// Called on an I/O thread for every connection event; must be thread-safe and quick.
+  /// Set before start().
+  void on_event(std::function<void(const echo_event&)> callback);
+
+  /// Starts serving on background threads and returns.
+  void start();
+  /// Stops accepting, closes every client, and waits for the loops to finish.
+  /// Safe to call from any thread other than the loops', and more than once.
+  void stop();
+  /// Blocks until stop() has completed.
+  void wait();
+
+  /// A snapshot of the counters. Safe to call from any thread.
+  echo_stats stats() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace sockit::service

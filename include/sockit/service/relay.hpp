@@ -1,0 +1,35 @@
+// relay: netcat's core. Copies an input descriptor to a connected socket and the socket to
+// an output descriptor, both at once, binary-safe, with bounded buffers.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <system_error>
+
+#include "sockit/net/socket.hpp"
+
+namespace sockit::service {
+
+struct relay_options {
+  bool datagram = false;  // each read of input is one datagram; each datagram received is output
+  /// Stream: on input EOF, shut down our sending side (the peer's recv returns 0) and keep
+  /// printing until the peer closes, like `nc -N`. When false, input EOF ends the relay.
+  bool half_close = true;
+  /// Datagram: after input EOF, keep printing replies until none arrives for this long.
+  std::chrono::milliseconds datagram_linger{1000};
+  std::size_t buffer_size = 64 * 1024;
+};
+
+struct relay_result {
+  std::uint64_t sent = 0;      // bytes from input to the socket
+  std::uint64_t received = 0;  // bytes from the socket to output
+  std::uint64_t datagrams_sent = 0, datagrams_received = 0;
+  bool peer_closed = false;  // the peer ended the conversation (recv returned 0)
+  std::error_code error;     // set on a real failure (reset, refused, output closed, ...)
+};
+
+/// Runs until the conversation is over (see relay_options). `in_fd` and `out_fd` may be
+/// pipes, terminals, regular files or /dev/null. Blocks the calling thread; uses poll(2).
+relay_result relay(int in_fd, int out_fd, net::socket& sock, const relay_options& options);
+
+}  // namespace sockit::service

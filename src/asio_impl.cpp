@@ -1,0 +1,3 @@
+// Asio's implementation, compiled once for the whole project (ASIO_SEPARATE_COMPILATION),
+// so no other translation unit pays for it.
+#include <asio/impl/src.hpp>

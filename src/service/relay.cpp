@@ -1,0 +1,154 @@
+// relay: a poll(2) loop with one bounded buffer per direction. The socket is non-blocking
+// so a peer that stops reading never stops us from draining what it sends (no deadlock when
+// piping a large file through an echo server).
+#include "sockit/service/relay.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+namespace sockit::service {
+namespace {
+
+std::error_code errno_code() { return {errno, std::system_category()}; }
+
+bool write_all(int fd, const char* data, std::size_t n, std::error_code& ec) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, data, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {  // output is non-blocking (rare): wait for it
+        pollfd p{fd, POLLOUT, 0};
+        ::poll(&p, 1, -1);
+        continue;
+      }
+      ec = errno_code();
+      return false;
+    }
+    data += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+relay_result relay_stream(int in_fd, int out_fd, net::socket& sock, const relay_options& o) {
+  relay_result r;
+  std::vector<char> up(o.buffer_size), down(o.buffer_size);
+  std::size_t up_begin = 0, up_end = 0;
+  bool in_eof = false, shut = false;
+  const int fd = sock.native_handle();
+  for (;;) {
+    if (in_eof && up_begin == up_end && !shut) {
+      if (!o.half_close) return r;
+      ::shutdown(fd, SHUT_WR);
+      shut = true;
+    }
+    pollfd fds[2];
+    nfds_t n = 0;
+    int sock_index = static_cast<int>(n++);
+    fds[sock_index] = {fd, POLLIN, 0};
+    if (up_begin != up_end) fds[sock_index].events |= POLLOUT;
+    int in_index = -1;
+    if (!in_eof && up_begin == up_end) {
+      in_index = static_cast<int>(n++);
+      fds[in_index] = {in_fd, POLLIN, 0};
+    }
+    int rc = ::poll(fds, n, -1);
+    if (rc < 0) {
+      if (errno == EINTR) continue;
+      r.error = errno_code();
+      return r;
+    }
+    const short sev = fds[sock_index].revents;
+    if (sev & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t got = ::recv(fd, down.data(), down.size(), MSG_DONTWAIT);
+      if (got > 0) {
+        if (!write_all(out_fd, down.data(), static_cast<std::size_t>(got), r.error)) return r;
+        r.received += static_cast<std::size_t>(got);
+      } else if (got == 0) {
+        r.peer_closed = true;  // the seeds' `if not data: break`
+        return r;
+      } else if (errno != EAGAIN && errno != EINTR) {
+        r.error = errno_code();
+        return r;
+      }
+    }
+    if ((sev & POLLOUT) && up_begin != up_end) {
+      ssize_t w = ::send(fd, up.data() + up_begin, up_end - up_begin, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w > 0) {
+        up_begin += static_cast<std::size_t>(w);
+        r.sent += static_cast<std::size_t>(w);
+        if (up_begin == up_end) up_begin = up_end = 0;
+      } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+        r.error = errno_code();
+        return r;
+      }
+    }
+    if (in_index >= 0 && (fds[in_index].revents & (POLLIN | POLLHUP | POLLERR))) {
+      ssize_t got = ::read(in_fd, up.data(), up.size());
+      if (got > 0) {
+        up_begin = 0;
+        up_end = static_cast<std::size_t>(got);
+      } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
+        in_eof = true;  // a read error on input ends input, like EOF
+      }
+    }
+  }
+}
+
+relay_result relay_datagram(int in_fd, int out_fd, net::socket& sock, const relay_options& o) {
+  relay_result r;
+  constexpr std::size_t max_datagram = 65536;
+  std::vector<char> buf(max_datagram);
+  bool in_eof = false;
+  const int fd = sock.native_handle();
+  for (;;) {
+    pollfd fds[2] = {{fd, POLLIN, 0}, {in_fd, POLLIN, 0}};
+    nfds_t n = in_eof ? 1 : 2;
+    int timeout = in_eof ? static_cast<int>(o.datagram_linger.count()) : -1;
+    int rc = ::poll(fds, n, timeout);
+    if (rc < 0) {
+      if (errno == EINTR) continue;
+      r.error = errno_code();
+      return r;
+    }
+    if (rc == 0) return r;  // input is done and the peer has gone quiet
+    if (fds[0].revents & (POLLIN | POLLERR)) {
+      ssize_t got = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+      if (got >= 0) {
+        if (!write_all(out_fd, buf.data(), static_cast<std::size_t>(got), r.error)) return r;
+        r.received += static_cast<std::size_t>(got);
+        ++r.datagrams_received;
+      } else if (errno != EAGAIN && errno != EINTR) {
+        r.error = errno_code();  // e.g. ECONNREFUSED: nobody listens on that port
+        return r;
+      }
+    }
+    if (!in_eof && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+      ssize_t got = ::read(in_fd, buf.data(), 65507);  // largest IPv4 UDP payload
+      if (got > 0) {
+        ssize_t w = ::send(fd, buf.data(), static_cast<std::size_t>(got), MSG_NOSIGNAL);
+        if (w < 0) {
+          r.error = errno_code();
+          return r;
+        }
+        r.sent += static_cast<std::size_t>(got);
+        ++r.datagrams_sent;
+      } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
+        in_eof = true;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+relay_result relay(int in_fd, int out_fd, net::socket& sock, const relay_options& options) {
+  return options.datagram ? relay_datagram(in_fd, out_fd, sock, options)
+                          : relay_stream(in_fd, out_fd, sock, options);
+}
+
+}  // namespace sockit::service
