@@ -18,12 +18,6 @@
 namespace sockit::cli {
 namespace {
 
-struct demo_step {
-  std::string title;
-  std::string teaches;
-  std::function<std::string()> run;  // returns the result line; throws on failure
-};
-
 std::string recv_some(net::socket& s, std::size_t max = 4096) {
   std::string buf(max, '\0');
   std::error_code ec;
@@ -153,20 +147,25 @@ std::string step_bench() {
       r.mismatches);
 }
 
+const demo_registration tcp_step{
+    {10, "TCP echo, upper-cased",
+     "socket/bind/listen/accept, then the communication loop: recv, conn.send(msg.upper()), "
+     "until recv returns empty because the peer closed",
+     step_tcp_upper}};
+const demo_registration udp_step{
+    {20, "UDP echo", "recvfrom/sendto: a datagram socket answers each sender at its address",
+     step_udp}};
+const demo_registration unix_step{
+    {30, "Unix-socket echo", "AF_UNIX: the same stream API on a path in the file system",
+     step_unix}};
+const demo_registration bench_step{
+    {40, "many clients at once, measured",
+     "a server that serves many clients concurrently (not one after another), and sockit "
+     "bench echo checking every echoed byte",
+     step_bench}};
+
 int run_demo() {
-  std::vector<demo_step> steps = {
-      {"TCP echo, upper-cased",
-       "socket/bind/listen/accept, then the communication loop: recv, conn.send(msg.upper()), "
-       "until recv returns empty because the peer closed",
-       step_tcp_upper},
-      {"UDP echo", "recvfrom/sendto: a datagram socket answers each sender at its address",
-       step_udp},
-      {"Unix-socket echo", "AF_UNIX: the same stream API on a path in the file system", step_unix},
-      {"many clients at once, measured",
-       "a server that serves many clients concurrently (not one after another), and sockit "
-       "bench echo checking every echoed byte",
-       step_bench},
-  };
+  const std::vector<demo_step> steps = registered_demo_steps();
   const bool color = use_color(stdout);
   auto paint = [&](const char* code, const std::string& s) {
     return color ? fmt::format("\x1b[{}m{}\x1b[0m", code, s) : s;
@@ -189,6 +188,9 @@ int run_demo() {
 }
 
 }  // namespace
+
+void setup_demo(CLI::App& app, int& exit_code);
+const command_registration demo_registration{100, setup_demo};
 
 void setup_demo(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("demo", "A guided tour of sockit on loopback, step by step");

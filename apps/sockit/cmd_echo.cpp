@@ -93,6 +93,9 @@ int run_echo(const echo_cli_options& o) {
 
 }  // namespace
 
+void setup_echo(CLI::App& app, int& exit_code);
+const command_registration echo_registration{10, setup_echo};
+
 void setup_echo(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<echo_cli_options>();
   auto* cmd = app.add_subcommand("echo", "Echo server for many clients at once (TCP, UDP or Unix)");

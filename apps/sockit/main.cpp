@@ -39,11 +39,7 @@ int main(int argc, char** argv) {
       "Run `sockit demo` for a guided tour.");
 
   int exit_code = 0;
-  sockit::cli::setup_echo(app, exit_code);
-  sockit::cli::setup_connect(app, exit_code);
-  sockit::cli::setup_listen(app, exit_code);
-  sockit::cli::setup_bench(app, exit_code);
-  sockit::cli::setup_demo(app, exit_code);
+  for (auto setup : sockit::cli::registered_commands()) setup(app, exit_code);
 
   try {
     app.parse(argc, argv);

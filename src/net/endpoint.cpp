@@ -44,7 +44,10 @@ errc parse_port(std::string_view text, transport t, std::uint16_t& port, std::st
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '_' || c == '.' || c == '+' || c == '/';
   });
-  if (!name_chars) {
+  bool has_letter = std::any_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  });
+  if (!name_chars || !has_letter) {
     why = "port '" + std::string(text) + "' is neither a number nor a service name";
     return errc::invalid_port;
   }

@@ -53,7 +53,11 @@ std::string socket_address::host() const {
     std::size_t n =
         len_ > offsetof(sockaddr_un, sun_path) ? len_ - offsetof(sockaddr_un, sun_path) : 0;
     if (n == 0) return {};  // unnamed (a client socket)
-    if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, n - 1);
+    if (un->sun_path[0] == '\0') {
+      std::string abstract_name(1, '@');
+      abstract_name.append(un->sun_path + 1, n - 1);
+      return abstract_name;
+    }
     return std::string(un->sun_path, strnlen(un->sun_path, n));
   }
   return {};

@@ -1,0 +1,151 @@
+"""Helpers for integration tests: run the real sockit binary, wait for its readiness line
+(no sleeps), talk to it with plain stdlib sockets, stop it and check how it ended."""
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+SOCKIT = os.environ.get("SOCKIT_BIN", "sockit")
+SANITIZED = os.environ.get("SOCKIT_SANITIZED", "0") in ("1", "ON", "true")
+# Sanitizers make everything slower; deadlines stretch, behaviour must not change.
+SLOW = 4.0 if SANITIZED else 1.0
+
+
+def timeout(seconds):
+    return seconds * SLOW
+
+
+def read_line(stream, deadline_s):
+    """Reads one line from a pipe within deadline_s seconds, or raises TimeoutError."""
+    sel = selectors.DefaultSelector()
+    sel.register(stream, selectors.EVENT_READ)
+    buf = b""
+    end = time.monotonic() + deadline_s
+    fd = stream.fileno()
+    try:
+        while not buf.endswith(b"\n"):
+            left = end - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                raise TimeoutError(f"no line within {deadline_s}s (got {buf!r})")
+            chunk = os.read(fd, 1)
+            if not chunk:
+                raise EOFError(f"stream closed (got {buf!r})")
+            buf += chunk
+    finally:
+        sel.close()
+    return buf.decode()
+
+
+def parse_endpoint(text):
+    """'tcp://127.0.0.1:5' -> ('tcp', '127.0.0.1', 5); 'unix:/p' -> ('unix', '/p', None)."""
+    if text.startswith("unix:"):
+        return ("unix", text[5:], None)
+    scheme, rest = text.split("://", 1)
+    host, port = rest.rsplit(":", 1)
+    return (scheme, host.strip("[]"), int(port))
+
+
+class Server:
+    """A sockit server process. Waits for `listening on ...` on stdout (or stderr)."""
+
+    def __init__(self, *args, ready_on="stdout", json_mode=False, stdin=subprocess.DEVNULL,
+                 env=None, preexec_fn=None):
+        self.args = [SOCKIT, *args]
+        self.proc = subprocess.Popen(self.args, stdin=stdin, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env, preexec_fn=preexec_fn)
+        stream = self.proc.stdout if ready_on == "stdout" else self.proc.stderr
+        try:
+            line = read_line(stream, timeout(10))
+        except Exception:
+            self.proc.kill()
+            out, err = self.proc.communicate(timeout=10)
+            raise AssertionError(f"{self.args} did not become ready: {err.decode(errors='replace')}")
+        if json_mode:
+            event = json.loads(line)
+            assert event["event"] == "listening", line
+            self.endpoint = event["endpoint"]
+        else:
+            assert line.startswith("listening on "), line
+            self.endpoint = line[len("listening on "):].strip()
+        self.kind, self.host, self.port = parse_endpoint(self.endpoint)
+
+    @property
+    def address(self):
+        if self.kind == "unix":
+            return self.host
+        return (self.host, self.port)
+
+    @property
+    def family(self):
+        if self.kind == "unix":
+            return socket.AF_UNIX
+        return socket.AF_INET6 if ":" in self.host else socket.AF_INET
+
+    def connect(self, timeout_s=5):
+        s = socket.socket(self.family, socket.SOCK_STREAM)
+        s.settimeout(timeout(timeout_s))
+        s.connect(self.address)
+        return s
+
+    def stop(self, sig=signal.SIGTERM, timeout_s=10):
+        """Sends `sig` and returns (returncode, stdout, stderr)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        out, err = self.proc.communicate(timeout=timeout(timeout_s))
+        return self.proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate(timeout=10)
+
+
+def run(*args, input=None, timeout_s=30, check=False):
+    """Runs sockit to completion; returns CompletedProcess with bytes output."""
+    return subprocess.run([SOCKIT, *args], input=input, capture_output=True,
+                          timeout=timeout(timeout_s), check=check)
+
+
+def recv_exactly(sock, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError(f"peer closed after {len(buf)} of {n} bytes")
+        buf += chunk
+    return bytes(buf)
+
+
+def recv_until_eof(sock):
+    buf = bytearray()
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return bytes(buf)
+        buf += chunk
+
+
+def has_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+class TempDir:
+    def __enter__(self):
+        self._d = tempfile.TemporaryDirectory(prefix="sockit-test-")
+        return self._d.name
+
+    def __exit__(self, *exc):
+        self._d.cleanup()
