@@ -1,0 +1,151 @@
+// write_queue: order, the byte bound, one write in flight, gathering, close and abort.
+#include "sockit/session/write_queue.hpp"
+
+#include <gtest/gtest.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <memory>
+#include <string>
+
+#include "chat_test_stream.hpp"
+
+namespace {
+
+using sockit::session::shared_message;
+using sockit::session::write_queue;
+using sockit::test::chat_test_stream;
+
+shared_message msg(std::string s) { return std::make_shared<const std::string>(std::move(s)); }
+
+struct fixture {
+  asio::io_context io;
+  chat_test_stream stream{io.get_executor()};
+  write_queue<chat_test_stream> queue;
+  bool done = false;
+  std::error_code result;
+
+  explicit fixture(std::size_t max_bytes) : queue(stream, max_bytes) {}
+  void start() {
+    asio::co_spawn(
+        io,
+        [this]() -> asio::awaitable<void> {
+          result = co_await queue.run();
+          done = true;
+        },
+        asio::detached);
+  }
+};
+
+TEST(WriteQueue, WritesEverythingInOrderWithShortWrites) {
+  fixture f(1 << 20);
+  f.stream.max_write = 3;
+  f.start();
+  std::string expected;
+  for (int i = 0; i < 200; ++i) {
+    std::string line = "message " + std::to_string(i) + "\n";
+    expected += line;
+    ASSERT_TRUE(f.queue.push(msg(line)));
+    if (i % 7 == 0) f.io.poll();  // interleave pushes with the writer's progress
+  }
+  f.queue.close();
+  f.io.run();
+  EXPECT_TRUE(f.done);
+  EXPECT_FALSE(f.result);
+  EXPECT_EQ(f.stream.output, expected);
+  EXPECT_EQ(f.queue.queued_bytes(), 0u);
+}
+
+TEST(WriteQueue, BoundIsInBytesAndRefusesWithoutQueueing) {
+  fixture f(10);
+  f.stream.hold_writes = true;
+  f.start();
+  f.io.poll();
+  EXPECT_TRUE(f.queue.push(msg("12345")));
+  f.io.poll();  // the writer takes it and its write hangs; bytes stay counted until done
+  EXPECT_TRUE(f.stream.write_held());
+  EXPECT_TRUE(f.queue.push(msg("abcde")));
+  EXPECT_EQ(f.queue.queued_bytes(), 10u);
+  EXPECT_FALSE(f.queue.push(msg("x")));      // full: refused, nothing queued
+  EXPECT_EQ(f.queue.queued_messages(), 1u);  // behind the one being written
+  f.stream.max_write = 100;
+  f.stream.release_writes();
+  f.io.poll();
+  EXPECT_EQ(f.stream.output, "12345abcde");
+  EXPECT_TRUE(f.queue.push(msg("x")));  // room again once written
+  f.queue.close();
+  f.io.run();
+  EXPECT_EQ(f.stream.output, "12345abcdex");
+}
+
+TEST(WriteQueue, OneWriteInFlightAndPileUpIsGathered) {
+  fixture f(1 << 20);
+  f.stream.hold_writes = true;
+  f.stream.max_write = 1 << 20;
+  f.start();
+  ASSERT_TRUE(f.queue.push(msg("first\n")));
+  f.io.poll();
+  ASSERT_TRUE(f.stream.write_held());
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(f.queue.push(msg("more\n")));
+  f.io.poll();  // still the one held write: no second write was started
+  EXPECT_EQ(f.stream.write_calls, 0u);
+  f.stream.release_writes();
+  f.queue.close();
+  f.io.run();
+  EXPECT_EQ(f.stream.write_calls, 2u);  // the ten piled-up messages went out in one write
+  EXPECT_EQ(f.queue.writes(), 2u);
+}
+
+TEST(WriteQueue, CloseDrainsThenCompletes) {
+  fixture f(100);
+  f.start();
+  f.queue.push(msg("bye\n"));
+  f.queue.close();
+  EXPECT_FALSE(f.queue.push(msg("late\n")));
+  f.io.run();
+  EXPECT_TRUE(f.done);
+  EXPECT_FALSE(f.result);
+  EXPECT_EQ(f.stream.output, "bye\n");
+}
+
+TEST(WriteQueue, AbortDropsQueuedAndStops) {
+  fixture f(100);
+  f.stream.hold_writes = true;
+  f.start();
+  f.queue.push(msg("one\n"));
+  f.io.poll();
+  f.queue.push(msg("two\n"));
+  f.queue.abort();
+  EXPECT_EQ(f.queue.queued_bytes(), 0u);
+  f.stream.release_writes();
+  f.io.run();
+  EXPECT_TRUE(f.done);
+  EXPECT_EQ(f.result, asio::error::operation_aborted);
+  EXPECT_EQ(f.stream.output.find("two"), std::string::npos);
+}
+
+TEST(WriteQueue, WriteErrorEndsTheWriter) {
+  fixture f(100);
+  f.stream.write_error = asio::error::broken_pipe;
+  f.start();
+  f.queue.push(msg("x\n"));
+  f.io.run();
+  EXPECT_TRUE(f.done);
+  EXPECT_EQ(f.result, asio::error::broken_pipe);
+  EXPECT_FALSE(f.queue.push(msg("y\n")));  // a dead queue takes nothing more
+}
+
+TEST(WriteQueue, IdleWriterCostsNoWrites) {
+  fixture f(100);
+  f.start();
+  f.io.poll();
+  EXPECT_FALSE(f.done);
+  EXPECT_EQ(f.stream.write_calls, 0u);
+  f.queue.close();
+  f.io.run();
+  EXPECT_TRUE(f.done);
+}
+
+}  // namespace
