@@ -27,6 +27,12 @@ class category final : public std::error_category {
         return "invalid prefix length";
       case errc::invalid_mask:
         return "invalid netmask";
+      case errc::family_mismatch:
+        return "address family mismatch";
+      case errc::name_not_found:
+        return "no name for address";
+      case errc::invalid_size:
+        return "invalid size";
       case errc::frame_too_large:
         return "frame too large";
       case errc::bad_header:
@@ -39,6 +45,24 @@ class category final : public std::error_category {
         return "too many connections";
       case errc::timed_out:
         return "timed out";
+      case errc::body_too_large:
+        return "frame body too large";
+      case errc::header_too_deep:
+        return "frame header nested too deeply";
+      case errc::bad_magic:
+        return "not a sockit or classic connection";
+      case errc::unsupported_version:
+        return "unsupported protocol version";
+      case errc::name_exists:
+        return "file exists";
+      case errc::name_busy:
+        return "another upload of this name is in progress";
+      case errc::not_found:
+        return "no such file";
+      case errc::no_space:
+        return "not enough free space";
+      case errc::protocol_error:
+        return "protocol error";
     }
     return "unknown sockit error";
   }

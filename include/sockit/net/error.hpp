@@ -18,6 +18,9 @@ enum class errc {
   resolve_failed,        // getaddrinfo found nothing
   invalid_prefix,        // prefix length out of range
   invalid_mask,          // netmask not contiguous
+  family_mismatch,       // an IPv4 value where IPv6 is needed, or the other way round
+  name_not_found,        // a reverse lookup found no name for the address
+  invalid_size,          // a packet size, MTU or header length out of range
   // codec/ and services: protocol violations
   frame_too_large = 100,
   bad_header,
@@ -25,6 +28,16 @@ enum class errc {
   unsafe_name,
   too_many_connections,
   timed_out,
+  // codec/ and transfer (appended by the transfer issue)
+  body_too_large,       // a frame announces a body over the receiver's limit
+  header_too_deep,      // JSON header nested deeper than the limit
+  bad_magic,            // a connection opened with neither the magic nor a classic header
+  unsupported_version,  // no protocol version in common
+  name_exists,          // upload target exists and overwrite was not allowed
+  name_busy,            // another upload of the same name is in progress
+  not_found,            // no such file on the server
+  no_space,             // not enough free space for the announced size
+  protocol_error,       // a well-formed frame that is wrong at this point of the exchange
 };
 
 /// The category of every sockit::errc value. Safe to call from any thread.
