@@ -149,3 +149,71 @@ class TempDir:
 
     def __exit__(self, *exc):
         self._d.cleanup()
+
+
+# --- helpers added for the echo/connect/listen/bench suites -------------------------------
+
+def udp_socket(srv, timeout_s=5):
+    """A UDP socket of the server's family, connected to it (replies from others dropped)."""
+    s = socket.socket(srv.family, socket.SOCK_DGRAM)
+    s.settimeout(timeout(timeout_s))
+    s.connect(srv.address)
+    return s
+
+
+def raise_nofile(wanted):
+    """Raises this process's RLIMIT_NOFILE soft limit towards `wanted`; returns the new one."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if new > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    return max(new, soft)
+
+
+def limit_nofile(limit):
+    """A preexec_fn that lowers the HARD descriptor limit of the child (sockit raises its
+    soft limit to the hard one, so only the hard limit bounds it)."""
+    import resource
+
+    def apply():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    return apply
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far, from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[11], fields[12] are utime and stime (stat fields 14 and 15) in clock ticks.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def read_json_line(stream, deadline_s):
+    return json.loads(read_line(stream, deadline_s))
+
+
+def closed_by_peer(sock, deadline_s=5):
+    """True when the peer closed (EOF or reset) within the deadline; False if still open."""
+    sock.settimeout(timeout(deadline_s))
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def wait_until(predicate, deadline_s, interval_s=0.02):
+    """Polls `predicate` (bounded in time); returns its last value."""
+    end = time.monotonic() + timeout(deadline_s)
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= end:
+            return value
+        time.sleep(interval_s)
+
+
+def spawn(*args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE):
+    """Starts sockit without waiting for anything (for clients like `connect`)."""
+    return subprocess.Popen([SOCKIT, *args], stdin=stdin, stdout=stdout, stderr=stderr)

@@ -1,0 +1,108 @@
+// chat_server: the seeds' "server that talks to many clients at once" as a small IRC-like
+// room over plain text lines (nc and telnet are full clients): nicknames, commands, rooms,
+// history, and a bounded outgoing queue per member so one slow reader never slows the rest.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "sockit/net/endpoint.hpp"
+
+namespace sockit::service {
+
+struct chat_options {
+  net::endpoint endpoint;
+  std::size_t history = 0;                    // messages replayed to a newcomer, per room
+  std::size_t max_clients = 4096;             // 0 = unlimited; beyond it, told "full" and closed
+  std::size_t max_line = 2048;                // bytes per line; longer lines are refused
+  std::size_t max_queue = 256 * 1024;         // bytes waiting per member before it is dropped
+  std::chrono::milliseconds idle_timeout{0};  // 0 = never
+  std::chrono::milliseconds close_grace{2000};  // how long a goodbye may take to be read
+  std::string lobby = "#lobby";                 // the room everyone joins first
+};
+
+struct chat_event {
+  enum class type {
+    joined,           // nick, peer, room
+    left,             // nick, peer, room; detail = why (quit, closed, idle timeout, error)
+    dropped,          // nick, peer, room; its outgoing queue filled up (it stopped reading)
+    message,          // nick, room, text
+    action,           // nick, room, text (/me)
+    private_message,  // nick -> detail (the target); the text is deliberately not reported
+    nick_changed,     // detail = old nick, nick = new nick
+    room_changed,     // nick; detail = old room, room = new room
+    line_too_long,    // nick, peer
+    rejected,         // peer; detail = why (room full)
+    closing,          // the server is stopping; detail = members told
+  };
+  type what;
+  std::chrono::system_clock::time_point time;
+  std::string nick;
+  std::string peer;
+  std::string room;
+  std::string text;
+  std::string detail;
+};
+
+struct chat_stats {
+  std::uint64_t accepted = 0;
+  std::uint64_t rejected = 0;
+  std::uint64_t active = 0;
+  std::uint64_t messages = 0;    // chat lines and actions relayed
+  std::uint64_t deliveries = 0;  // lines queued to members (a message to N others counts N)
+  std::uint64_t dropped = 0;     // members disconnected because they stopped reading
+  std::uint64_t idle_closed = 0;
+  std::uint64_t too_long = 0;  // lines refused for exceeding max_line
+};
+
+/// All room state lives on one event loop (one thread), so it needs no locks and every
+/// member sees every sender's lines in the order they were sent. Measured: one loop relays
+/// well over a million deliveries per second (docs/BENCHMARKS.md), and a second loop would
+/// only add cross-thread hand-offs to every broadcast.
+class chat_server {
+ public:
+  /// Binds at once (throws std::system_error with a clear message), so local_endpoint()
+  /// is known before start(). TCP, IPv6 and Unix endpoints.
+  explicit chat_server(chat_options options);
+  ~chat_server();
+  chat_server(const chat_server&) = delete;
+  chat_server& operator=(const chat_server&) = delete;
+
+  net::endpoint local_endpoint() const;
+
+  /// Called on the server's thread for every event; must be quick. Set before start().
+  void on_event(std::function<void(const chat_event&)> callback);
+
+  /// Serves on a background thread and returns.
+  void start();
+  /// Tells every member the room is closing, lets them read it (up to close_grace), closes
+  /// everything and waits. Safe from any thread but the server's own, and more than once.
+  void stop();
+  /// Blocks until stop() has completed.
+  void wait();
+
+  /// A snapshot of the counters. Safe to call from any thread.
+  chat_stats stats() const;
+
+ private:
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+/// Makes a peer's text safe to relay: C0/C1 control characters (ESC included, so no ANSI
+/// sequence survives) become caret notation (^[) or U+FFFD, tabs become spaces, invalid
+/// UTF-8 and bidirectional overrides become U+FFFD. Valid UTF-8 text passes unchanged.
+std::string neutralize(std::string_view text);
+
+/// Nicknames: 1-24 characters, a letter first, then letters, digits, '_' or '-'.
+/// Returns an empty string when `nick` is valid, else the reason.
+std::string check_nick(std::string_view nick);
+
+/// Rooms: '#' then 1-24 letters, digits, '_' or '-'. Empty string when valid.
+std::string check_room(std::string_view room);
+
+}  // namespace sockit::service
