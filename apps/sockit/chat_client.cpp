@@ -1,0 +1,392 @@
+// sockit chat join: poll() on stdin and the socket. In a terminal, raw mode with a
+// one-line editor: an incoming line clears the prompt line, prints, and redraws the prompt
+// with what was being typed. Otherwise plain lines in and out.
+#include "chat_client.hpp"
+
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <cerrno>
+#include <csignal>
+#include <ctime>
+#include <optional>
+#include <string>
+
+#include "output.hpp"
+#include "sockit/net/socket.hpp"
+
+namespace sockit::cli {
+namespace {
+
+volatile std::sig_atomic_t stop_requested = 0;
+extern "C" void on_stop_signal(int) { stop_requested = 1; }
+
+bool write_all(int fd, std::string_view s) {
+  while (!s.empty()) {
+    ssize_t n = ::write(fd, s.data(), s.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    s.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// Puts the terminal in raw mode (no echo, byte at a time, no signals from keys) and
+// restores it on destruction, whatever way the client ends.
+class raw_terminal {
+ public:
+  raw_terminal() {
+    if (::tcgetattr(STDIN_FILENO, &saved_) != 0) return;
+    termios raw = saved_;
+    raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO | ISIG | IEXTEN);
+    raw.c_iflag &= ~static_cast<tcflag_t>(IXON | ICRNL);
+    raw.c_cc[VMIN] = 1;
+    raw.c_cc[VTIME] = 0;
+    active_ = ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw) == 0;
+  }
+  ~raw_terminal() {
+    if (active_) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_);
+  }
+  raw_terminal(const raw_terminal&) = delete;
+  raw_terminal& operator=(const raw_terminal&) = delete;
+
+ private:
+  termios saved_{};
+  bool active_ = false;
+};
+
+std::string_view strip_time(std::string_view& line) {
+  // "[HH:MM:SS] "
+  if (line.size() >= 11 && line[0] == '[' && line[3] == ':' && line[6] == ':' && line[9] == ']' &&
+      line[10] == ' ') {
+    auto t = line.substr(1, 8);
+    line.remove_prefix(11);
+    return t;
+  }
+  return {};
+}
+
+// Colour for a nick: stable per name, from the six that read on dark and light terminals.
+const char* nick_color(std::string_view nick) {
+  static const char* colors[] = {"31", "32", "33", "34", "35", "36"};
+  unsigned h = 2166136261u;
+  for (char c : nick) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+  return colors[h % 6];
+}
+
+std::string paint(bool color, const char* code, std::string_view s) {
+  if (!color) return std::string(s);
+  return fmt::format("\x1b[{}m{}\x1b[0m", code, s);
+}
+
+// A server line for the terminal: escaped (the server neutralises, but trust no peer),
+// timestamp dimmed, nick coloured.
+std::string render(std::string_view raw, bool color) {
+  std::string safe = escape_for_terminal(raw);
+  std::string_view line = safe;
+  auto t = strip_time(line);
+  std::string out = t.empty() ? std::string() : paint(color, "2", fmt::format("[{}]", t)) + " ";
+  if (line.starts_with("<")) {
+    auto end = line.find("> ");
+    if (end != std::string_view::npos) {
+      auto nick = line.substr(1, end - 1);
+      return out + paint(color, nick_color(nick), fmt::format("<{}>", nick)) +
+             std::string(line.substr(end + 1));
+    }
+  } else if (line.starts_with("* ")) {
+    auto rest = line.substr(2);
+    auto nick = rest.substr(0, rest.find(' '));
+    return out + paint(color, nick_color(nick), fmt::format("* {}", nick)) +
+           std::string(rest.substr(nick.size()));
+  } else if (line.starts_with("***")) {
+    return out + paint(color, "2", line);
+  } else if (line.starts_with("*") || line.starts_with("-> *")) {
+    return out + paint(color, "1", line);
+  }
+  return out + std::string(line);
+}
+
+unsigned terminal_columns() {
+  winsize ws{};
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return 80;
+}
+
+// The line being typed, as UTF-8 bytes.
+struct editor {
+  std::string text;
+  std::string prompt = "> ";
+  int escape_state = 0;  // inside an escape sequence from a key (arrows...): ignored
+
+  // Shows the tail that fits, so the prompt line never wraps (which would garble redraws).
+  std::string draw() const {
+    unsigned cols = terminal_columns();
+    std::size_t room = cols > prompt.size() + 1 ? cols - prompt.size() - 1 : 1;
+    // Count code points from the end.
+    std::size_t start = text.size(), points = 0;
+    while (start > 0 && points < room) {
+      --start;
+      if ((static_cast<unsigned char>(text[start]) & 0xc0) != 0x80) ++points;
+    }
+    return "\r\x1b[K" + prompt + text.substr(start);
+  }
+  void erase_char() {
+    while (!text.empty()) {
+      unsigned char c = static_cast<unsigned char>(text.back());
+      text.pop_back();
+      if ((c & 0xc0) != 0x80) break;
+    }
+  }
+  void erase_word() {
+    while (!text.empty() && text.back() == ' ') text.pop_back();
+    while (!text.empty() && text.back() != ' ') text.pop_back();
+  }
+};
+
+std::string clock_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  return fmt::format("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+// Learns our nick from the server's welcome and rename notices.
+void track_nick(std::string_view line, std::string& me) {
+  strip_time(line);
+  if (line.starts_with("*** welcome to ")) {
+    auto comma = line.find(", ");
+    auto colon = line.find(':', comma == std::string_view::npos ? 0 : comma);
+    if (comma != std::string_view::npos && colon != std::string_view::npos)
+      me = std::string(line.substr(comma + 2, colon - comma - 2));
+  } else if (line.starts_with("*** ") && !me.empty()) {
+    std::string prefix = "*** " + me + " is now known as ";
+    if (line.starts_with(prefix)) me = std::string(line.substr(prefix.size()));
+  }
+}
+
+}  // namespace
+
+nlohmann::json chat_line_to_json(std::string_view line) {
+  nlohmann::json j;
+  auto t = strip_time(line);
+  if (!t.empty()) j["time"] = std::string(t);
+  auto set = [&](const char* event, std::string_view nick, std::string_view text) {
+    j["event"] = event;
+    if (!nick.empty()) j["nick"] = std::string(nick);
+    j["text"] = std::string(text);
+  };
+  if (line.starts_with("<") && line.find("> ") != std::string_view::npos) {
+    auto end = line.find("> ");
+    set("message", line.substr(1, end - 1), line.substr(end + 2));
+  } else if (line.starts_with("*** ")) {
+    set("notice", {}, line.substr(4));
+  } else if (line.starts_with("* ")) {
+    auto rest = line.substr(2);
+    auto sp = rest.find(' ');
+    set("action", rest.substr(0, sp), sp == std::string_view::npos ? "" : rest.substr(sp + 1));
+  } else if (line.starts_with("-> *") && line.find("* ", 4) != std::string_view::npos) {
+    auto end = line.find("* ", 4);
+    set("private_sent", line.substr(4, end - 4), line.substr(end + 2));
+    j["to"] = j["nick"];
+    j.erase("nick");
+  } else if (line.starts_with("*") && line.find("* ", 1) != std::string_view::npos) {
+    auto end = line.find("* ", 1);
+    set("private", line.substr(1, end - 1), line.substr(end + 2));
+  } else {
+    set("line", {}, line);
+  }
+  return j;
+}
+
+int run_chat_join(const chat_join_options& o) {
+  auto endpoint = net::endpoint::parse(o.endpoint);
+  std::error_code ec;
+  std::string why;
+  net::socket sock = net::socket::connect(endpoint, ec, &why);
+  if (ec) throw std::system_error(ec, why);
+  if (!o.nick.empty()) {
+    sock.send_all(net::as_bytes("/nick " + o.nick + "\n"), ec);
+    if (ec) throw std::system_error(ec, "send");
+  }
+
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGHUP, &sa, nullptr);
+
+  const bool tty = !o.json && ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
+  const bool color = tty && use_color(stdout);
+  std::optional<raw_terminal> raw;
+  editor ed;
+  std::string me = o.nick;
+  if (tty) {
+    raw.emplace();
+    write_all(STDOUT_FILENO, ed.draw());
+  }
+
+  // Everything printed goes through here: in a terminal it lands above the prompt line.
+  auto show = [&](std::string_view server_line) {
+    if (o.json) {
+      print_json(chat_line_to_json(server_line));
+    } else if (tty) {
+      write_all(STDOUT_FILENO, "\r\x1b[K" + render(server_line, color) + "\r\n" + ed.draw());
+    } else {
+      std::string s(server_line);
+      s += '\n';
+      write_all(STDOUT_FILENO, s);
+    }
+  };
+  auto send_line = [&](std::string_view text) {
+    std::string s(text);
+    s += '\n';
+    std::error_code sec;
+    sock.send_all(net::as_bytes(s), sec);
+    return !sec;
+  };
+
+  std::string from_server, from_stdin;
+  bool stdin_open = true;
+  int status = 0;
+  char buf[16384];
+  for (;;) {
+    if (stop_requested) {
+      send_line("/quit");
+      break;
+    }
+    pollfd fds[2] = {{sock.native_handle(), POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
+    int n = ::poll(fds, stdin_open ? 2 : 1, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      status = 1;
+      break;
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      std::error_code rec;
+      std::size_t got = sock.recv(std::as_writable_bytes(std::span(buf, sizeof buf)), rec);
+      if (rec || got == 0) {
+        if (!from_server.empty()) show(from_server);
+        if (tty) write_all(STDOUT_FILENO, "\r\x1b[K*** disconnected\r\n");
+        if (rec) status = 1;
+        break;
+      }
+      from_server.append(buf, got);
+      std::size_t start = 0, nl;
+      while ((nl = from_server.find('\n', start)) != std::string::npos) {
+        std::string_view line(from_server.data() + start, nl - start);
+        if (line.ends_with('\r')) line.remove_suffix(1);
+        track_nick(line, me);
+        show(line);
+        start = nl + 1;
+      }
+      from_server.erase(0, start);
+      if (from_server.size() > 65536) {  // no newline for 64 KiB: show it as it is
+        show(from_server);
+        from_server.clear();
+      }
+    }
+    if (stdin_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+      ssize_t got = ::read(STDIN_FILENO, buf, sizeof buf);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        stdin_open = false;
+        if (!tty) {
+          if (!from_stdin.empty()) send_line(from_stdin);
+          sock.shutdown_write(ec);  // the server sees EOF, says goodbye and closes
+          continue;
+        }
+        send_line("/quit");
+        continue;
+      }
+      if (!tty) {
+        from_stdin.append(buf, static_cast<std::size_t>(got));
+        std::size_t start = 0, nl;
+        bool ok = true;
+        while (ok && (nl = from_stdin.find('\n', start)) != std::string::npos) {
+          ok = send_line(std::string_view(from_stdin.data() + start, nl - start));
+          start = nl + 1;
+        }
+        from_stdin.erase(0, start);
+        if (!ok) {
+          status = 1;
+          break;
+        }
+        continue;
+      }
+      for (ssize_t i = 0; i < got; ++i) {
+        unsigned char c = static_cast<unsigned char>(buf[i]);
+        if (ed.escape_state == 1) {  // after ESC: '[' or 'O' starts a sequence
+          ed.escape_state = (c == '[' || c == 'O') ? 2 : 0;
+          continue;
+        }
+        if (ed.escape_state == 2) {  // a CSI sequence ends with a byte in @..~
+          if (c >= 0x40 && c <= 0x7e) ed.escape_state = 0;
+          continue;
+        }
+        if (c == 0x1b) {
+          ed.escape_state = 1;
+        } else if (c == '\r' || c == '\n') {
+          std::string text = std::move(ed.text);
+          ed.text.clear();
+          if (text.empty()) {
+            write_all(STDOUT_FILENO, ed.draw());
+            continue;
+          }
+          if (!text.starts_with("/") || text.starts_with("//")) {
+            std::string_view shown =
+                text.starts_with("//") ? std::string_view(text).substr(1) : std::string_view(text);
+            std::string who = me.empty() ? "me" : me;
+            write_all(STDOUT_FILENO,
+                      "\r\x1b[K" +
+                          render(fmt::format("[{}] <{}> {}", clock_now(), who, shown), color) +
+                          "\r\n");
+          }
+          write_all(STDOUT_FILENO, ed.draw());
+          if (!send_line(text)) {
+            status = 1;
+            stop_requested = 1;
+          }
+        } else if (c == 0x7f || c == 0x08) {
+          ed.erase_char();
+          write_all(STDOUT_FILENO, ed.draw());
+        } else if (c == 0x15) {  // Ctrl-U
+          ed.text.clear();
+          write_all(STDOUT_FILENO, ed.draw());
+        } else if (c == 0x17) {  // Ctrl-W
+          ed.erase_word();
+          write_all(STDOUT_FILENO, ed.draw());
+        } else if (c == 0x03 || (c == 0x04 && ed.text.empty())) {  // Ctrl-C, Ctrl-D
+          stop_requested = 1;
+        } else if (c == 0x0c) {  // Ctrl-L
+          write_all(STDOUT_FILENO, "\x1b[H\x1b[2J" + ed.draw());
+        } else if (c >= 0x20 || c == '\t') {
+          if (ed.text.size() < 16384) ed.text += static_cast<char>(c == '\t' ? ' ' : c);
+          write_all(STDOUT_FILENO, ed.draw());
+        }
+      }
+    }
+  }
+  if (stop_requested && tty) {
+    // Read the goodbye briefly so the user sees it; never hang on a silent server.
+    pollfd pfd{sock.native_handle(), POLLIN, 0};
+    if (::poll(&pfd, 1, 300) > 0) {
+      std::error_code rec;
+      std::size_t got = sock.recv(std::as_writable_bytes(std::span(buf, sizeof buf)), rec);
+      if (!rec && got > 0) {
+        from_server.append(buf, got);
+        if (from_server.find("*** bye") != std::string::npos)
+          write_all(STDOUT_FILENO, "\r\x1b[K*** bye\r\n");
+      }
+    }
+    write_all(STDOUT_FILENO, "\r\x1b[K");
+  }
+  return status;
+}
+
+}  // namespace sockit::cli

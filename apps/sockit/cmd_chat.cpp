@@ -1,0 +1,283 @@
+// sockit chat serve|join: the seeds' two-way chat grown into a room for many clients.
+#include <fmt/format.h>
+
+#include <csignal>
+#include <ctime>
+#include <memory>
+#include <string>
+
+#include "chat_client.hpp"
+#include "commands.hpp"
+#include "output.hpp"
+#include "sockit/net/socket.hpp"
+#include "sockit/service/chat.hpp"
+
+namespace sockit::cli {
+namespace {
+
+struct chat_serve_cli_options {
+  std::string endpoint = "127.0.0.1:0";
+  std::size_t history = 0;
+  std::size_t max_clients = 4096;
+  std::size_t max_line = 2048;
+  std::size_t max_queue = 256 * 1024;
+  double idle_timeout = 0;
+  bool json = false;
+  bool quiet = false;
+};
+
+const char* event_name(service::chat_event::type t) {
+  using type = service::chat_event::type;
+  switch (t) {
+    case type::joined:
+      return "joined";
+    case type::left:
+      return "left";
+    case type::dropped:
+      return "dropped";
+    case type::message:
+      return "message";
+    case type::action:
+      return "action";
+    case type::private_message:
+      return "private_message";
+    case type::nick_changed:
+      return "nick_changed";
+    case type::room_changed:
+      return "room_changed";
+    case type::line_too_long:
+      return "line_too_long";
+    case type::rejected:
+      return "rejected";
+    case type::closing:
+      return "closing";
+  }
+  return "unknown";
+}
+
+std::string iso_time(std::chrono::system_clock::time_point t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
+}
+
+void print_chat_event(const service::chat_event& e, bool json) {
+  using type = service::chat_event::type;
+  if (json) {
+    nlohmann::json j{{"event", event_name(e.what)}, {"time", iso_time(e.time)}};
+    if (!e.nick.empty()) j["nick"] = e.nick;
+    if (!e.peer.empty()) j["peer"] = e.peer;
+    if (!e.room.empty()) j["room"] = e.room;
+    if (e.what == type::message || e.what == type::action) j["text"] = e.text;
+    if (!e.detail.empty()) {
+      const char* key = e.what == type::nick_changed      ? "old_nick"
+                        : e.what == type::room_changed    ? "old_room"
+                        : e.what == type::private_message ? "to"
+                        : e.what == type::closing         ? "members"
+                                                          : "reason";
+      j[key] = e.detail;
+    }
+    print_json(j);
+    return;
+  }
+  std::string nick = escape_for_terminal(e.nick);
+  std::string line;
+  switch (e.what) {
+    case type::joined:
+      line = fmt::format("{} joined {} from {}", nick, e.room, escape_for_terminal(e.peer));
+      break;
+    case type::left:
+      line = fmt::format("{} left {} ({})", nick, e.room, e.detail);
+      break;
+    case type::dropped:
+      line = fmt::format("{} dropped from {}: {}", nick, e.room, e.detail);
+      break;
+    case type::message:
+      line = fmt::format("{} <{}> {}", e.room, nick, escape_for_terminal(e.text));
+      break;
+    case type::action:
+      line = fmt::format("{} * {} {}", e.room, nick, escape_for_terminal(e.text));
+      break;
+    case type::private_message:
+      line = fmt::format("{} -> {} (private)", nick, escape_for_terminal(e.detail));
+      break;
+    case type::nick_changed:
+      line = fmt::format("{} is now {}", escape_for_terminal(e.detail), nick);
+      break;
+    case type::room_changed:
+      line = fmt::format("{} moved from {} to {}", nick, e.detail, e.room);
+      break;
+    case type::line_too_long:
+      line = fmt::format("{}: line too long, refused", nick);
+      break;
+    case type::rejected:
+      line = fmt::format("rejected {}: {}", escape_for_terminal(e.peer), e.detail);
+      break;
+    case type::closing:
+      line = fmt::format("closing: telling {} members", e.detail);
+      break;
+  }
+  std::time_t secs = std::chrono::system_clock::to_time_t(e.time);
+  std::tm tm{};
+  ::localtime_r(&secs, &tm);
+  print_line(fmt::format("[{:02}:{:02}:{:02}] {}", tm.tm_hour, tm.tm_min, tm.tm_sec, line));
+}
+
+int run_chat_serve(const chat_serve_cli_options& o) {
+  service::chat_options opt;
+  opt.endpoint = net::endpoint::parse(o.endpoint);
+  opt.history = o.history;
+  opt.max_clients = o.max_clients;
+  opt.max_line = o.max_line;
+  opt.max_queue = o.max_queue;
+  if (o.idle_timeout < 0) throw std::invalid_argument("--idle-timeout must not be negative");
+  opt.idle_timeout = std::chrono::milliseconds(static_cast<long long>(o.idle_timeout * 1000));
+
+  block_stop_signals();  // before the server thread exists, so it inherits the mask
+  service::chat_server server(opt);
+  if (!o.quiet) {
+    server.on_event([json = o.json](const service::chat_event& e) { print_chat_event(e, json); });
+  }
+  print_listening(server.local_endpoint(), o.json);
+  server.start();
+  int sig = wait_for_stop_signal();
+  server.stop();
+  auto s = server.stats();
+  const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+  if (o.json) {
+    print_json({{"event", "stopped"},
+                {"signal", name},
+                {"accepted", s.accepted},
+                {"rejected", s.rejected},
+                {"messages", s.messages},
+                {"deliveries", s.deliveries},
+                {"dropped", s.dropped},
+                {"idle_closed", s.idle_closed},
+                {"too_long", s.too_long}});
+  } else {
+    print_line(fmt::format("stopped ({}): {} accepted, {} rejected, {} messages, {} deliveries, "
+                           "{} dropped, {} idle-closed, {} lines too long",
+                           name, s.accepted, s.rejected, s.messages, s.deliveries, s.dropped,
+                           s.idle_closed, s.too_long),
+               stderr);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void setup_chat(CLI::App& app, int& exit_code);
+const command_registration chat_registration{60, setup_chat};
+
+void setup_chat(CLI::App& app, int& exit_code) {
+  auto* chat =
+      app.add_subcommand("chat", "A chat room for many clients: nicknames, commands, rooms");
+  chat->require_subcommand(1);
+
+  auto s = std::make_shared<chat_serve_cli_options>();
+  auto* serve = chat->add_subcommand("serve", "Run a chat room (nc and telnet are full clients)");
+  serve->add_option("endpoint", s->endpoint, "Where to listen: HOST:PORT, [::1]:PORT, unix:/path")
+      ->capture_default_str();
+  serve->add_option("--history", s->history, "Replay the last N messages to newcomers")
+      ->capture_default_str();
+  serve->add_option("--max-clients", s->max_clients, "Turn away clients beyond N (0 = no limit)")
+      ->capture_default_str();
+  serve->add_option("--max-line", s->max_line, "Refuse lines longer than B bytes")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  serve
+      ->add_option("--max-queue", s->max_queue,
+                   "Drop a member with more than B bytes waiting for it (it stopped reading)")
+      ->capture_default_str();
+  serve->add_option("--idle-timeout", s->idle_timeout,
+                    "Disconnect members silent for this many seconds (0 = never)");
+  serve->add_flag("--json", s->json, "Events as JSON lines on stdout");
+  serve->add_flag("-q,--quiet", s->quiet, "No event log, only the listening line and summary");
+  serve->footer(
+      "Prints `listening on ENDPOINT` once bound. Clients send lines; /help lists commands.\n"
+      "SIGINT/SIGTERM: tell every member the room is closing, close, print a summary, exit 0.");
+  serve->callback([s, &exit_code] { exit_code = run_chat_serve(*s); });
+
+  auto j = std::make_shared<chat_join_options>();
+  auto* join = chat->add_subcommand("join", "Join a chat room from this terminal (or a script)");
+  join->add_option("endpoint", j->endpoint, "The room: HOST:PORT, [::1]:PORT, unix:/path")
+      ->required();
+  join->add_option("--nick", j->nick, "Nickname to take on arrival");
+  join->add_flag("--json", j->json, "One JSON object per incoming line");
+  join->footer(
+      "In a terminal: a line editor that incoming messages never garble, colours per nick\n"
+      "(unless NO_COLOR). Otherwise stdin lines are sent and room lines printed as they are;\n"
+      "at the end of stdin the client waits for the server to close.");
+  join->callback([j, &exit_code] { exit_code = run_chat_join(*j); });
+}
+
+namespace {
+
+std::string recv_line(net::socket& s, std::string& pending) {
+  for (int guard = 0; guard < 1000; ++guard) {
+    auto nl = pending.find('\n');
+    if (nl != std::string::npos) {
+      std::string line = pending.substr(0, nl);
+      pending.erase(0, nl + 1);
+      return line;
+    }
+    char buf[4096];
+    std::error_code ec;
+    std::size_t n = s.recv(std::as_writable_bytes(std::span(buf, sizeof buf)), ec);
+    if (ec || n == 0) throw std::runtime_error("the room closed the connection early");
+    pending.append(buf, n);
+  }
+  throw std::runtime_error("no line from the room");
+}
+
+void expect(bool ok, const std::string& what) {
+  if (!ok) throw std::runtime_error(what);
+}
+
+std::string step_chat() {
+  service::chat_options opt;
+  opt.endpoint = net::endpoint::parse("127.0.0.1:0");
+  opt.history = 5;
+  service::chat_server server(opt);
+  server.start();
+  std::error_code ec;
+  std::string why;
+  auto connect = [&] {
+    net::socket c = net::socket::connect(server.local_endpoint(), ec, &why);
+    expect(!ec, why);
+    return c;
+  };
+  std::string pa, pb;
+  net::socket a = connect();
+  expect(recv_line(a, pa).find("welcome") != std::string::npos, "no welcome for the first client");
+  a.send_all(net::as_bytes("/nick alice\nhello from the seeds' chat\n"), ec);
+  expect(recv_line(a, pa).find("alice") != std::string::npos, "nick change not confirmed");
+  net::socket b = connect();
+  expect(recv_line(b, pb).find("welcome") != std::string::npos, "no welcome for the second client");
+  std::string replay = recv_line(b, pb);
+  expect(replay.find("<alice> hello") != std::string::npos, "history not replayed: " + replay);
+  expect(recv_line(a, pa).find("joined") != std::string::npos, "no join notice");
+  b.send_all(net::as_bytes("/msg alice hi, only you\n"), ec);
+  std::string priv = recv_line(a, pa);
+  expect(priv.find("hi, only you") != std::string::npos, "private message lost: " + priv);
+  server.stop();
+  expect(recv_line(b, pb).find("-> *alice*") != std::string::npos, "no private confirmation");
+  std::string bye = recv_line(b, pb);
+  expect(bye.find("closing") != std::string::npos, "no closing notice: " + bye);
+  return fmt::format(
+      "{}: alice and a guest in one room; history replayed ('{}'), a private /msg, and the "
+      "closing notice reached everyone",
+      server.local_endpoint().to_string(), replay.substr(11));
+}
+
+const demo_registration chat_step{
+    {60, "chat room, many clients",
+     "the two-way chat, now one server talking to many clients at once: nicknames, "
+     "history, private messages, every client on its own connection",
+     step_chat}};
+
+}  // namespace
+}  // namespace sockit::cli

@@ -1,0 +1,104 @@
+// sockit bench chat: load for any line-based chat room (sockit chat serve, ncat --chat).
+// Registered after `bench` (order 95) so cmd_bench.cpp does not need to know about it.
+#include <fmt/format.h>
+
+#include <memory>
+#include <string>
+
+#include "commands.hpp"
+#include "output.hpp"
+#include "sockit/service/chat_bench.hpp"
+
+namespace sockit::cli {
+namespace {
+
+struct bench_chat_cli_options {
+  std::string endpoint;
+  unsigned clients = 100;
+  unsigned senders = 10;
+  double rate = 10;
+  double duration = 5;
+  double drain = 3;
+  std::size_t size = 64;
+  unsigned threads = 1;
+  bool json = false;
+};
+
+int run_bench_chat(const bench_chat_cli_options& o) {
+  service::chat_bench_options opt;
+  opt.endpoint = net::endpoint::parse(o.endpoint);
+  opt.clients = o.clients;
+  opt.senders = o.senders;
+  opt.rate = o.rate;
+  if (o.duration <= 0 || o.drain < 0) throw std::invalid_argument("--duration must be positive");
+  opt.duration = std::chrono::milliseconds(static_cast<long long>(o.duration * 1000));
+  opt.drain = std::chrono::milliseconds(static_cast<long long>(o.drain * 1000));
+  opt.size = o.size;
+  opt.threads = o.threads;
+  auto r = service::run_chat_bench(opt);
+  const auto& h = r.latency;
+  auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
+  if (o.json) {
+    print_json({{"event", "result"},
+                {"endpoint", opt.endpoint.to_string()},
+                {"clients", opt.clients},
+                {"connected", r.connected},
+                {"ready", r.ready},
+                {"senders", opt.senders},
+                {"rate", opt.rate},
+                {"seconds", r.seconds},
+                {"sent", r.sent},
+                {"expected", r.expected},
+                {"delivered", r.delivered},
+                {"lost", r.lost()},
+                {"out_of_order", r.out_of_order},
+                {"disconnected", r.disconnected},
+                {"deliveries_per_second", r.deliveries_per_second()},
+                {"latency_us",
+                 {{"p50", us(h.percentile(50))},
+                  {"p99", us(h.percentile(99))},
+                  {"max", us(h.max())},
+                  {"mean", h.mean() / 1000.0}}}});
+  } else {
+    print_line(fmt::format(
+        "bench chat {}: {} clients ({} in the room), {} senders x {}/s, {:.1f} s",
+        opt.endpoint.to_string(), opt.clients, r.ready, opt.senders, opt.rate, r.seconds));
+    print_line(fmt::format("  deliveries  {} of {} ({}/s)", r.delivered, r.expected,
+                           human_count(r.deliveries_per_second())));
+    print_line(fmt::format("  latency     p50 {}  p99 {}  max {}",
+                           human_duration_ns(h.percentile(50)), human_duration_ns(h.percentile(99)),
+                           human_duration_ns(h.max())));
+    print_line(fmt::format("  lost {}  out of order {}  disconnected {}", r.lost(), r.out_of_order,
+                           r.disconnected));
+  }
+  // Nothing delivered, or a room that reorders a sender's lines, is a failed run.
+  return (r.delivered == 0 || r.out_of_order != 0) ? 1 : 0;
+}
+
+}  // namespace
+
+void setup_bench_chat(CLI::App& app, int& exit_code);
+const command_registration bench_chat_registration{95, setup_bench_chat};
+
+void setup_bench_chat(CLI::App& app, int& exit_code) {
+  auto* bench = app.get_subcommand("bench");
+  auto o = std::make_shared<bench_chat_cli_options>();
+  auto* cmd = bench->add_subcommand(
+      "chat", "Measure a chat room: deliveries/s, delivery latency, losses (any line relay)");
+  cmd->add_option("endpoint", o->endpoint, "The room: HOST:PORT, unix:/path")->required();
+  cmd->add_option("-c,--clients", o->clients, "Members in the room")->capture_default_str();
+  cmd->add_option("-k,--senders", o->senders, "Members that send")->capture_default_str();
+  cmd->add_option("-r,--rate", o->rate, "Messages per second per sender")->capture_default_str();
+  cmd->add_option("-d,--duration", o->duration, "Seconds of sending")->capture_default_str();
+  cmd->add_option("--drain", o->drain, "Seconds to wait for late deliveries")
+      ->capture_default_str();
+  cmd->add_option("-s,--size", o->size, "Bytes per message line")->capture_default_str();
+  cmd->add_option("-t,--threads", o->threads, "Client event loops")->capture_default_str();
+  cmd->add_flag("--json", o->json, "One JSON object with the result");
+  cmd->footer(
+      "Each message should reach every other member once, in order per sender; latency is\n"
+      "send to receipt by each member. Exit status 1 when nothing arrived or order broke.");
+  cmd->callback([o, &exit_code] { exit_code = run_bench_chat(*o); });
+}
+
+}  // namespace sockit::cli

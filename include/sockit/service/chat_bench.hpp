@@ -1,0 +1,47 @@
+// chat_bench: a load generator for line-based chat rooms (sockit's, ncat --chat, any server
+// that relays each line to the other clients). Measures deliveries per second, delivery
+// latency from send to receipt by each member, losses and per-sender ordering.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+#include "sockit/net/endpoint.hpp"
+#include "sockit/service/latency_histogram.hpp"
+
+namespace sockit::service {
+
+struct chat_bench_options {
+  net::endpoint endpoint;
+  unsigned clients = 100;                    // members in the room
+  unsigned senders = 10;                     // of which this many send
+  double rate = 10;                          // messages per second per sender
+  std::chrono::milliseconds duration{5000};  // sending time
+  std::chrono::milliseconds drain{3000};     // longest wait for late deliveries afterwards
+  std::chrono::milliseconds setup{20000};    // longest wait for every client to be in the room
+  std::size_t size = 64;                     // bytes per message line (at least the header)
+  unsigned threads = 1;                      // client event loops
+};
+
+struct chat_bench_result {
+  unsigned connected = 0;          // clients that connected
+  unsigned ready = 0;              // clients that received their first line (were in the room)
+  std::uint64_t sent = 0;          // messages sent
+  std::uint64_t expected = 0;      // sent x (ready - 1): each message to every other member
+  std::uint64_t delivered = 0;     // benchmark messages received
+  std::uint64_t out_of_order = 0;  // received with a sequence number not above the last one
+  std::uint64_t disconnected = 0;  // clients the server closed before the end
+  double seconds = 0;              // first send to last delivery (at least the duration)
+  latency_histogram latency;       // per delivery, ns
+
+  std::uint64_t lost() const { return expected > delivered ? expected - delivered : 0; }
+  double deliveries_per_second() const { return seconds > 0 ? delivered / seconds : 0; }
+};
+
+/// Connects `clients` members, waits until each has heard from the server, then lets
+/// `senders` of them send at `rate` for `duration`. Blocks the caller. Throws
+/// std::system_error when the endpoint cannot be resolved, std::invalid_argument for bad
+/// options.
+chat_bench_result run_chat_bench(const chat_bench_options& options);
+
+}  // namespace sockit::service

@@ -1,0 +1,729 @@
+// chat_server: accept loop, members (one reader and one writer coroutine each, over a
+// bounded write_queue) and rooms, all on one io_context thread.
+#include "sockit/service/chat.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <algorithm>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/generic/stream_protocol.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "sockit/net/socket.hpp"
+#include "sockit/session/io_pool.hpp"
+#include "sockit/session/line_reader.hpp"
+#include "sockit/session/write_queue.hpp"
+
+namespace sockit::service {
+
+// ---------------------------------------------------------------- text rules
+
+std::string neutralize(std::string_view text) {
+  static constexpr std::string_view replacement = "\xef\xbf\xbd";  // U+FFFD
+  std::string out;
+  out.reserve(text.size());
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  for (std::size_t i = 0; i < n;) {
+    unsigned char c = p[i];
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    if (c == '\t') {
+      out += ' ';
+      ++i;
+      continue;
+    }
+    if (c < 0x20 || c == 0x7f) {  // C0 controls and DEL in caret notation, like cat -v
+      out += '^';
+      out += static_cast<char>(c == 0x7f ? '?' : c + 0x40);
+      ++i;
+      continue;
+    }
+    // Decode one UTF-8 sequence strictly (no overlongs, surrogates or > U+10FFFF).
+    std::size_t len = 0;
+    std::uint32_t cp = 0;
+    if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      cp = c & 0x07;
+    }
+    bool ok = len != 0 && i + len <= n;
+    for (std::size_t k = 1; ok && k < len; ++k) {
+      ok = (p[i + k] & 0xc0) == 0x80;
+      cp = (cp << 6) | (p[i + k] & 0x3f);
+    }
+    if (ok) {
+      if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+          (cp >= 0xd800 && cp <= 0xdfff))
+        ok = false;
+    }
+    if (!ok) {
+      out += replacement;
+      ++i;  // resynchronise on the next byte
+      continue;
+    }
+    // C1 controls (8-bit CSI among them), bidi embeddings/overrides/isolates, line and
+    // paragraph separators: each could rewrite how the rest of the line is shown.
+    if ((cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+        (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 || cp == 0x2029) {
+      out += replacement;
+    } else {
+      out.append(text.substr(i, len));
+    }
+    i += len;
+  }
+  return out;
+}
+
+namespace {
+bool name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+constexpr std::size_t max_name = 24;
+}  // namespace
+
+std::string check_nick(std::string_view nick) {
+  if (nick.empty()) return "a nickname cannot be empty";
+  if (nick.size() > max_name) return fmt::format("a nickname has at most {} characters", max_name);
+  char first = nick.front();
+  if (!((first >= 'a' && first <= 'z') || (first >= 'A' && first <= 'Z')))
+    return "a nickname starts with a letter";
+  if (!std::all_of(nick.begin(), nick.end(), name_char))
+    return "a nickname has only letters, digits, '_' and '-'";
+  return {};
+}
+
+std::string check_room(std::string_view room) {
+  if (room.size() < 2 || room.front() != '#') return "a room name starts with '#', like #lobby";
+  if (room.size() > max_name + 1)
+    return fmt::format("a room name has at most {} characters after '#'", max_name);
+  if (!std::all_of(room.begin() + 1, room.end(), name_char))
+    return "a room name has only letters, digits, '_' and '-' after '#'";
+  return {};
+}
+
+// ---------------------------------------------------------------- the server
+
+namespace {
+
+using stream_socket =
+    asio::basic_stream_socket<asio::generic::stream_protocol, asio::io_context::executor_type>;
+using acceptor_type = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
+using session::shared_message;
+using steady = std::chrono::steady_clock;
+constexpr auto token = asio::experimental::as_tuple(asio::use_awaitable);
+
+std::string peer_of(const stream_socket& s) {
+  std::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) return "unknown";
+  return net::socket_address(ep.data(), static_cast<socklen_t>(ep.size())).to_string();
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+struct room;
+
+/// One connected client. Lives as long as its reader or writer coroutine holds it.
+/// Touched only on the server's loop.
+struct member : std::enable_shared_from_this<member> {
+  member(stream_socket s, std::size_t max_queue) : sock(std::move(s)), out(sock, max_queue) {}
+  stream_socket sock;
+  session::write_queue<stream_socket> out;
+  std::string nick, peer;
+  room* where = nullptr;
+  steady::time_point last_active = steady::now();
+  bool gone = false;  // left the room; only its goodbye may still be written
+  std::unique_ptr<asio::steady_timer> grace;  // bounds how long that goodbye may take
+};
+
+struct room {
+  std::string name;
+  std::vector<std::shared_ptr<member>> members;
+  std::deque<shared_message> history;
+};
+
+const char* help_text =
+    "*** commands:\n"
+    "***   /nick NAME      change your nickname\n"
+    "***   /list           who is in this room\n"
+    "***   /msg NICK TEXT  a private message\n"
+    "***   /me ACTION      an action: * you ACTION\n"
+    "***   /join #ROOM     move to another room (created on demand)\n"
+    "***   /rooms          rooms and how many are in each\n"
+    "***   /quit [REASON]  leave\n"
+    "***   /help           this list\n"
+    "*** lines not starting with / go to everyone in the room; start with // to send a /\n";
+
+}  // namespace
+
+struct chat_server::impl {
+  chat_options opt;
+  session::io_pool pool{1};
+  asio::io_context& io = pool.context(0);
+  std::function<void(const chat_event&)> callback;
+  net::endpoint bound;
+  int family = AF_UNSPEC;
+  std::unique_ptr<acceptor_type> acceptor;
+  asio::steady_timer sweep{io};
+  bool remove_unix_path = false;
+  int spare_fd = -1;
+
+  // Loop-only state.
+  std::map<std::string, room, std::less<>> rooms;
+  std::unordered_map<std::string, member*> nicks;  // lower-cased nick -> member
+  std::uint64_t next_guest = 1;
+  std::size_t members = 0;
+  bool closing = false;
+
+  std::atomic<std::uint64_t> accepted{0}, rejected{0}, active{0}, messages{0}, deliveries{0},
+      dropped{0}, idle_closed{0}, too_long{0};
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false, stopping = false, stopped = false;
+
+  // Cached "[HH:MM:SS] " for the current second.
+  std::time_t stamp_second = 0;
+  std::string stamp;
+
+  explicit impl(chat_options o) : opt(std::move(o)) {
+    if (opt.max_line == 0) throw std::invalid_argument("--max-line must be at least 1");
+    if (opt.max_queue < opt.max_line + 64)
+      throw std::invalid_argument("the member queue must hold at least one full line");
+    if (!check_room(opt.lobby).empty()) throw std::invalid_argument(check_room(opt.lobby));
+  }
+
+  void emit(chat_event::type what, const member* m, std::string text = {},
+            std::string detail = {}) {
+    if (!callback) return;
+    chat_event e{
+        what, std::chrono::system_clock::now(), {}, {}, {}, std::move(text), std::move(detail)};
+    if (m) {
+      e.nick = m->nick;
+      e.peer = m->peer;
+      if (m->where) e.room = m->where->name;
+    }
+    callback(e);
+  }
+
+  const std::string& timestamp() {
+    std::time_t t = std::time(nullptr);
+    if (t != stamp_second || stamp.empty()) {
+      std::tm tm{};
+      ::localtime_r(&t, &tm);
+      stamp = fmt::format("[{:02}:{:02}:{:02}] ", tm.tm_hour, tm.tm_min, tm.tm_sec);
+      stamp_second = t;
+    }
+    return stamp;
+  }
+
+  shared_message line(std::string_view body) {
+    std::string s;
+    s.reserve(12 + body.size() + 1);
+    s += timestamp();
+    s += body;
+    s += '\n';
+    return std::make_shared<const std::string>(std::move(s));
+  }
+
+  // ---- sending
+
+  /// Queues for one member; a member whose queue is full is dropped.
+  void send(member& m, shared_message msg) {
+    if (m.gone) return;
+    if (!m.out.push(std::move(msg))) drop(m);
+  }
+  void reply(member& m, std::string_view body) { send(m, line(body)); }
+
+  /// Queues for everyone in `r` but `except`. Members that cannot keep up are dropped
+  /// afterwards (which notifies the room in turn), never waited for.
+  void broadcast(room& r, const shared_message& msg, const member* except = nullptr) {
+    std::vector<std::shared_ptr<member>> slow;
+    std::uint64_t queued = 0;
+    for (auto& m : r.members) {
+      if (m.get() == except) continue;
+      if (m->out.push(msg)) {
+        ++queued;
+      } else {
+        slow.push_back(m);
+      }
+    }
+    deliveries.fetch_add(queued, std::memory_order_relaxed);
+    for (auto& m : slow) drop(*m);
+  }
+
+  // ---- membership
+
+  void enter(member& m, room& r) {
+    m.where = &r;
+    r.members.push_back(m.shared_from_this());
+    reply(m, fmt::format("*** welcome to {}, {}: {} here. /help lists the commands", r.name, m.nick,
+                         r.members.size()));
+    // Replay the newest history that fits in half the queue, so replay alone never drops.
+    std::size_t bytes = 0, first = r.history.size();
+    while (first > 0 && bytes + r.history[first - 1]->size() <= opt.max_queue / 2)
+      bytes += r.history[--first]->size();
+    for (std::size_t k = first; k < r.history.size(); ++k) send(m, r.history[k]);
+    broadcast(r, line(fmt::format("*** {} joined {}", m.nick, r.name)), &m);
+  }
+
+  void exit_room(member& m) {
+    room* r = m.where;
+    if (!r) return;
+    auto it = std::find_if(r->members.begin(), r->members.end(),
+                           [&](const auto& p) { return p.get() == &m; });
+    if (it != r->members.end()) {
+      std::swap(*it, r->members.back());
+      r->members.pop_back();
+    }
+    // Empty rooms other than the lobby go away; so does their history.
+    if (r->members.empty() && r->name != opt.lobby) {
+      m.where = nullptr;
+      rooms.erase(r->name);
+      return;
+    }
+  }
+
+  /// Takes `m` out of the room and the nick table and closes it: gracefully (what is queued,
+  /// plus `goodbye`, is written first, for up to close_grace) or at once.
+  void remove(member& m, bool graceful, std::string_view goodbye = {}) {
+    if (m.gone) return;
+    auto keep = m.shared_from_this();
+    if (!goodbye.empty()) m.out.push(line(goodbye));
+    m.gone = true;
+    nicks.erase(lower(m.nick));
+    exit_room(m);
+    m.where = nullptr;
+    --members;
+    active.fetch_sub(1, std::memory_order_relaxed);
+    if (graceful) {
+      m.out.close();  // the writer closes the socket once the queue is written
+      m.grace = std::make_unique<asio::steady_timer>(io, opt.close_grace);
+      m.grace->async_wait([keep](std::error_code) {
+        std::error_code ignored;
+        keep->sock.close(ignored);  // a reader that never takes its goodbye: cut it off
+      });
+    } else {
+      m.out.abort();
+      std::error_code ignored;
+      m.sock.shutdown(asio::socket_base::shutdown_both, ignored);
+      m.sock.close(ignored);
+    }
+  }
+
+  void leave(member& m, std::string_view why, bool graceful, std::string_view goodbye = {}) {
+    if (m.gone) return;
+    std::string room_name = m.where ? m.where->name : std::string();
+    emit(chat_event::type::left, &m, {}, std::string(why));
+    std::string notice = fmt::format("*** {} left ({})", m.nick, why);
+    remove(m, graceful, goodbye);
+    notify(room_name, notice);
+  }
+
+  void drop(member& m) {
+    if (m.gone) return;
+    std::string room_name = m.where ? m.where->name : std::string();
+    dropped.fetch_add(1, std::memory_order_relaxed);
+    emit(chat_event::type::dropped, &m, {}, "outgoing queue full");
+    std::string notice = fmt::format("*** {} was dropped (not reading)", m.nick);
+    remove(m, false);
+    notify(room_name, notice);
+  }
+
+  // By name: the room may have been removed (it emptied) meanwhile.
+  void notify(const std::string& room_name, std::string_view notice) {
+    auto it = rooms.find(room_name);
+    if (it != rooms.end()) broadcast(it->second, line(notice));
+  }
+
+  std::string guest_name() {
+    for (;;) {
+      std::string n = fmt::format("guest{}", next_guest++);
+      if (!nicks.count(n)) return n;
+    }
+  }
+
+  // ---- commands
+
+  void handle(member& m, std::string_view text) {
+    if (text.empty()) return;
+    if (text.front() != '/' || text.starts_with("//")) {
+      if (text.starts_with("//")) text.remove_prefix(1);
+      say(m, text);
+      return;
+    }
+    auto space = text.find(' ');
+    std::string_view cmd = text.substr(0, space);
+    std::string_view arg =
+        space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
+    while (!arg.empty() && arg.front() == ' ') arg.remove_prefix(1);
+    while (!arg.empty() && arg.back() == ' ') arg.remove_suffix(1);
+    std::string c = lower(cmd);
+    if (c == "/nick") {
+      nick(m, arg);
+    } else if (c == "/list" || c == "/who" || c == "/names") {
+      list(m);
+    } else if (c == "/msg") {
+      private_message(m, arg);
+    } else if (c == "/me") {
+      if (arg.empty()) return reply(m, "*** usage: /me ACTION");
+      std::string body = fmt::format("* {} {}", m.nick, neutralize(arg));
+      relay(m, body, chat_event::type::action, arg);
+    } else if (c == "/join") {
+      join(m, arg);
+    } else if (c == "/rooms") {
+      std::string out = "*** rooms:";
+      for (auto& [name, r] : rooms) out += fmt::format(" {} ({})", name, r.members.size());
+      reply(m, out);
+    } else if (c == "/quit") {
+      std::string why = arg.empty() ? "quit" : fmt::format("quit: {}", neutralize(arg));
+      leave(m, why, true, "*** bye");
+    } else if (c == "/help") {
+      send(m, std::make_shared<const std::string>(help_text));
+    } else {
+      reply(m, fmt::format("*** unknown command {}; /help lists the commands (start a line "
+                           "with // to send a /)",
+                           neutralize(cmd.substr(0, 32))));
+    }
+  }
+
+  void say(member& m, std::string_view text) {
+    std::string body = fmt::format("<{}> {}", m.nick, neutralize(text));
+    relay(m, body, chat_event::type::message, text);
+  }
+
+  void relay(member& m, const std::string& body, chat_event::type what, std::string_view raw) {
+    room& r = *m.where;
+    auto msg = line(body);
+    if (opt.history) {
+      r.history.push_back(msg);
+      if (r.history.size() > opt.history) r.history.pop_front();
+    }
+    messages.fetch_add(1, std::memory_order_relaxed);
+    if (callback) emit(what, &m, neutralize(raw));
+    broadcast(r, msg, &m);
+  }
+
+  void nick(member& m, std::string_view name) {
+    if (name.empty()) return reply(m, fmt::format("*** you are {}; /nick NAME changes it", m.nick));
+    std::string why = check_nick(name);
+    if (!why.empty())
+      return reply(m, fmt::format("*** {}: {}", neutralize(name.substr(0, 64)), why));
+    std::string key = lower(name);
+    auto it = nicks.find(key);
+    if (it != nicks.end() && it->second != &m)
+      return reply(m, fmt::format("*** {} is already taken", name));
+    if (name == m.nick) return reply(m, fmt::format("*** you are already {}", m.nick));
+    std::string old = m.nick;
+    nicks.erase(lower(old));
+    nicks[key] = &m;
+    m.nick = std::string(name);
+    emit(chat_event::type::nick_changed, &m, {}, old);
+    auto notice = line(fmt::format("*** {} is now known as {}", old, m.nick));
+    send(m, notice);
+    if (!m.gone && m.where) broadcast(*m.where, notice, &m);
+  }
+
+  void list(member& m) {
+    std::vector<std::string_view> names;
+    for (auto& p : m.where->members) names.push_back(p->nick);
+    std::sort(names.begin(), names.end());
+    reply(m, fmt::format("*** {} in {}: {}", names.size(), m.where->name, fmt::join(names, ", ")));
+  }
+
+  void private_message(member& m, std::string_view arg) {
+    auto space = arg.find(' ');
+    if (arg.empty() || space == std::string_view::npos)
+      return reply(m, "*** usage: /msg NICK TEXT");
+    std::string_view to = arg.substr(0, space), text = arg.substr(space + 1);
+    auto it = nicks.find(lower(to));
+    if (it == nicks.end())
+      return reply(m, fmt::format("*** no one called {} is here", neutralize(to.substr(0, 64))));
+    member& target = *it->second;
+    std::string clean = neutralize(text);
+    emit(chat_event::type::private_message, &m, {}, target.nick);
+    send(target, line(fmt::format("*{}* {}", m.nick, clean)));
+    reply(m, fmt::format("-> *{}* {}", target.nick, clean));
+  }
+
+  void join(member& m, std::string_view name) {
+    if (name.empty())
+      return reply(m, fmt::format("*** you are in {}; /join #ROOM moves", m.where->name));
+    std::string why = check_room(name);
+    if (!why.empty())
+      return reply(m, fmt::format("*** {}: {}", neutralize(name.substr(0, 64)), why));
+    if (name == m.where->name) return reply(m, fmt::format("*** you are already in {}", name));
+    std::string old = m.where->name;
+    room* from = m.where;
+    exit_room(m);
+    if (rooms.count(old)) broadcast(*from, line(fmt::format("*** {} left for {}", m.nick, name)));
+    auto [it, created] = rooms.try_emplace(std::string(name));
+    if (created) it->second.name = std::string(name);
+    enter(m, it->second);
+    emit(chat_event::type::room_changed, &m, {}, old);
+  }
+
+  // ---- coroutines
+
+  asio::awaitable<void> reader(std::shared_ptr<member> m) {
+    session::line_reader<stream_socket> in(m->sock, opt.max_line, 512);
+    std::string text;
+    for (;;) {
+      auto ec = co_await in.read_line(text);
+      if (m->gone) co_return;
+      m->last_active = steady::now();
+      if (ec == std::errc::message_size) {
+        too_long.fetch_add(1, std::memory_order_relaxed);
+        emit(chat_event::type::line_too_long, m.get());
+        reply(*m, fmt::format("*** line too long (over {} bytes), not sent", opt.max_line));
+        continue;
+      }
+      if (ec == asio::error::eof) {
+        leave(*m, "closed", true);
+        co_return;
+      }
+      if (ec) {
+        leave(*m, fmt::format("connection lost: {}", ec.message()), false);
+        co_return;
+      }
+      handle(*m, text);
+      if (m->gone) co_return;
+    }
+  }
+
+  asio::awaitable<void> writer(std::shared_ptr<member> m) {
+    auto ec = co_await m->out.run();
+    if (m->grace) m->grace->cancel();
+    if (!m->gone) leave(*m, fmt::format("connection lost: {}", ec.message()), false);
+    std::error_code ignored;
+    m->sock.shutdown(asio::socket_base::shutdown_both, ignored);
+    m->sock.close(ignored);
+  }
+
+  void reject(stream_socket& sock, std::string_view why) {
+    rejected.fetch_add(1, std::memory_order_relaxed);
+    std::string peer = callback ? peer_of(sock) : std::string();
+    std::string msg = fmt::format("{}*** {}, try again later\n", timestamp(), why);
+    // One best-effort non-blocking send: the client may read why before the close.
+    (void)::send(sock.native_handle(), msg.data(), msg.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    std::error_code ignored;
+    sock.close(ignored);
+    if (callback) {
+      callback(chat_event{chat_event::type::rejected,
+                          std::chrono::system_clock::now(),
+                          {},
+                          std::move(peer),
+                          {},
+                          {},
+                          std::string(why)});
+    }
+  }
+
+  bool shed_one_connection() {
+    if (spare_fd < 0) return false;
+    ::close(spare_fd);
+    int fd = ::accept4(acceptor->native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) ::close(fd);
+    spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return fd >= 0;
+  }
+
+  asio::awaitable<void> accept_loop() {
+    asio::steady_timer backoff(io);
+    for (;;) {
+      auto [ec, sock] = co_await acceptor->async_accept(io, token);
+      if (closing || !acceptor->is_open()) co_return;
+      if (ec == asio::error::no_descriptors || ec == std::errc::too_many_files_open_in_system ||
+          ec == asio::error::no_buffer_space || ec == asio::error::no_memory) {
+        if (shed_one_connection()) {
+          rejected.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          backoff.expires_after(std::chrono::milliseconds(50));
+          co_await backoff.async_wait(token);
+        }
+        continue;
+      }
+      if (ec) continue;
+      if (opt.max_clients != 0 && members >= opt.max_clients) {
+        reject(sock, fmt::format("the room is full ({} members)", opt.max_clients));
+        continue;
+      }
+      admit(std::move(sock));
+    }
+  }
+
+  void admit(stream_socket sock) {
+    std::error_code ignored;
+    if (family != AF_UNIX) sock.set_option(asio::ip::tcp::no_delay(true), ignored);
+    auto m = std::make_shared<member>(std::move(sock), opt.max_queue);
+    m->peer = peer_of(m->sock);
+    m->nick = guest_name();
+    nicks[m->nick] = m.get();
+    ++members;
+    accepted.fetch_add(1, std::memory_order_relaxed);
+    active.fetch_add(1, std::memory_order_relaxed);
+    auto [it, created] = rooms.try_emplace(opt.lobby);
+    if (created) it->second.name = opt.lobby;
+    enter(*m, it->second);
+    emit(chat_event::type::joined, m.get());
+    asio::co_spawn(io, reader(m), asio::detached);
+    asio::co_spawn(io, writer(m), asio::detached);
+  }
+
+  asio::awaitable<void> idle_sweeper() {
+    auto every = std::max<steady::duration>(opt.idle_timeout / 4, std::chrono::milliseconds(50));
+    for (;;) {
+      sweep.expires_after(every);
+      auto [ec] = co_await sweep.async_wait(token);
+      if (ec || closing) co_return;
+      auto now = steady::now();
+      std::vector<std::shared_ptr<member>> idle;
+      for (auto& [name, r] : rooms)
+        for (auto& m : r.members)
+          if (now - m->last_active >= opt.idle_timeout) idle.push_back(m);
+      for (auto& m : idle) {
+        idle_closed.fetch_add(1, std::memory_order_relaxed);
+        leave(*m, "idle timeout", true,
+              fmt::format(
+                  "*** disconnected: nothing received for {} s",
+                  std::chrono::duration_cast<std::chrono::seconds>(opt.idle_timeout).count()));
+      }
+    }
+  }
+
+  // On the loop: stop accepting, say goodbye to everyone, let the writers drain.
+  void close_room() {
+    closing = true;
+    std::error_code ignored;
+    acceptor->close(ignored);
+    sweep.cancel();
+    std::vector<std::shared_ptr<member>> all;
+    for (auto& [name, r] : rooms)
+      for (auto& m : r.members) all.push_back(m);
+    if (callback) {
+      callback(chat_event{chat_event::type::closing,
+                          std::chrono::system_clock::now(),
+                          {},
+                          {},
+                          {},
+                          {},
+                          std::to_string(all.size())});
+    }
+    for (auto& m : all) {
+      emit(chat_event::type::left, m.get(), {}, "server closing");
+      remove(*m, true, "*** the room is closing (server shutting down), bye");
+    }
+    rooms.clear();
+  }
+};
+
+chat_server::chat_server(chat_options options) : impl_(std::make_shared<impl>(std::move(options))) {
+  auto& i = *impl_;
+  std::error_code ec;
+  std::string why;
+  net::socket listener = net::socket::listen(i.opt.endpoint, ec, &why);
+  if (ec) throw std::system_error(ec, why);
+  auto local = listener.local_address();
+  i.family = local.family();
+  int protocol = i.family == AF_UNIX ? 0 : IPPROTO_TCP;
+  i.bound = i.opt.endpoint.is_unix() ? i.opt.endpoint : local.to_endpoint(net::transport::tcp);
+  i.remove_unix_path = i.opt.endpoint.type() == net::endpoint::kind::unix_path;
+  i.acceptor = std::make_unique<acceptor_type>(i.io);
+  i.acceptor->assign(asio::generic::stream_protocol(i.family, protocol), listener.release());
+  i.spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+chat_server::~chat_server() {
+  stop();
+  if (impl_->spare_fd >= 0) ::close(impl_->spare_fd);
+}
+
+net::endpoint chat_server::local_endpoint() const { return impl_->bound; }
+
+void chat_server::on_event(std::function<void(const chat_event&)> callback) {
+  impl_->callback = std::move(callback);
+}
+
+void chat_server::start() {
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->started) return;
+    impl_->started = true;
+  }
+  asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+  if (impl_->opt.idle_timeout.count() > 0) {
+    asio::co_spawn(impl_->io, impl_->idle_sweeper(), asio::detached);
+  }
+  impl_->pool.start();
+}
+
+void chat_server::stop() {
+  impl* self = impl_.get();
+  {
+    std::unique_lock lock(self->mu);
+    if (self->stopped) return;
+    if (self->stopping) {
+      self->cv.wait(lock, [&] { return self->stopped; });
+      return;
+    }
+    self->stopping = true;
+  }
+  asio::post(self->io, [self] { self->close_room(); });
+  self->pool.release();
+  if (self->started) {
+    self->pool.join();
+  } else {
+    self->pool.stop();
+  }
+  if (self->remove_unix_path) ::unlink(self->opt.endpoint.path().c_str());
+  {
+    std::lock_guard lock(self->mu);
+    self->stopped = true;
+  }
+  self->cv.notify_all();
+}
+
+void chat_server::wait() {
+  std::unique_lock lock(impl_->mu);
+  impl_->cv.wait(lock, [&] { return impl_->stopped; });
+}
+
+chat_stats chat_server::stats() const {
+  auto& i = *impl_;
+  constexpr auto r = std::memory_order_relaxed;
+  return chat_stats{i.accepted.load(r),    i.rejected.load(r),   i.active.load(r),
+                    i.messages.load(r),    i.deliveries.load(r), i.dropped.load(r),
+                    i.idle_closed.load(r), i.too_long.load(r)};
+}
+
+}  // namespace sockit::service

@@ -1,0 +1,261 @@
+// chat_bench: one coroutine per member reading lines; senders also write timed messages
+// "~B:<sender>:<seq>:<ns since start>:xxx..." that every other member should receive.
+#include "sockit/service/chat_bench.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/generic/stream_protocol.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <atomic>
+#include <charconv>
+#include <cstring>
+#include <stdexcept>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "sockit/net/resolver.hpp"
+#include "sockit/session/io_pool.hpp"
+
+namespace sockit::service {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using socket_type = asio::generic::stream_protocol::socket;
+constexpr auto token = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr std::string_view marker = "~B:";
+
+struct shared_state {
+  const chat_bench_options& opt;
+  std::vector<net::socket_address> addrs;
+  clock_type::time_point epoch = clock_type::now();
+  std::atomic<unsigned> connected{0}, ready{0};
+  std::atomic<std::int64_t> start_ns{0};  // 0 until every member is in the room
+  std::atomic<std::int64_t> end_ns{0};
+  std::atomic<std::uint64_t> sent{0}, delivered{0}, disconnected{0};
+  std::atomic<std::int64_t> last_delivery_ns{0};
+  std::atomic<bool> finishing{false};
+
+  std::int64_t now_ns() const { return (clock_type::now() - epoch).count(); }
+};
+
+// Per loop, touched by that loop's thread only.
+struct loop_stats {
+  latency_histogram latency;
+  std::uint64_t out_of_order = 0;
+};
+
+bool parse_u64(std::string_view& s, std::uint64_t& v) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p == s.data() + s.size() || *p != ':') return false;
+  s.remove_prefix(static_cast<std::size_t>(p - s.data()) + 1);
+  return true;
+}
+
+// One member. Lives (in run_chat_bench) until its loop has finished; touched on its loop.
+struct client {
+  client(shared_state& s, loop_stats& l, unsigned i, asio::io_context& io)
+      : st(s), ls(l), id(i), last_seq(s.opt.senders), sock(io), timer(io) {}
+  shared_state& st;
+  loop_stats& ls;
+  unsigned id;
+  std::vector<std::uint64_t> last_seq;  // per sender, +1 (0 = nothing yet)
+  socket_type sock;
+  asio::steady_timer timer;  // the sender's pacing
+
+  // On the loop: ends both coroutines.
+  void finish() {
+    std::error_code ignored;
+    sock.close(ignored);
+    timer.cancel();
+  }
+
+  asio::awaitable<bool> connect(socket_type& s) {
+    asio::steady_timer backoff(co_await asio::this_coro::executor);
+    // A small listen backlog (ncat's) refuses bursts of connects: retry for a while.
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      for (const auto& a : st.addrs) {
+        if (st.finishing.load()) co_return false;
+        int proto = a.family() == AF_UNIX ? 0 : IPPROTO_TCP;
+        asio::generic::stream_protocol::endpoint ep(a.data(), a.size(), proto);
+        std::error_code ec;
+        s.close(ec);
+        auto [cec] = co_await s.async_connect(ep, token);
+        if (!cec) {
+          if (a.family() != AF_UNIX) s.set_option(asio::ip::tcp::no_delay(true), ec);
+          co_return true;
+        }
+      }
+      backoff.expires_after(std::chrono::milliseconds(20 + 10 * attempt));
+      co_await backoff.async_wait(token);
+    }
+    co_return false;
+  }
+
+  void on_line(std::string_view line) {
+    auto pos = line.find(marker);
+    if (pos == std::string_view::npos) return;
+    line.remove_prefix(pos + marker.size());
+    std::uint64_t sender = 0, seq = 0, ns = 0;
+    if (!parse_u64(line, sender) || !parse_u64(line, seq) || !parse_u64(line, ns)) return;
+    auto now = st.now_ns();
+    ls.latency.record(now > static_cast<std::int64_t>(ns) ? static_cast<std::uint64_t>(now) - ns
+                                                          : 0);
+    if (sender < last_seq.size()) {
+      if (seq + 1 <= last_seq[sender]) ++ls.out_of_order;
+      last_seq[sender] = seq + 1;
+    }
+    st.delivered.fetch_add(1, std::memory_order_relaxed);
+    // Monotonic max without a lock: later deliveries only raise it.
+    auto prev = st.last_delivery_ns.load(std::memory_order_relaxed);
+    while (prev < now &&
+           !st.last_delivery_ns.compare_exchange_weak(prev, now, std::memory_order_relaxed)) {
+    }
+  }
+
+  asio::awaitable<void> reader(socket_type& s) {
+    std::vector<char> buf(16 * 1024);
+    std::size_t have = 0;
+    bool first = true;
+    for (;;) {
+      if (have == buf.size()) have = 0;  // an absurdly long line: not ours, forget it
+      auto [ec, n] =
+          co_await s.async_read_some(asio::buffer(buf.data() + have, buf.size() - have), token);
+      if (ec) {
+        if (!st.finishing.load()) st.disconnected.fetch_add(1, std::memory_order_relaxed);
+        co_return;
+      }
+      if (first) {
+        first = false;
+        st.ready.fetch_add(1);
+      }
+      have += n;
+      std::size_t start = 0;
+      for (;;) {
+        auto* nl = static_cast<char*>(std::memchr(buf.data() + start, '\n', have - start));
+        if (!nl) break;
+        on_line(std::string_view(buf.data() + start,
+                                 static_cast<std::size_t>(nl - buf.data()) - start));
+        start = static_cast<std::size_t>(nl - buf.data()) + 1;
+      }
+      if (start != 0) {
+        std::memmove(buf.data(), buf.data() + start, have - start);
+        have -= start;
+      }
+    }
+  }
+
+  asio::awaitable<void> sender(socket_type& s) {
+    while (st.start_ns.load() == 0) {
+      timer.expires_after(std::chrono::milliseconds(2));
+      co_await timer.async_wait(token);
+      if (st.finishing.load()) co_return;
+    }
+    const auto start = st.epoch + std::chrono::nanoseconds(st.start_ns.load());
+    const auto end = st.epoch + std::chrono::nanoseconds(st.end_ns.load());
+    // Senders are spread evenly over one period so the room sees a steady stream.
+    const auto period = std::chrono::duration<double>(1.0 / st.opt.rate);
+    const auto offset = period * (static_cast<double>(id) / st.opt.senders);
+    std::string msg;
+    for (std::uint64_t seq = 0;; ++seq) {
+      auto at = start + std::chrono::duration_cast<clock_type::duration>(
+                            offset + period * static_cast<double>(seq));
+      if (at >= end) co_return;
+      timer.expires_at(at);
+      co_await timer.async_wait(token);
+      if (st.finishing.load()) co_return;
+      msg.clear();
+      msg += marker;
+      msg +=
+          std::to_string(id) + ':' + std::to_string(seq) + ':' + std::to_string(st.now_ns()) + ':';
+      if (msg.size() + 1 < st.opt.size) msg.append(st.opt.size - 1 - msg.size(), 'x');
+      msg += '\n';
+      auto [ec, n] = co_await asio::async_write(s, asio::buffer(msg), token);
+      if (ec) co_return;
+      st.sent.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  asio::awaitable<void> run() {
+    socket_type& s = sock;
+    if (!co_await connect(s)) co_return;
+    st.connected.fetch_add(1);
+    if (id < st.opt.senders) {
+      asio::co_spawn(s.get_executor(), sender(s), asio::detached);
+    }
+    co_await reader(s);
+  }
+};
+
+}  // namespace
+
+chat_bench_result run_chat_bench(const chat_bench_options& options) {
+  if (options.clients < 2) throw std::invalid_argument("--clients must be at least 2");
+  if (options.senders == 0 || options.senders > options.clients)
+    throw std::invalid_argument("--senders must be between 1 and --clients");
+  if (!(options.rate > 0)) throw std::invalid_argument("--rate must be positive");
+  std::error_code ec;
+  std::string why;
+  auto addrs = net::resolve(options.endpoint.with_transport(net::transport::tcp),
+                            net::resolve_mode::connect, ec, &why);
+  if (ec) throw std::system_error(ec, why);
+
+  shared_state st{options, std::move(addrs)};
+  // Declared before the pool so they outlive every coroutine that refers to them.
+  std::vector<std::unique_ptr<client>> clients;
+  const unsigned threads = options.threads == 0 ? 1 : options.threads;
+  std::vector<loop_stats> per_loop(threads);
+  session::io_pool pool(threads);
+  for (unsigned i = 0; i < options.clients; ++i) {
+    clients.push_back(
+        std::make_unique<client>(st, per_loop[i % threads], i, pool.context(i % threads)));
+    asio::co_spawn(pool.context(i % threads), clients.back()->run(), asio::detached);
+  }
+  pool.start();
+
+  auto poll_until = [](clock_type::time_point limit, auto done) {
+    while (!done() && clock_type::now() < limit)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  };
+  // Everyone in the room first (each has had a line from the server), so each message has
+  // a known audience.
+  poll_until(clock_type::now() + options.setup,
+             [&] { return st.ready.load() + st.disconnected.load() >= options.clients; });
+  const unsigned ready = st.ready.load();
+  auto start = st.now_ns() + 20'000'000;  // 20 ms for the senders to see it
+  st.end_ns.store(start + std::chrono::nanoseconds(options.duration).count());
+  st.start_ns.store(start);
+  std::this_thread::sleep_until(st.epoch + std::chrono::nanoseconds(st.end_ns.load()) +
+                                std::chrono::milliseconds(5));
+  const std::uint64_t audience = ready > 0 ? ready - 1 : 0;
+  poll_until(clock_type::now() + options.drain,
+             [&] { return st.delivered.load() >= st.sent.load() * audience; });
+  st.finishing.store(true);
+  for (auto& c : clients) asio::post(c->sock.get_executor(), [p = c.get()] { p->finish(); });
+  pool.release();
+  pool.join();
+
+  chat_bench_result r;
+  r.connected = st.connected.load();
+  r.ready = ready;
+  r.sent = st.sent.load();
+  r.expected = r.sent * audience;
+  r.delivered = st.delivered.load();
+  r.disconnected = st.disconnected.load();
+  auto span_ns = std::max<std::int64_t>(st.last_delivery_ns.load() - start,
+                                        std::chrono::nanoseconds(options.duration).count());
+  r.seconds = static_cast<double>(span_ns) / 1e9;
+  for (auto& l : per_loop) {
+    r.latency.merge(l.latency);
+    r.out_of_order += l.out_of_order;
+  }
+  return r;
+}
+
+}  // namespace sockit::service
