@@ -54,8 +54,8 @@ std::vector<std::string> network_interface::flag_names() const {
       {IFF_POINTOPOINT, "POINTOPOINT"}, {IFF_RUNNING, "RUNNING"}, {IFF_NOARP, "NOARP"},
       {IFF_PROMISC, "PROMISC"}, {IFF_MULTICAST, "MULTICAST"}};
   std::vector<std::string> out;
-  for (auto [bit, name] : names) {
-    if (flags & bit) out.emplace_back(name);
+  for (auto [bit, label] : names) {
+    if (flags & bit) out.emplace_back(label);
   }
   return out;
 }
