@@ -1,0 +1,335 @@
+"""sockit chat serve with Python sockets, nc and `sockit chat join` in one room: delivery
+exactly once and in order, nicks, private messages, history, rooms, limits, shutdown."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import unittest
+
+from sockit_test import SOCKIT, Server, TempDir, has_ipv6_loopback, read_line, timeout
+
+STAMP = re.compile(r"^\[\d\d:\d\d:\d\d\] ")
+
+
+class Member:
+    """A Python chat client reading whole lines with a deadline."""
+
+    def __init__(self, srv, rcvbuf=None):
+        self.sock = socket.socket(srv.family, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout(10))
+        self.sock.connect(srv.address)
+        self.buf = b""
+        welcome = self.line()
+        m = re.search(r"welcome to (#\S+), (\S+):", welcome)
+        assert m, welcome
+        self.room, self.nick = m.group(1), m.group(2)
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError(f"closed (pending {self.buf!r})")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode()
+
+    def text(self):
+        """The next line without its timestamp."""
+        line = self.line()
+        self_check = STAMP.match(line)
+        return line[self_check.end():] if self_check else line
+
+    def until(self, pattern, limit=2000):
+        """Lines up to and including the first matching `pattern`; fails after `limit`."""
+        seen = []
+        for _ in range(limit):
+            t = self.text()
+            seen.append(t)
+            if re.search(pattern, t):
+                return seen
+        raise AssertionError(f"{pattern!r} not in {seen[-20:]}")
+
+    def send(self, text):
+        self.sock.sendall(text.encode() + b"\n" if isinstance(text, str) else text)
+
+    def eof(self):
+        """True when the server closes; lines before that are skipped."""
+        try:
+            while True:
+                if not self.sock.recv(65536):
+                    return True
+        except (ConnectionResetError, socket.timeout):
+            return False
+
+    def close(self):
+        self.sock.close()
+
+
+class Proc:
+    """A line client process (nc or sockit chat join) on pipes."""
+
+    def __init__(self, args):
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+
+    def send(self, text):
+        self.proc.stdin.write(text.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def text(self):
+        line = read_line(self.proc.stdout, timeout(10)).rstrip("\n")
+        m = STAMP.match(line)
+        return line[m.end():] if m else line
+
+    def until(self, pattern, limit=2000):
+        seen = []
+        for _ in range(limit):
+            t = self.text()
+            seen.append(t)
+            if re.search(pattern, t):
+                return seen
+        raise AssertionError(f"{pattern!r} not in {seen[-20:]}")
+
+    def finish(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if not f.closed:
+                f.close()
+
+
+def messages(lines, sender):
+    prefix = f"<{sender}> "
+    return [l[len(prefix):] for l in lines if l.startswith(prefix)]
+
+
+class ChatRoom(unittest.TestCase):
+    def test_everyone_gets_every_message_once_in_order(self):
+        with Server("chat", "serve", "127.0.0.1:0") as srv:
+            py = [Member(srv) for _ in range(3)]
+            nc = Proc(["nc", srv.host, str(srv.port)])
+            self.assertIn("welcome to #lobby", nc.text())
+            cli = Proc([SOCKIT, "chat", "join", srv.endpoint, "--nick", "joiner"])
+            self.assertIn("welcome to #lobby", cli.text())
+            self.assertIn("is now known as joiner", cli.text())
+            # Everyone has seen the last arrival, so everyone is in the room.
+            for m in py:
+                m.until(r"is now known as joiner")
+            nc.until(r"is now known as joiner")
+            n = 30
+            for i in range(n):
+                for m in py:
+                    m.send(f"{m.nick} says {i}")
+                nc.send(f"nc says {i}")
+                cli.send(f"joiner says {i}")
+            senders = [m.nick for m in py] + ["guest4", "joiner"]  # nc is the fourth guest
+            readers = [(m.nick, m) for m in py] + [("guest4", nc), ("joiner", cli)]
+            for me, reader in readers:
+                got = {}
+                total = n * (len(senders) - 1)
+                lines = []
+                while sum(len(v) for v in got.values()) < total:
+                    t = reader.text()
+                    lines.append(t)
+                    m = re.match(r"<(\S+)> (\S+) says (\d+)$", t)
+                    if m:
+                        got.setdefault(m.group(1), []).append(int(m.group(3)))
+                self.assertNotIn(me, got, "a sender got its own message back")
+                for nick, seq in got.items():
+                    self.assertEqual(seq, list(range(n)), f"{me} from {nick}")
+                self.assertEqual(len(got), len(senders) - 1)
+            nc.finish()
+            cli.finish()
+            rc, out, err = srv.stop()
+            self.assertEqual(rc, 0, err)
+            self.assertIn(f"{5 * n} messages", err)
+
+    def test_nicks_private_messages_actions(self):
+        with Server("chat", "serve", "127.0.0.1:0") as srv:
+            a, b, c = Member(srv), Member(srv), Member(srv)
+            a.send("/nick Alice")
+            a.until(r"is now known as Alice")
+            b.until(r"is now known as Alice")
+            b.send("/nick alice")  # nicks are unique regardless of case
+            self.assertIn("already taken", b.until(r"already taken")[-1])
+            b.send("/nick 1bad")
+            self.assertIn("starts with a letter", b.until(r"starts with a letter")[-1])
+            b.send("/nick bob")
+            a.until(r"is now known as bob")
+            c.until(r"is now known as bob")
+            b.send("/msg alice just for you")
+            self.assertEqual(b.until(r"^-> ")[-1], "-> *Alice* just for you")
+            self.assertEqual(a.until(r"just for you")[-1], "*bob* just for you")
+            b.send("/me waves")
+            b.send("public")
+            # c never sees the private line: the next relayed line after the rename is the action.
+            relayed = [t for t in c.until(r"<bob> public") if not t.startswith("***")]
+            self.assertEqual(relayed, ["* bob waves", "<bob> public"])
+            b.send("/msg nobody hi")
+            self.assertIn("no one called nobody", b.until(r"no one called")[-1])
+            b.send("/frobnicate")
+            self.assertIn("unknown command /frobnicate", b.until(r"unknown command")[-1])
+            b.send("/list")
+            self.assertEqual(b.until(r"in #lobby:")[-1],
+                             f"*** 3 in #lobby: Alice, bob, {c.nick}")
+            b.send("/help")
+            self.assertIn("/msg NICK TEXT", "\n".join(b.until(r"/help ")))
+            b.send("/quit gone fishing")
+            self.assertIn("*** bye", b.until(r"bye")[-1])
+            self.assertTrue(b.eof())
+            self.assertEqual(a.until(r"bob left")[-1], "*** bob left (quit: gone fishing)")
+
+    def test_history_is_replayed_to_newcomers(self):
+        with Server("chat", "serve", "127.0.0.1:0", "--history", "2") as srv:
+            a = Member(srv)
+            watcher = Member(srv)
+            for i in range(3):
+                a.send(f"old {i}")
+            watcher.until(r"old 2")  # all three relayed before the newcomer arrives
+            b = Member(srv)
+            self.assertEqual([b.text(), b.text()], [f"<{a.nick}> old 1", f"<{a.nick}> old 2"])
+
+    def test_leave_notice_when_a_client_vanishes(self):
+        with Server("chat", "serve", "127.0.0.1:0") as srv:
+            a, b = Member(srv), Member(srv)
+            a.until(r"joined")
+            # Abortive close (RST), like a crashed client.
+            b.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            b.close()
+            self.assertRegex(a.until(rf"{b.nick} left")[-1], rf"\*\*\* {b.nick} left \(")
+
+    def test_rooms(self):
+        with Server("chat", "serve", "127.0.0.1:0") as srv:
+            a, b, c = Member(srv), Member(srv), Member(srv)
+            b.send("/join #dev")
+            self.assertIn("welcome to #dev", b.until(r"welcome to #dev")[-1])
+            a.until(rf"{b.nick} left for #dev")
+            c.send("/join #dev")
+            b.until(rf"{c.nick} joined #dev")
+            c.send("in dev")
+            self.assertEqual(b.until(r"in dev")[-1], f"<{c.nick}> in dev")
+            a.send("in lobby")
+            a.send("/rooms")
+            self.assertEqual(a.until(r"rooms:")[-1], "*** rooms: #dev (2) #lobby (1)")
+            b.send("/join bad room")
+            self.assertIn("starts with '#'", b.until(r"#")[-1])
+            b.send("/list")
+            self.assertIn(f"2 in #dev", b.until(r"in #dev:")[-1])
+            # The lobby line never reached #dev.
+            c.send("/list")
+            self.assertFalse(any("in lobby" in t for t in c.until(r"in #dev:")))
+
+    def test_max_clients_and_max_line(self):
+        with Server("chat", "serve", "127.0.0.1:0", "--max-clients", "2", "--max-line", "10") as srv:
+            a, b = Member(srv), Member(srv)
+            s = socket.create_connection(srv.address, timeout=timeout(10))
+            data = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            self.assertIn(b"room is full", data)
+            a.send("x" * 11)
+            a.send("0123456789")
+            self.assertIn("line too long (over 10 bytes)", a.until(r"too long")[-1])
+            self.assertEqual(b.until(r"<")[-1], f"<{a.nick}> 0123456789")
+            rc, out, err = srv.stop()
+            self.assertIn("1 rejected", err)
+            self.assertIn("1 lines too long", err)
+
+    def test_idle_timeout(self):
+        with Server("chat", "serve", "127.0.0.1:0", "--idle-timeout", "0.3") as srv:
+            a = Member(srv)
+            self.assertIn("nothing received", a.until(r"disconnected")[-1])
+            self.assertTrue(a.eof())
+
+    def test_sigterm_tells_members_the_room_is_closing(self):
+        with Server("chat", "serve", "127.0.0.1:0", "--json", json_mode=True) as srv:
+            a, b = Member(srv), Member(srv)
+            a.send("/nick ann")
+            b.until(r"known as ann")
+            a.send("hello json")
+            b.until(r"hello json")
+            srv.proc.send_signal(signal.SIGTERM)
+            for m in (a, b):
+                self.assertIn("the room is closing", m.until(r"closing")[-1])
+                self.assertTrue(m.eof())
+            rc, out, err = srv.stop()
+            self.assertEqual(rc, 0, err)
+            events = [json.loads(l) for l in out.splitlines()]
+            kinds = [e["event"] for e in events]
+            for k in ("joined", "nick_changed", "message", "closing", "left", "stopped"):
+                self.assertIn(k, kinds)
+            msg = next(e for e in events if e["event"] == "message")
+            self.assertEqual((msg["nick"], msg["text"], msg["room"]), ("ann", "hello json", "#lobby"))
+            self.assertRegex(msg["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+    @unittest.skipUnless(has_ipv6_loopback(), "no IPv6 loopback")
+    def test_ipv6(self):
+        with Server("chat", "serve", "[::1]:0") as srv:
+            self.assertTrue(srv.endpoint.startswith("tcp://[::1]:"))
+            a, b = Member(srv), Member(srv)
+            a.send("over v6")
+            self.assertEqual(b.until(r"over v6")[-1], f"<{a.nick}> over v6")
+
+    def test_unix_socket_and_join_json(self):
+        with TempDir() as d:
+            path = os.path.join(d, "chat.sock")
+            with Server("chat", "serve", "unix:" + path) as srv:
+                a = Member(srv)
+                cli = Proc([SOCKIT, "chat", "join", "unix:" + path, "--json", "--nick", "jj"])
+                first = json.loads(cli.text())
+                self.assertEqual(first["event"], "notice")
+                self.assertIn("welcome to #lobby", first["text"])
+                a.send("hi \x1b[31mthere")
+                a.send("/me nods")
+                a.send("/msg jj secret")
+                got = []
+                while len(got) < 3:
+                    e = json.loads(cli.text())
+                    if e["event"] != "notice":
+                        got.append(e)
+                self.assertEqual(got[0]["event"], "message")
+                self.assertEqual((got[0]["nick"], got[0]["text"]), (a.nick, "hi ^[[31mthere"))
+                self.assertEqual((got[1]["event"], got[1]["text"]), ("action", "nods"))
+                self.assertEqual((got[2]["event"], got[2]["nick"], got[2]["text"]),
+                                 ("private", a.nick, "secret"))
+                cli.proc.stdin.close()  # end of input: the client leaves, the server closes
+                self.assertEqual(cli.proc.wait(timeout=timeout(10)), 0)
+                cli.finish()
+                a.until(r"jj left")
+                rc, out, err = srv.stop()
+                self.assertEqual(rc, 0, err)
+            self.assertFalse(os.path.exists(path), "socket file left behind")
+
+    def test_join_plain_lines_script(self):
+        with Server("chat", "serve", "127.0.0.1:0") as srv:
+            a = Member(srv)
+            r = subprocess.run([SOCKIT, "chat", "join", srv.endpoint, "--nick", "bot"],
+                               input=b"line one\nline two\n", capture_output=True,
+                               timeout=timeout(20))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(b"welcome to #lobby", r.stdout)
+            seen = a.until(r"<bot> line two")
+            self.assertIn("<bot> line one", seen)
+
+    def test_join_unreachable_fails_clearly(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        r = subprocess.run([SOCKIT, "chat", "join", f"127.0.0.1:{port}"], capture_output=True,
+                           timeout=timeout(20))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"sockit: error:", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
