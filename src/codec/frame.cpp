@@ -123,12 +123,10 @@ void append_frame(std::string& out, std::string_view header_json, std::string_vi
 }
 
 void append_frame(std::string& out, const nlohmann::json& header, std::string_view body) {
-  if (body.empty() && !header.contains("size")) {
-    append_frame(out, std::string_view(header.dump()), {});
-    return;
-  }
+  // No body given: the header goes as it is (a "size" in it announces bytes sent later).
   auto it = header.find("size");
-  if (it != header.end() && it->is_number_unsigned() && it->get<std::uint64_t>() == body.size()) {
+  if (body.empty() ||
+      (it != header.end() && it->is_number_unsigned() && it->get<std::uint64_t>() == body.size())) {
     append_frame(out, std::string_view(header.dump()), body);
     return;
   }

@@ -62,6 +62,7 @@ std::string encode(const nlohmann::json& header);
 /// Native frame with its body: sets header["size"] = body.size() and appends the body.
 std::string encode(nlohmann::json header, std::string_view body);
 /// Appends a native frame to `out`; when `body` is not empty, "size" is set to its length.
+/// With no body the header is sent as it is (its "size", if any, announces bytes sent later).
 void append_frame(std::string& out, const nlohmann::json& header, std::string_view body = {});
 /// Appends a native frame from header text that is already serialised (the caller makes
 /// sure it is a JSON object whose "size" matches `body`); for hot loops.
