@@ -1,0 +1,165 @@
+// sockit serve DIR [ENDPOINT]: the file server (native protocol and the seeds' classic
+// uploads on one port). Events on stderr with -v, or as JSON lines with --json.
+#include <fmt/format.h>
+
+#include <csignal>
+#include <memory>
+#include <string>
+
+#include "commands.hpp"
+#include "output.hpp"
+#include "sockit/service/transfer_server.hpp"
+
+namespace sockit::cli {
+namespace {
+
+struct serve_cli_options {
+  std::string dir;
+  std::string endpoint = ":0";
+  unsigned threads = 0;
+  std::size_t max_conns = 256;
+  std::string max_file_size;
+  bool allow_overwrite = false;
+  double header_timeout = 30, body_timeout = 30;
+  bool json = false, verbose = false;
+};
+
+const char* event_name(service::transfer_event::type t) {
+  using T = service::transfer_event::type;
+  switch (t) {
+    case T::accepted:
+      return "accepted";
+    case T::closed:
+      return "closed";
+    case T::rejected:
+      return "rejected";
+    case T::stored:
+      return "stored";
+    case T::sent:
+      return "sent";
+    case T::partial:
+      return "partial";
+    case T::failed:
+      return "failed";
+    case T::listed:
+      return "listed";
+  }
+  return "unknown";
+}
+
+// "10G", "512M", "4096" -> bytes.
+std::uint64_t parse_size(const std::string& text) {
+  if (text.empty()) return UINT64_MAX;
+  std::size_t used = 0;
+  double v = std::stod(text, &used);
+  std::string unit = text.substr(used);
+  double mult = 1;
+  if (unit == "k" || unit == "K" || unit == "KiB")
+    mult = 1024.0;
+  else if (unit == "M" || unit == "MiB")
+    mult = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GiB")
+    mult = 1024.0 * 1024 * 1024;
+  else if (unit == "T" || unit == "TiB")
+    mult = 1024.0 * 1024 * 1024 * 1024;
+  else if (!unit.empty())
+    throw std::invalid_argument("bad size '" + text + "' (use 4096, 10M, 2G)");
+  if (v < 0) throw std::invalid_argument("size must not be negative");
+  return static_cast<std::uint64_t>(v * mult);
+}
+
+std::chrono::milliseconds ms(double seconds) {
+  if (seconds < 0) throw std::invalid_argument("timeouts must not be negative");
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
+
+int run_serve(const serve_cli_options& o) {
+  service::transfer_server_options opt;
+  opt.root = o.dir;
+  opt.endpoint = net::endpoint::parse(o.endpoint);
+  opt.threads = o.threads;
+  opt.max_conns = o.max_conns;
+  opt.max_file_size = parse_size(o.max_file_size);
+  opt.allow_overwrite = o.allow_overwrite;
+  opt.header_timeout = ms(o.header_timeout);
+  opt.body_timeout = ms(o.body_timeout);
+
+  block_stop_signals();
+  service::transfer_server server(opt);
+  bool json = o.json, verbose = o.verbose;
+  server.on_event([json, verbose](const service::transfer_event& e) {
+    using T = service::transfer_event::type;
+    bool important =
+        e.what == T::stored || e.what == T::failed || e.what == T::partial || e.what == T::rejected;
+    if (json) {
+      nlohmann::json j{{"event", event_name(e.what)}, {"peer", e.peer}};
+      if (!e.name.empty()) j["name"] = e.name;
+      if (e.bytes) j["bytes"] = e.bytes;
+      if (!e.detail.empty()) j["detail"] = e.detail;
+      print_json(j);
+    } else if (verbose || important) {
+      std::string line = fmt::format("{} {}", event_name(e.what), escape_for_terminal(e.peer));
+      if (!e.name.empty()) line += " " + escape_for_terminal(e.name);
+      if (e.bytes) line += fmt::format(" ({} bytes)", e.bytes);
+      if (!e.detail.empty()) line += ": " + escape_for_terminal(e.detail);
+      print_line(line, stderr);
+    }
+  });
+  server.start();
+  print_listening(server.local_endpoint(), o.json);
+  int sig = wait_for_stop_signal();
+  server.stop();
+  auto s = server.stats();
+  if (o.json) {
+    print_json({{"event", "stopped"},
+                {"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"},
+                {"accepted", s.accepted},
+                {"rejected", s.rejected},
+                {"stored", s.stored},
+                {"sent", s.sent},
+                {"failed", s.failed},
+                {"bytes_in", s.bytes_in},
+                {"bytes_out", s.bytes_out}});
+  } else {
+    print_line(fmt::format("stopped ({}): {} accepted, {} rejected, {} stored, {} sent, {} failed",
+                           sig == SIGINT ? "SIGINT" : "SIGTERM", s.accepted, s.rejected, s.stored,
+                           s.sent, s.failed),
+               stderr);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void setup_serve(CLI::App& app, int& exit_code);
+const command_registration serve_registration{50, setup_serve};
+
+void setup_serve(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<serve_cli_options>();
+  auto* cmd = app.add_subcommand(
+      "serve", "File server: uploads, downloads, listings (sockit put/get/ls, the seeds' format)");
+  cmd->add_option("dir", o->dir, "Directory to serve; every name stays inside it")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("endpoint", o->endpoint, "Where to listen (default :0, any free port)");
+  cmd->add_option("-t,--threads", o->threads, "Event loops (default: one per CPU)");
+  cmd->add_option("--max-conns", o->max_conns, "Refuse clients beyond this many (0 = no limit)")
+      ->capture_default_str();
+  cmd->add_option("--max-file-size", o->max_file_size, "Largest upload, e.g. 10G (default: none)");
+  cmd->add_flag("--allow-overwrite", o->allow_overwrite,
+                "Let clients that ask (put --overwrite) replace existing files");
+  cmd->add_option("--header-timeout", o->header_timeout,
+                  "Seconds a client has to send each whole frame header")
+      ->capture_default_str();
+  cmd->add_option("--body-timeout", o->body_timeout,
+                  "Seconds a body may stall before the client is dropped")
+      ->capture_default_str();
+  cmd->add_flag("--json", o->json, "One JSON object per line on stdout (events included)");
+  cmd->add_flag("-v,--verbose", o->verbose, "Log every connection and transfer to stderr");
+  cmd->footer(
+      "Uploads are written to .NAME.sockit-part and renamed only after size and hash match.\n"
+      "Prints `listening on ENDPOINT` once bound. SIGINT/SIGTERM: stop, print a summary.");
+  cmd->callback([o, &exit_code] { exit_code = run_serve(*o); });
+}
+
+}  // namespace sockit::cli

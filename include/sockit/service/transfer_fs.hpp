@@ -1,0 +1,81 @@
+// Filesystem side of transfer, shared by server and client: peer-supplied names validated
+// as safe components, files opened relative to a directory handle without following
+// symlinks, partial files promoted by rename only after verification, sparse-aware writes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace sockit::service {
+
+/// A relative name from a peer ("a/b/c.txt") split into components, or errc::unsafe_name:
+/// empty names or components, ".", "..", absolute paths, drive letters ("C:"), backslashes,
+/// NUL and other control characters, invalid UTF-8, components over 255 bytes, and names
+/// that look like sockit's partial files.
+std::vector<std::string> split_safe_name(std::string_view name, std::error_code& ec);
+bool is_safe_component(std::string_view c) noexcept;
+
+/// The seeds' classic `file_name` may be a full path ("/a/b/c/d/e/a.txt", or Windows
+/// "C:\\x\\a.txt"): only its last component is used, and it must be safe.
+std::string classic_safe_name(std::string_view file_name, std::error_code& ec);
+
+/// Where an unfinished upload of `base` lives, in the same directory: ".base.sockit-part".
+std::string partial_name(std::string_view base);
+bool is_partial_name(std::string_view name) noexcept;
+
+/// An owned file descriptor.
+class unique_fd {
+ public:
+  unique_fd() = default;
+  explicit unique_fd(int fd) noexcept : fd_(fd) {}
+  unique_fd(unique_fd&& o) noexcept : fd_(o.release()) {}
+  unique_fd& operator=(unique_fd&& o) noexcept;
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
+  ~unique_fd() { reset(); }
+  int get() const noexcept { return fd_; }
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+  int release() noexcept {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+  void reset(int fd = -1) noexcept;
+
+ private:
+  int fd_ = -1;
+};
+
+/// Opens a directory (O_DIRECTORY | O_NOFOLLOW on the last component is not applied: this
+/// is the root the user named).
+unique_fd open_root_dir(const std::string& path, std::error_code& ec);
+
+/// Walks `dirs` below `root`, one openat(O_DIRECTORY|O_NOFOLLOW) at a time, creating the
+/// missing ones with `mode` when `create`. A symlink anywhere gives errc::unsafe_name.
+unique_fd open_dir_chain(int root, std::span<const std::string> dirs, bool create, mode_t mode,
+                         std::error_code& ec);
+
+/// Writes `data` at `offset`; all-zero pieces are skipped (left as a hole) when `sparse`,
+/// so the file must be truncated to its final size afterwards (finish_file does).
+void write_at(int fd, std::string_view data, std::uint64_t offset, bool sparse,
+              std::error_code& ec);
+
+/// Sets the size, mode and mtime (nanoseconds since the epoch; <0 = leave) of a written file
+/// and fsyncs it.
+void finish_file(int fd, std::uint64_t size, int mode, std::int64_t mtime_ns, std::error_code& ec);
+
+/// Moves dir/from to dir/to. Without `overwrite` it fails with errc::name_exists when `to`
+/// exists (atomically, RENAME_NOREPLACE). Then fsyncs the directory.
+void promote(int dir, const std::string& from, const std::string& to, bool overwrite,
+             std::error_code& ec);
+
+/// Free bytes for an unprivileged writer in the filesystem holding `dir`.
+std::uint64_t free_space(int dir, std::error_code& ec);
+
+}  // namespace sockit::service

@@ -1,0 +1,67 @@
+// transfer_server: the file server behind `sockit serve DIR`: native framed clients (put,
+// get, ls, stat, mkdir; docs/PROTOCOL.md) and the seeds' classic uploads on the same port,
+// many clients at once on a pool of event loops. It never prints: events go to a callback.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include "sockit/net/endpoint.hpp"
+
+namespace sockit::service {
+
+struct transfer_server_options {
+  std::string root;  // DIR: every name is a path below it
+  net::endpoint endpoint;
+  unsigned threads = 0;         // 0 = one per CPU
+  std::size_t max_conns = 256;  // 0 = unlimited
+  std::uint64_t max_file_size = std::numeric_limits<std::uint64_t>::max();
+  bool allow_overwrite = false;                     // honour clients' "overwrite": true
+  std::chrono::milliseconds header_timeout{30000};  // absolute, per frame header
+  std::chrono::milliseconds body_timeout{30000};    // inactivity while a body streams
+  std::uint32_t max_header = 64 * 1024;
+};
+
+struct transfer_event {
+  enum class type { accepted, closed, rejected, stored, sent, partial, failed, listed };
+  type what;
+  std::string peer;
+  std::string name;  // as the peer sent it (escape before printing)
+  std::uint64_t bytes = 0;
+  std::string detail;  // error code / reason, format ("classic"), hash
+};
+
+struct transfer_stats {
+  std::uint64_t accepted = 0, rejected = 0, active = 0;
+  std::uint64_t stored = 0, sent = 0, failed = 0;
+  std::uint64_t bytes_in = 0, bytes_out = 0;
+};
+
+class transfer_server {
+ public:
+  /// Opens DIR and binds at once; throws std::system_error with a clear message.
+  explicit transfer_server(transfer_server_options options);
+  ~transfer_server();
+  transfer_server(const transfer_server&) = delete;
+  transfer_server& operator=(const transfer_server&) = delete;
+
+  net::endpoint local_endpoint() const;
+  /// Called on I/O threads; must be thread-safe and quick. Set before start().
+  void on_event(std::function<void(const transfer_event&)> callback);
+  void start();
+  /// Stops accepting, closes every client (their partial files stay for --resume), waits.
+  /// Safe from any thread but the loops', and more than once.
+  void stop();
+  /// Safe from any thread.
+  transfer_stats stats() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace sockit::service

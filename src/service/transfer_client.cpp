@@ -1,0 +1,875 @@
+// transfer_client: blocking socket, a sender thread that streams requests and bodies while
+// the calling thread reads replies in order, so files are pipelined with no round-trip stall.
+#include "sockit/service/transfer_client.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "sockit/codec/frame.hpp"
+#include "sockit/net/error.hpp"
+#include "sockit/net/socket.hpp"
+#include "sockit/service/transfer_fs.hpp"
+
+namespace sockit::service {
+namespace {
+
+using json = nlohmann::json;
+using clock_type = std::chrono::steady_clock;
+constexpr std::uint64_t unknown_size = UINT64_MAX;
+
+std::error_code last_error() { return {errno, std::system_category()}; }
+
+double seconds_since(clock_type::time_point t) {
+  return std::chrono::duration<double>(clock_type::now() - t).count();
+}
+
+std::int64_t mtime_ns_of(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+// Blocking frame reader over a socket: headers, bodies in pieces, or whole small bodies.
+class sync_reader {
+ public:
+  sync_reader(int fd, codec::limits lim) : fd_(fd), parser_(lim), buf_(256 * 1024) {}
+
+  bool read_header(codec::frame_header& h, std::error_code& ec) {
+    for (;;) {
+      std::string_view in(buf_.data() + begin_, end_ - begin_);
+      auto ev = parser_.next(in);
+      begin_ = end_ - in.size();
+      if (ev == codec::parser::event::header) {
+        h = std::move(parser_.header());
+        body_left_ = h.has_body ? h.body_size : 0;
+        if (body_left_ == 0) {
+          std::string_view none;
+          parser_.next(none);
+        }
+        return true;
+      }
+      if (ev == codec::parser::event::error) {
+        ec = parser_.error();
+        return false;
+      }
+      if (ev != codec::parser::event::need_more) continue;
+      if (!fill(ec)) return false;
+    }
+  }
+
+  // Next piece of the current body; empty when done.
+  std::string_view read_body(std::error_code& ec) {
+    if (body_left_ == 0) return {};
+    for (;;) {
+      std::string_view in(buf_.data() + begin_, end_ - begin_);
+      auto ev = parser_.next(in);
+      begin_ = end_ - in.size();
+      if (ev == codec::parser::event::body) {
+        body_left_ = parser_.body_remaining();
+        std::string_view piece = parser_.body_piece();
+        if (body_left_ == 0) {
+          std::string_view none;
+          parser_.next(none);
+        }
+        return piece;
+      }
+      if (ev == codec::parser::event::error) {
+        ec = parser_.error();
+        return {};
+      }
+      if (!fill(ec)) return {};
+    }
+  }
+
+  bool read_body_into(std::string& out, std::error_code& ec) {
+    out.clear();
+    while (body_left_ > 0) {
+      auto piece = read_body(ec);
+      if (ec) return false;
+      out.append(piece);
+    }
+    return true;
+  }
+
+  std::uint64_t body_left() const noexcept { return body_left_; }
+  /// The last failure was the peer closing cleanly between frames.
+  bool clean_eof() const noexcept { return eof_; }
+
+ private:
+  bool fill(std::error_code& ec) {
+    if (begin_ == end_) begin_ = end_ = 0;
+    if (end_ == buf_.size()) {
+      std::copy(buf_.begin() + static_cast<std::ptrdiff_t>(begin_), buf_.end(), buf_.begin());
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    for (;;) {
+      ssize_t n = ::recv(fd_, buf_.data() + end_, buf_.size() - end_, 0);
+      if (n > 0) {
+        end_ += static_cast<std::size_t>(n);
+        return true;
+      }
+      if (n == 0) {
+        eof_ = parser_.at_frame_boundary();
+        ec = eof_ ? make_error_code(std::errc::connection_reset)
+                  : make_error_code(errc::protocol_error);
+        return false;
+      }
+      if (errno == EINTR) continue;
+      ec = (errno == EAGAIN || errno == EWOULDBLOCK) ? make_error_code(errc::timed_out)
+                                                     : last_error();
+      return false;
+    }
+  }
+
+  int fd_;
+  codec::parser parser_;
+  std::vector<char> buf_;
+  std::size_t begin_ = 0, end_ = 0;
+  std::uint64_t body_left_ = 0;
+  bool eof_ = false;
+};
+
+void send_all(int fd, std::string_view data, std::error_code& ec) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ec = (errno == EAGAIN || errno == EWOULDBLOCK) ? make_error_code(errc::timed_out)
+                                                     : last_error();
+      return;
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+// Sends [offset, offset+count) of `file`, hashing each window from a read-only mapping
+// (page cache, no copy) just before sendfile sends it (no copy through user space either).
+void send_file_hashed(int sock, int file, std::uint64_t offset, std::uint64_t count, hasher& h,
+                      const std::function<void(std::uint64_t)>& sent, std::error_code& ec) {
+  constexpr std::uint64_t window = 8u << 20;
+  while (count > 0) {
+    std::uint64_t n = std::min(window, count);
+    std::uint64_t aligned = offset & ~static_cast<std::uint64_t>(4095);
+    std::size_t map_len = static_cast<std::size_t>(offset - aligned + n);
+    void* p = ::mmap(nullptr, map_len, PROT_READ, MAP_SHARED, file, static_cast<off_t>(aligned));
+    if (p == MAP_FAILED) {
+      ec = last_error();
+      return;
+    }
+    ::madvise(p, map_len, MADV_SEQUENTIAL | MADV_WILLNEED);
+    h.update(static_cast<const char*>(p) + (offset - aligned), static_cast<std::size_t>(n));
+    ::munmap(p, map_len);
+    auto off = static_cast<off_t>(offset);
+    std::uint64_t left = n;
+    while (left > 0) {
+      ssize_t s = ::sendfile(sock, file, &off, static_cast<std::size_t>(left));
+      if (s < 0 && errno == EINTR) continue;
+      if (s < 0) {
+        ec = (errno == EAGAIN || errno == EWOULDBLOCK) ? make_error_code(errc::timed_out)
+                                                       : last_error();
+        return;
+      }
+      if (s == 0) {
+        ec = make_error_code(std::errc::io_error);  // the file shrank while being sent
+        return;
+      }
+      left -= static_cast<std::uint64_t>(s);
+      sent(static_cast<std::uint64_t>(s));
+    }
+    offset += n;
+    count -= n;
+  }
+}
+
+std::string code_from_reply(const json& reply) {
+  auto it = reply.find("code");
+  return it != reply.end() && it->is_string() ? it->get<std::string>() : "protocol_error";
+}
+
+std::string message_from_reply(const json& reply) {
+  auto it = reply.find("message");
+  return it != reply.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+void fail_result(file_result& r, const std::error_code& ec) {
+  if (!r.code.empty()) return;
+  r.code = ec.category() == error_category() && ec == errc::timed_out ? "timed_out" : "io_error";
+  if (ec == errc::unsafe_name) r.code = "unsafe_name";
+  if (ec == errc::name_exists) r.code = "exists";
+  if (ec == errc::hash_mismatch) r.code = "hash_mismatch";
+  r.message = ec.message();
+}
+
+// Replies echo the request's id; anything else (null, a string from a confused peer) is 0.
+std::uint64_t id_of(const json& h) {
+  auto it = h.find("id");
+  return it != h.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : 0;
+}
+
+void set_timeouts(int fd, int seconds) {
+  timeval tv{seconds, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+}  // namespace
+
+std::vector<put_item> plan_put(const std::vector<std::string>& paths, const std::string& stdin_name,
+                               std::vector<std::string>& skipped, std::error_code& ec,
+                               std::string& why) {
+  namespace fs = std::filesystem;
+  std::vector<put_item> items;
+  ec.clear();
+  for (const auto& p : paths) {
+    if (p == "-") {
+      if (stdin_name.empty()) {
+        ec = errc::unsafe_name;
+        why = "'-' (stdin) needs --name";
+        return {};
+      }
+      items.push_back({put_item::kind::stdin_stream, p, stdin_name});
+      continue;
+    }
+    fs::path path(p);
+    std::error_code sec;
+    auto st = fs::symlink_status(path, sec);
+    if (sec) {
+      ec = sec;
+      why = "cannot read " + p + ": " + sec.message();
+      return {};
+    }
+    fs::path norm = path.lexically_normal();
+    std::string base = norm.filename().string();
+    if (base.empty() || base == "." || base == "..") {
+      base = fs::absolute(norm, sec).lexically_normal().filename().string();
+      if (base.empty())
+        base = fs::absolute(norm, sec).lexically_normal().parent_path().filename().string();
+    }
+    if (fs::is_symlink(st)) {
+      skipped.push_back(p + " (symlink, not followed)");
+      continue;
+    }
+    if (fs::is_regular_file(st)) {
+      items.push_back({put_item::kind::file, p, base});
+      continue;
+    }
+    if (!fs::is_directory(st)) {
+      skipped.push_back(p + " (not a regular file or directory)");
+      continue;
+    }
+    items.push_back({put_item::kind::directory, p, base});
+    // recursive_directory_iterator does not follow directory symlinks by default.
+    std::vector<put_item> found;
+    for (auto it = fs::recursive_directory_iterator(path, sec);
+         !sec && it != fs::recursive_directory_iterator(); it.increment(sec)) {
+      std::string rel = base + "/" + fs::relative(it->path(), path, sec).generic_string();
+      auto est = it->symlink_status(sec);
+      if (fs::is_symlink(est)) {
+        skipped.push_back(it->path().string() + " (symlink, not followed)");
+      } else if (fs::is_directory(est)) {
+        found.push_back({put_item::kind::directory, it->path().string(), rel});
+      } else if (fs::is_regular_file(est)) {
+        found.push_back({put_item::kind::file, it->path().string(), rel});
+      } else {
+        skipped.push_back(it->path().string() + " (not a regular file)");
+      }
+    }
+    if (sec) {
+      ec = sec;
+      why = "cannot walk " + p + ": " + sec.message();
+      return {};
+    }
+    // Directories before the files in them; a stable order makes runs comparable.
+    std::sort(found.begin(), found.end(),
+              [](const put_item& a, const put_item& b) { return a.remote_name < b.remote_name; });
+    items.insert(items.end(), found.begin(), found.end());
+  }
+  return items;
+}
+
+struct transfer_client::impl {
+  transfer_client_options opt;
+  net::socket sock;
+  codec::limits lim;
+  std::unique_ptr<sync_reader> reader;
+  std::uint64_t next_id = 1;
+
+  explicit impl(transfer_client_options o) : opt(o) {
+    lim.max_body = 256u << 20;  // replies (ls listings); file bodies stream, never buffered
+  }
+
+  int fd() const { return sock.native_handle(); }
+
+  bool read_reply(codec::frame_header& h, std::error_code& ec) {
+    return reader->read_header(h, ec);
+  }
+};
+
+transfer_client::transfer_client(transfer_client_options options)
+    : impl_(std::make_unique<impl>(options)) {}
+transfer_client::~transfer_client() = default;
+
+void transfer_client::connect(const net::endpoint& e, std::error_code& ec, std::string& why) {
+  impl_->sock = net::socket::connect(e, ec, &why);
+  if (ec) return;
+  set_timeouts(impl_->fd(), impl_->opt.io_timeout_s);
+  int one = 1;
+  if (!e.is_unix()) ::setsockopt(impl_->fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  impl_->reader = std::make_unique<sync_reader>(impl_->fd(), impl_->lim);
+  std::string opening(codec::magic.begin(), codec::magic.end());
+  codec::append_frame(opening, json{{"op", "hello"},
+                                    {"id", 0},
+                                    {"versions", {codec::protocol_version}},
+                                    {"client", "sockit/0.1"},
+                                    {"auth", nullptr}});
+  send_all(impl_->fd(), opening, ec);
+  if (ec) {
+    why = "cannot send hello: " + ec.message();
+    return;
+  }
+  codec::frame_header h;
+  if (!impl_->read_reply(h, ec)) {
+    why = "no hello from the server: " + ec.message();
+    return;
+  }
+  if (h.op() != "hello") {
+    ec = errc::protocol_error;
+    why = "server refused: " + code_from_reply(h.fields) + ": " + message_from_reply(h.fields);
+  }
+}
+
+std::vector<file_result> transfer_client::put(const std::vector<put_item>& items,
+                                              const progress_fn& progress) {
+  auto& s = *impl_;
+  std::vector<file_result> results(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    results[i].name = items[i].remote_name;
+    results[i].directory = items[i].what == put_item::kind::directory;
+  }
+  std::uint64_t base_id = s.next_id;
+  s.next_id += items.size() * 2 + 1;
+
+  // --resume: ask for every partial first (one pipelined batch), then check each prefix.
+  std::vector<std::uint64_t> start(items.size(), 0);
+  std::vector<std::optional<hasher>> prefix(items.size());
+  std::vector<std::string> prefix_hex(items.size());
+  if (s.opt.resume) {
+    std::string batch;
+    std::vector<std::size_t> asked;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (items[i].what != put_item::kind::file) continue;
+      codec::append_frame(batch, json{{"op", "stat"},
+                                      {"id", base_id + items.size() + i},
+                                      {"name", items[i].remote_name},
+                                      {"hash", hash_name(s.opt.hash)}});
+      asked.push_back(i);
+    }
+    std::error_code ec;
+    std::thread sender([&] {
+      std::error_code sec;
+      send_all(s.fd(), batch, sec);
+    });
+    for (std::size_t i : asked) {
+      codec::frame_header h;
+      if (!s.read_reply(h, ec)) break;
+      if (h.op() != "stat") continue;
+      auto psize = h.fields.value("partial_size", std::uint64_t{0});
+      if (psize == 0) continue;
+      unique_fd f(::open(items[i].local_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      struct stat st {};
+      if (!f || ::fstat(f.get(), &st) != 0) continue;
+      hasher hs(s.opt.hash);
+      std::error_code hec;
+      if (static_cast<std::uint64_t>(st.st_size) >= psize) {
+        hash_file_range(f.get(), 0, psize, hs, hec);
+      }
+      if (!hec && static_cast<std::uint64_t>(st.st_size) >= psize &&
+          hs.hex() == h.fields.value("partial_hash", std::string())) {
+        start[i] = psize;
+        prefix[i] = std::move(hs);
+        prefix_hex[i] = prefix[i]->hex();
+      } else {
+        results[i].restarted = true;  // the server's partial is not our prefix: start over
+      }
+    }
+    sender.join();
+    if (ec) {
+      for (auto& r : results) fail_result(r, ec);
+      return results;
+    }
+  }
+
+  // The sender thread streams every request and body; this thread reads the replies.
+  std::mutex mu;
+  std::vector<std::uint64_t> done_bytes(items.size(), 0);
+  std::vector<clock_type::time_point> started(items.size(), clock_type::now());
+  std::vector<std::string> local_hash(items.size());
+  std::error_code send_error;
+  std::thread sender([&] {
+    std::string frame;
+    std::vector<char> buf(1 << 20);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const auto& it = items[i];
+      std::uint64_t id = base_id + i;
+      std::error_code ec;
+      started[i] = clock_type::now();
+      frame.clear();
+      if (it.what == put_item::kind::directory) {
+        struct stat st {};
+        int mode =
+            ::lstat(it.local_path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 0777) : 0755;
+        codec::append_frame(
+            frame, json{{"op", "mkdir"}, {"id", id}, {"name", it.remote_name}, {"mode", mode}});
+        send_all(s.fd(), frame, ec);
+      } else if (it.what == put_item::kind::stdin_stream) {
+        hasher hs(s.opt.hash);
+        codec::append_frame(frame, json{{"op", "put"},
+                                        {"id", id},
+                                        {"name", it.remote_name},
+                                        {"hash", hash_name(s.opt.hash)},
+                                        {"overwrite", s.opt.overwrite},
+                                        {"stream", true}});
+        send_all(s.fd(), frame, ec);
+        std::uint64_t total = 0;
+        while (!ec) {
+          ssize_t n = ::read(STDIN_FILENO, buf.data(), buf.size());
+          if (n < 0 && errno == EINTR) continue;
+          if (n < 0) {
+            ec = last_error();
+            break;
+          }
+          auto piece = std::string_view(buf.data(), static_cast<std::size_t>(n));
+          hs.update(piece);
+          frame.clear();
+          codec::append_frame(frame, json{{"op", "data"}, {"id", id}}, piece);
+          if (n == 0) {
+            frame.clear();
+            codec::append_frame(frame, json{{"op", "data"}, {"id", id}, {"size", 0}});
+          }
+          send_all(s.fd(), frame, ec);
+          if (n == 0) break;
+          total += static_cast<std::uint64_t>(n);
+          {
+            std::lock_guard lock(mu);
+            done_bytes[i] = total;
+          }
+          if (progress) progress({it.remote_name, total, unknown_size, i, items.size()});
+        }
+        local_hash[i] = hs.hex();
+        frame.clear();
+        codec::append_frame(frame, json{{"op", "end"}, {"id", id}, {"hash", local_hash[i]}});
+        if (!ec) send_all(s.fd(), frame, ec);
+      } else {
+        unique_fd f(::open(it.local_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        struct stat st {};
+        if (!f || ::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+          // Keep the stream in step: announce nothing, the reply loop knows.
+          std::lock_guard lock(mu);
+          results[i].code = "io_error";
+          results[i].message = "cannot open " + it.local_path;
+          continue;
+        }
+        auto size = static_cast<std::uint64_t>(st.st_size);
+        std::uint64_t from = start[i] <= size ? start[i] : 0;
+        hasher hs = prefix[i] && from > 0 ? *prefix[i] : hasher(s.opt.hash);
+        json h{{"op", "put"},
+               {"id", id},
+               {"name", it.remote_name},
+               {"size", size - from},
+               {"offset", from},
+               {"hash", hash_name(s.opt.hash)},
+               {"mode", st.st_mode & 0777},
+               {"mtime_ns", mtime_ns_of(st)},
+               {"overwrite", s.opt.overwrite}};
+        if (from > 0) h["prefix_hash"] = prefix_hex[i];
+        codec::append_frame(frame, h);
+        send_all(s.fd(), frame, ec);
+        std::uint64_t done = from;
+        if (!ec) {
+          send_file_hashed(
+              s.fd(), f.get(), from, size - from, hs,
+              [&](std::uint64_t n) {
+                done += n;
+                {
+                  std::lock_guard lock(mu);
+                  done_bytes[i] = done - from;
+                }
+                if (progress) progress({it.remote_name, done, size, i, items.size()});
+              },
+              ec);
+        }
+        if (progress && size == 0) progress({it.remote_name, 0, 0, i, items.size()});
+        local_hash[i] = hs.hex();
+        frame.clear();
+        codec::append_frame(frame, json{{"op", "end"}, {"id", id}, {"hash", local_hash[i]}});
+        if (!ec) send_all(s.fd(), frame, ec);
+        std::lock_guard lock(mu);
+        results[i].resumed_from = from;
+        results[i].file_size = size;
+      }
+      std::lock_guard lock(mu);
+      if (ec) {
+        send_error = ec;
+        break;
+      }
+    }
+    ::shutdown(s.fd(), SHUT_WR);  // no more requests: the server closes after replying
+  });
+
+  std::error_code ec;
+  std::vector<char> answered(items.size(), 0);
+  std::string connection_error;
+  for (;;) {
+    codec::frame_header h;
+    if (!s.read_reply(h, ec)) {
+      if (s.reader->clean_eof()) ec.clear();  // the server closes after the last reply
+      break;
+    }
+    auto rid = id_of(h.fields);
+    if (rid < base_id || rid >= base_id + items.size()) {
+      if (h.op() == "error") connection_error = code_from_reply(h.fields);
+      continue;
+    }
+    std::size_t i = static_cast<std::size_t>(rid - base_id);
+    std::lock_guard lock(mu);
+    answered[i] = 1;
+    auto& r = results[i];
+    r.seconds = seconds_since(started[i]);
+    r.bytes = done_bytes[i];
+    if (h.op() == "ok") {
+      r.hash = h.fields.value("hash", std::string());
+      r.file_size = h.fields.value("file_size", r.file_size);
+      if (!r.directory && r.hash != local_hash[i]) {
+        r.code = "hash_mismatch";
+        r.message = "server stored a different hash";
+      }
+    } else {
+      r.code = code_from_reply(h.fields);
+      r.message = message_from_reply(h.fields);
+    }
+  }
+  sender.join();
+  std::error_code final_ec = send_error ? send_error : ec;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    auto& r = results[i];
+    if (answered[i] || !r.code.empty()) continue;
+    if (!connection_error.empty()) {
+      r.code = connection_error;
+      r.message = "the server refused the connection";
+    } else if (final_ec) {
+      fail_result(r, final_ec);
+    } else {
+      r.code = "protocol_error";
+      r.message = "the server closed without replying";
+    }
+  }
+  return results;
+}
+
+std::vector<ls_entry> transfer_client::ls(const std::string& path, bool recursive,
+                                          std::error_code& ec, std::string& why) {
+  auto& s = *impl_;
+  std::vector<ls_entry> out;
+  std::string frame;
+  std::uint64_t id = s.next_id++;
+  codec::append_frame(frame,
+                      json{{"op", "ls"}, {"id", id}, {"path", path}, {"recursive", recursive}});
+  send_all(s.fd(), frame, ec);
+  codec::frame_header h;
+  if (ec || !s.read_reply(h, ec)) {
+    why = "ls failed: " + ec.message();
+    return out;
+  }
+  if (h.op() != "ls") {
+    ec = h.fields.value("code", "") == "not_found" ? make_error_code(errc::not_found)
+                                                   : make_error_code(errc::protocol_error);
+    why = code_from_reply(h.fields) + ": " + message_from_reply(h.fields);
+    return out;
+  }
+  std::string body;
+  if (!s.reader->read_body_into(body, ec)) {
+    why = "ls failed: " + ec.message();
+    return out;
+  }
+  std::size_t at = 0;
+  while (at < body.size()) {
+    std::size_t nl = body.find('\n', at);
+    if (nl == std::string::npos) nl = body.size();
+    auto j = json::parse(body.begin() + static_cast<std::ptrdiff_t>(at),
+                         body.begin() + static_cast<std::ptrdiff_t>(nl), nullptr, false);
+    at = nl + 1;
+    if (!j.is_object()) continue;
+    ls_entry e;
+    e.name = j.value("name", "");
+    e.type = j.value("type", "");
+    e.size = j.value("size", std::uint64_t{0});
+    e.mode = j.value("mode", 0u);
+    e.mtime_ns = j.value("mtime_ns", std::int64_t{0});
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<file_result> transfer_client::get(const std::vector<std::string>& names,
+                                              const std::string& out_dir,
+                                              const progress_fn& progress) {
+  auto& s = *impl_;
+  std::vector<file_result> results;
+  std::error_code ec;
+  unique_fd out = open_root_dir(out_dir, ec);
+  if (ec) {
+    file_result r;
+    r.name = out_dir;
+    r.code = "io_error";
+    r.message = "cannot open output directory: " + ec.message();
+    return {r};
+  }
+  // Expand names into files (and directories to create) with a recursive listing each.
+  struct job {
+    std::string remote, local;  // local: safe relative name below out_dir
+    std::uint64_t size = 0;
+    bool dir = false;
+  };
+  std::vector<job> jobs;
+  for (const auto& name : names) {
+    std::string why;
+    auto entries = ls(name, true, ec, why);
+    if (ec) {
+      file_result r;
+      r.name = name;
+      r.code = ec == errc::not_found ? "not_found" : "io_error";
+      r.message = why;
+      results.push_back(r);
+      if (ec != errc::not_found) return results;
+      ec.clear();
+      continue;
+    }
+    std::string strip;
+    if (auto slash = name.rfind('/'); slash != std::string::npos) strip = name.substr(0, slash + 1);
+    bool is_dir = !(entries.size() == 1 && entries[0].name == name && entries[0].type == "file");
+    if (is_dir) jobs.push_back({name, name.substr(strip.size()), 0, true});
+    for (auto& e : entries) {
+      if (e.type != "file" && e.type != "dir") continue;
+      if (e.name.compare(0, strip.size(), strip) != 0) continue;
+      jobs.push_back({e.name, e.name.substr(strip.size()), e.size, e.type == "dir"});
+    }
+  }
+  // Prepare each local partial (validated names only: the server is a peer too).
+  struct prepared {
+    unique_fd parent, file;
+    std::string base;
+    std::optional<hasher> prefix;
+    std::uint64_t offset = 0;
+    int result = -1;
+  };
+  std::vector<prepared> prep(jobs.size());
+  std::string requests;
+  std::vector<std::size_t> asked;
+  std::uint64_t base_id = s.next_id;
+  s.next_id += jobs.size();
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    auto& j = jobs[i];
+    file_result r;
+    r.name = j.local;
+    r.directory = j.dir;
+    auto parts = split_safe_name(j.local, ec);
+    if (ec) {
+      r.code = "unsafe_name";
+      r.message = "the server sent an unsafe name";
+      results.push_back(r);
+      ec.clear();
+      continue;
+    }
+    if (j.dir) {
+      open_dir_chain(out.get(), parts, true, 0755, ec);
+      if (ec) fail_result(r, ec);
+      ec.clear();
+      results.push_back(r);
+      continue;
+    }
+    auto& p = prep[i];
+    p.base = parts.back();
+    p.parent = open_dir_chain(
+        out.get(), std::span<const std::string>(parts.data(), parts.size() - 1), true, 0755, ec);
+    struct stat st {};
+    if (!ec && !s.opt.overwrite &&
+        ::fstatat(p.parent.get(), p.base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      ec = errc::name_exists;
+    }
+    if (!ec) {
+      p.file.reset(::openat(p.parent.get(), partial_name(p.base).c_str(),
+                            O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+      if (!p.file) ec = errno == ELOOP ? make_error_code(errc::unsafe_name) : last_error();
+    }
+    if (ec) {
+      fail_result(r, ec);
+      ec.clear();
+      results.push_back(r);
+      continue;
+    }
+    json req{
+        {"op", "get"}, {"id", base_id + i}, {"name", j.remote}, {"hash", hash_name(s.opt.hash)}};
+    if (s.opt.resume && ::fstat(p.file.get(), &st) == 0 && st.st_size > 0) {
+      hasher hs(s.opt.hash);
+      hash_file_range(p.file.get(), 0, static_cast<std::uint64_t>(st.st_size), hs, ec);
+      if (!ec) {
+        p.offset = static_cast<std::uint64_t>(st.st_size);
+        req["offset"] = p.offset;
+        req["prefix_hash"] = hs.hex();
+        p.prefix = std::move(hs);
+      }
+      ec.clear();
+    }
+    p.result = static_cast<int>(results.size());
+    results.push_back(r);
+    codec::append_frame(requests, req);
+    asked.push_back(i);
+  }
+  std::error_code send_ec;
+  std::thread sender([&] {
+    send_all(s.fd(), requests, send_ec);
+    ::shutdown(s.fd(), SHUT_WR);
+  });
+  for (std::size_t k = 0; k < asked.size() && !ec; ++k) {
+    std::size_t i = asked[k];
+    auto& p = prep[i];
+    auto& r = results[static_cast<std::size_t>(p.result)];
+    auto t0 = clock_type::now();
+    codec::frame_header h;
+    if (!s.read_reply(h, ec)) break;
+    if (h.op() != "file") {
+      r.code = code_from_reply(h.fields);
+      r.message = message_from_reply(h.fields);
+      continue;
+    }
+    auto offset = h.fields.value("offset", std::uint64_t{0});
+    auto size = h.fields.value("file_size", std::uint64_t{0});
+    hasher hs(s.opt.hash);
+    if (offset > 0 && offset == p.offset && p.prefix) {
+      hs = *p.prefix;
+      r.resumed_from = offset;
+    } else {
+      offset = 0;
+      r.restarted = p.offset > 0;
+    }
+    if (::ftruncate(p.file.get(), static_cast<off_t>(offset)) != 0) ec = last_error();
+    std::uint64_t at = offset;
+    std::error_code wec;
+    while (!ec && s.reader->body_left() > 0) {
+      auto piece = s.reader->read_body(ec);
+      if (ec) break;
+      if (!wec) write_at(p.file.get(), piece, at, true, wec);
+      hs.update(piece);
+      at += piece.size();
+      r.bytes += piece.size();
+      if (progress) progress({r.name, at, size, k, asked.size()});
+    }
+    if (ec) break;
+    if (progress && size == 0) progress({r.name, 0, 0, k, asked.size()});
+    codec::frame_header t;
+    if (!s.read_reply(t, ec)) break;
+    r.seconds = seconds_since(t0);
+    r.file_size = at;
+    r.hash = hs.hex();
+    if (wec) {
+      fail_result(r, wec);
+      continue;
+    }
+    if (t.op() != "end" || t.fields.value("hash", std::string()) != r.hash || at != size) {
+      r.code = "hash_mismatch";
+      r.message = "received bytes do not match the server's hash";
+      ::unlinkat(p.parent.get(), partial_name(p.base).c_str(), 0);
+      continue;
+    }
+    finish_file(p.file.get(), at, h.fields.value("mode", 0644) & 0777,
+                h.fields.value("mtime_ns", std::int64_t{-1}), wec);
+    if (!wec) promote(p.parent.get(), partial_name(p.base), p.base, s.opt.overwrite, wec);
+    if (wec) fail_result(r, wec);
+  }
+  sender.join();
+  if (ec || send_ec) {
+    for (std::size_t i : asked) {
+      auto& r = results[static_cast<std::size_t>(prep[i].result)];
+      if (r.hash.empty() && r.code.empty()) fail_result(r, ec ? ec : send_ec);
+    }
+  }
+  return results;
+}
+
+std::vector<file_result> transfer_client::put_classic(const net::endpoint& e,
+                                                      const std::vector<std::string>& files,
+                                                      const progress_fn& progress,
+                                                      std::error_code& ec, std::string& why) {
+  std::vector<file_result> results;
+  net::socket sock = net::socket::connect(e, ec, &why);
+  if (ec) return results;
+  set_timeouts(sock.native_handle(), 60);
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    file_result r;
+    auto t0 = clock_type::now();
+    r.name = std::filesystem::path(files[i]).filename().string();
+    unique_fd f(::open(files[i].c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st {};
+    if (!f || ::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      r.code = "io_error";
+      r.message = "cannot open " + files[i] + " as a regular file";
+      results.push_back(r);
+      continue;
+    }
+    auto size = static_cast<std::uint64_t>(st.st_size);
+    // The head carries the md5, so the seeds' format needs it before the first byte.
+    hasher md5(hash_algorithm::md5);
+    hash_file_range(f.get(), 0, size, md5, ec);
+    if (ec) {
+      why = "cannot read " + files[i] + ": " + ec.message();
+      return results;
+    }
+    r.hash = md5.hex();
+    std::string head = codec::encode_classic_head(
+        json{{"file_size", size}, {"file_name", r.name}, {"md5", r.hash}});
+    send_all(sock.native_handle(), head, ec);
+    hasher again(hash_algorithm::md5);
+    std::uint64_t done = 0;
+    if (!ec) {
+      send_file_hashed(
+          sock.native_handle(), f.get(), 0, size, again,
+          [&](std::uint64_t n) {
+            done += n;
+            if (progress) progress({r.name, done, size, i, files.size()});
+          },
+          ec);
+    }
+    if (ec) {
+      why = "sending " + files[i] + ": " + ec.message();
+      return results;
+    }
+    if (again.hex() != r.hash) {
+      r.code = "io_error";
+      r.message = "file changed while being sent";
+    }
+    r.bytes = r.file_size = size;
+    r.seconds = seconds_since(t0);
+    results.push_back(r);
+  }
+  // Half-close and wait for the server to close: then it has read everything we sent.
+  ::shutdown(sock.native_handle(), SHUT_WR);
+  char sink[4096];
+  for (int rounds = 0; rounds < 1000; ++rounds) {
+    ssize_t n = ::recv(sock.native_handle(), sink, sizeof sink, 0);
+    if (n <= 0) break;
+  }
+  return results;
+}
+
+}  // namespace sockit::service

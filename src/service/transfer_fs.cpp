@@ -1,0 +1,225 @@
+// transfer_fs: name validation and *at() file operations that never follow symlinks.
+#include "sockit/service/transfer_fs.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+
+#include "sockit/net/error.hpp"
+
+namespace sockit::service {
+namespace {
+
+constexpr std::string_view partial_suffix = ".sockit-part";
+
+bool valid_utf8(std::string_view s) noexcept {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n;
+    std::uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;  // truncated sequence
+    for (std::size_t k = 1; k <= n; ++k) {
+      auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return false;
+      cp = cp << 6 | (d & 0x3F);
+    }
+    // Overlong forms, surrogates and out-of-range code points are not UTF-8.
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+std::error_code last_error() { return {errno, std::system_category()}; }
+
+}  // namespace
+
+bool is_safe_component(std::string_view c) noexcept {
+  if (c.empty() || c.size() > 255 || c == "." || c == "..") return false;
+  for (char ch : c) {
+    auto u = static_cast<unsigned char>(ch);
+    if (u < 0x20 || u == 0x7F || ch == '/' || ch == '\\') return false;
+  }
+  // "C:" drive letters, and ':' generally (alternate data streams on Windows peers).
+  if (c.find(':') != std::string_view::npos) return false;
+  if (is_partial_name(c)) return false;
+  return valid_utf8(c);
+}
+
+std::vector<std::string> split_safe_name(std::string_view name, std::error_code& ec) {
+  ec.clear();
+  std::vector<std::string> parts;
+  if (name.empty() || name.size() > 4096 || name.front() == '/') {
+    ec = errc::unsafe_name;
+    return {};
+  }
+  std::size_t start = 0;
+  for (;;) {
+    std::size_t slash = name.find('/', start);
+    std::string_view c =
+        name.substr(start, slash == std::string_view::npos ? slash : slash - start);
+    if (!is_safe_component(c)) {
+      ec = errc::unsafe_name;
+      return {};
+    }
+    parts.emplace_back(c);
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return parts;
+}
+
+std::string classic_safe_name(std::string_view file_name, std::error_code& ec) {
+  ec.clear();
+  std::size_t cut = file_name.find_last_of("/\\");
+  std::string_view base = cut == std::string_view::npos ? file_name : file_name.substr(cut + 1);
+  if (!is_safe_component(base)) {
+    ec = errc::unsafe_name;
+    return {};
+  }
+  return std::string(base);
+}
+
+std::string partial_name(std::string_view base) {
+  std::string s = ".";
+  s += base;
+  s += partial_suffix;
+  return s;
+}
+
+bool is_partial_name(std::string_view name) noexcept {
+  return name.size() > partial_suffix.size() + 1 && name.front() == '.' &&
+         name.substr(name.size() - partial_suffix.size()) == partial_suffix;
+}
+
+unique_fd& unique_fd::operator=(unique_fd&& o) noexcept {
+  if (this != &o) reset(o.release());
+  return *this;
+}
+
+void unique_fd::reset(int fd) noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+unique_fd open_root_dir(const std::string& path, std::error_code& ec) {
+  ec.clear();
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) ec = last_error();
+  return fd;
+}
+
+unique_fd open_dir_chain(int root, std::span<const std::string> dirs, bool create, mode_t mode,
+                         std::error_code& ec) {
+  ec.clear();
+  unique_fd cur(::fcntl(root, F_DUPFD_CLOEXEC, 0));
+  if (!cur) {
+    ec = last_error();
+    return {};
+  }
+  for (const auto& d : dirs) {
+    int next = ::openat(cur.get(), d.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0 && errno == ENOENT && create) {
+      if (::mkdirat(cur.get(), d.c_str(), mode) != 0 && errno != EEXIST) {
+        ec = last_error();
+        return {};
+      }
+      next = ::openat(cur.get(), d.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (next < 0) {
+      // ELOOP: a symlink (maybe swapped in); ENOTDIR: a file or a symlink to one.
+      ec = (errno == ELOOP || errno == ENOTDIR) ? make_error_code(errc::unsafe_name) : last_error();
+      return {};
+    }
+    cur.reset(next);
+  }
+  return cur;
+}
+
+void write_at(int fd, std::string_view data, std::uint64_t offset, bool sparse,
+              std::error_code& ec) {
+  ec.clear();
+  if (sparse && !data.empty() && data.front() == 0 &&
+      std::all_of(data.begin(), data.end(), [](char c) { return c == 0; })) {
+    return;  // a hole reads back as zeros once the file is extended to its size
+  }
+  while (!data.empty()) {
+    ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ec = last_error();
+      return;
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+    offset += static_cast<std::uint64_t>(n);
+  }
+}
+
+void finish_file(int fd, std::uint64_t size, int mode, std::int64_t mtime_ns, std::error_code& ec) {
+  ec.clear();
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0 ||
+      (mode >= 0 && ::fchmod(fd, static_cast<mode_t>(mode) & 07777 & ~06000) != 0)) {
+    ec = last_error();
+    return;
+  }
+  if (mtime_ns >= 0) {
+    timespec times[2];
+    times[0].tv_sec = 0;
+    times[0].tv_nsec = UTIME_OMIT;
+    times[1].tv_sec = static_cast<time_t>(mtime_ns / 1000000000);
+    times[1].tv_nsec = static_cast<long>(mtime_ns % 1000000000);
+    if (::futimens(fd, times) != 0) {
+      ec = last_error();
+      return;
+    }
+  }
+  if (::fsync(fd) != 0) ec = last_error();
+}
+
+void promote(int dir, const std::string& from, const std::string& to, bool overwrite,
+             std::error_code& ec) {
+  ec.clear();
+  int r = overwrite ? ::renameat(dir, from.c_str(), dir, to.c_str())
+                    : ::renameat2(dir, from.c_str(), dir, to.c_str(), RENAME_NOREPLACE);
+  if (r != 0) {
+    ec = errno == EEXIST ? make_error_code(errc::name_exists) : last_error();
+    return;
+  }
+  ::fsync(dir);  // the rename itself is durable too
+}
+
+std::uint64_t free_space(int dir, std::error_code& ec) {
+  ec.clear();
+  struct statvfs st {};
+  if (::fstatvfs(dir, &st) != 0) {
+    ec = last_error();
+    return 0;
+  }
+  return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
+}  // namespace sockit::service

@@ -1,0 +1,882 @@
+// transfer_server: accept loop on loop 0, one coroutine per connection (reader and writer
+// in one, since replies follow requests in order), a watchdog for header/body deadlines.
+// Uploads go to ".name.sockit-part" and are renamed only after size and hash match.
+#include "sockit/service/transfer_server.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/generic/stream_protocol.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <unordered_set>
+#include <vector>
+
+#include "sockit/codec/frame.hpp"
+#include "sockit/net/error.hpp"
+#include "sockit/net/socket.hpp"
+#include "sockit/service/transfer_fs.hpp"
+#include "sockit/service/transfer_hash.hpp"
+#include "sockit/session/deadline.hpp"
+#include "sockit/session/frame_io.hpp"
+#include "sockit/session/io_pool.hpp"
+
+namespace sockit::service {
+namespace {
+
+using stream_socket =
+    asio::basic_stream_socket<asio::generic::stream_protocol, asio::io_context::executor_type>;
+using acceptor_type = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
+using reader_type = session::frame_reader<stream_socket>;
+using writer_type = session::frame_writer<stream_socket>;
+using json = nlohmann::json;
+
+constexpr const char* server_name = "sockit/0.1";
+
+std::string peer_of(const stream_socket& s) {
+  std::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) return "unknown";
+  return net::socket_address(ep.data(), static_cast<socklen_t>(ep.size())).to_string();
+}
+
+// The stable code string for an error, as docs/PROTOCOL.md lists them.
+std::string code_of(const std::error_code& ec) {
+  if (ec.category() == error_category()) {
+    switch (static_cast<errc>(ec.value())) {
+      case errc::frame_too_large:
+        return "frame_too_large";
+      case errc::bad_header:
+        return "bad_header";
+      case errc::header_too_deep:
+        return "header_too_deep";
+      case errc::body_too_large:
+        return "too_large";
+      case errc::hash_mismatch:
+        return "hash_mismatch";
+      case errc::unsafe_name:
+        return "unsafe_name";
+      case errc::too_many_connections:
+        return "too_many_connections";
+      case errc::timed_out:
+        return "timed_out";
+      case errc::bad_magic:
+        return "bad_magic";
+      case errc::unsupported_version:
+        return "unsupported_version";
+      case errc::name_exists:
+        return "exists";
+      case errc::name_busy:
+        return "busy";
+      case errc::not_found:
+        return "not_found";
+      case errc::no_space:
+        return "no_space";
+      case errc::protocol_error:
+        return "protocol_error";
+      default:
+        return "bad_request";
+    }
+  }
+  if (ec == std::errc::no_such_file_or_directory) return "not_found";
+  if (ec == std::errc::no_space_on_device) return "no_space";
+  if (ec == std::errc::is_a_directory) return "is_directory";
+  if (ec == std::errc::file_too_large) return "too_large";
+  return "io_error";
+}
+
+json error_frame(const json& id, const std::error_code& ec, std::string message = {}) {
+  if (message.empty()) message = ec.message();
+  return json{{"op", "error"}, {"id", id}, {"code", code_of(ec)}, {"message", message}};
+}
+
+std::string str_field(const json& h, const char* key) {
+  auto it = h.find(key);
+  return it != h.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+template <class T>
+T num_field(const json& h, const char* key, T fallback) {
+  auto it = h.find(key);
+  if (it == h.end() || !it->is_number_integer()) return fallback;
+  return it->get<T>();
+}
+
+bool bool_field(const json& h, const char* key) {
+  auto it = h.find(key);
+  return it != h.end() && it->is_boolean() && it->get<bool>();
+}
+
+std::int64_t mtime_ns_of(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+}  // namespace
+
+struct transfer_server::impl {
+  transfer_server_options opt;
+  session::io_pool pool;
+  std::function<void(const transfer_event&)> callback;
+  net::endpoint bound;
+  int family = AF_UNSPEC;
+  unique_fd root;
+  std::unique_ptr<acceptor_type> acceptor;
+  bool remove_unix_path = false;
+
+  struct loop_state {
+    std::unordered_set<stream_socket*> sockets;
+    bool stopping = false;
+  };
+  std::vector<loop_state> loops;
+  std::atomic<unsigned> next_loop{0};
+
+  // Names with an upload in progress (any loop): a second upload of one gets "busy".
+  std::mutex busy_mu;
+  std::set<std::string> busy;
+
+  std::atomic<std::uint64_t> accepted{0}, rejected{0}, active{0}, stored{0}, sent{0}, failed{0},
+      bytes_in{0}, bytes_out{0};
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false, stopped = false, stopping = false;
+
+  explicit impl(transfer_server_options o)
+      : opt(std::move(o)), pool(opt.threads), loops(pool.size()) {}
+
+  void emit(transfer_event::type what, const std::string& peer, std::string name = {},
+            std::uint64_t bytes = 0, std::string detail = {}) {
+    if (callback) callback(transfer_event{what, peer, std::move(name), bytes, std::move(detail)});
+  }
+
+  codec::limits limits() const {
+    codec::limits lim;
+    lim.max_header = opt.max_header;
+    lim.max_body = opt.max_file_size;  // file bodies; other ops never buffer a body
+    return lim;
+  }
+
+  // RAII claim on a name in `busy`.
+  struct busy_claim {
+    impl* self = nullptr;
+    std::string key;
+    busy_claim() = default;
+    busy_claim(const busy_claim&) = delete;
+    busy_claim& operator=(const busy_claim&) = delete;
+    bool claim(impl* s, std::string k) {
+      std::lock_guard lock(s->busy_mu);
+      if (!s->busy.insert(k).second) return false;
+      self = s;
+      key = std::move(k);
+      return true;
+    }
+    ~busy_claim() {
+      if (!self) return;
+      std::lock_guard lock(self->busy_mu);
+      self->busy.erase(key);
+    }
+  };
+
+  // One upload into a partial file: open (checks), write pieces, verify + promote.
+  struct upload {
+    impl& srv;
+    const std::string& peer;
+    std::string name;  // as validated, for events
+    busy_claim claim;
+    unique_fd parent, file;
+    std::string base, partial;
+    hasher hash;
+    std::uint64_t offset = 0, written = 0;
+    bool done = false;
+
+    upload(impl& s, const std::string& p, hash_algorithm a) : srv(s), peer(p), hash(a) {}
+    ~upload() {
+      // Interrupted (peer gone, deadline): the partial stays for --resume.
+      if (file && !done) srv.emit(transfer_event::type::partial, peer, name, offset + written);
+    }
+
+    std::error_code open(const std::vector<std::string>& parts, std::uint64_t start,
+                         std::uint64_t announced, bool overwrite, const std::string& prefix_hash,
+                         const hasher* cached_prefix) {
+      std::error_code ec;
+      if (!claim.claim(&srv, name)) return errc::name_busy;
+      std::span<const std::string> dirs(parts.data(), parts.size() - 1);
+      base = parts.back();
+      partial = partial_name(base);
+      parent = open_dir_chain(srv.root.get(), dirs, true, 0755, ec);
+      if (ec) return ec;
+      struct stat st {};
+      if (::fstatat(parent.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (S_ISDIR(st.st_mode)) return std::make_error_code(std::errc::is_a_directory);
+        if (!overwrite) return errc::name_exists;
+      }
+      if (announced != UINT64_MAX) {
+        std::uint64_t avail = free_space(parent.get(), ec);
+        if (!ec && avail < announced) return errc::no_space;
+      }
+      file.reset(
+          ::openat(parent.get(), partial.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+      if (!file)
+        return errno == ELOOP ? make_error_code(errc::unsafe_name)
+                              : std::error_code(errno, std::system_category());
+      if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) return errc::unsafe_name;
+      if (start > 0) {
+        // Resume only onto a prefix whose hash the client has checked against its own.
+        if (static_cast<std::uint64_t>(st.st_size) < start) return errc::protocol_error;
+        if (cached_prefix) {
+          hash = *cached_prefix;
+        } else {
+          hash_file_range(file.get(), 0, start, hash, ec);
+          if (ec) return ec;
+        }
+        if (hash.hex() != prefix_hash) return errc::hash_mismatch;
+      }
+      if (::ftruncate(file.get(), static_cast<off_t>(start)) != 0) {
+        return {errno, std::system_category()};
+      }
+      offset = start;
+      return {};
+    }
+
+    std::error_code write(std::string_view piece) {
+      std::error_code ec;
+      if (offset + written + piece.size() > srv.opt.max_file_size) return errc::body_too_large;
+      write_at(file.get(), piece, offset + written, true, ec);
+      if (ec) return ec;
+      hash.update(piece);
+      written += piece.size();
+      srv.bytes_in.fetch_add(piece.size(), std::memory_order_relaxed);
+      return {};
+    }
+
+    // Verifies the hash; a mismatch is never promoted (the partial is removed, since it is
+    // known bad). Then size, mode, mtime, fsync, rename.
+    std::error_code commit(const std::string& expected, bool overwrite, int mode,
+                           std::int64_t mtime_ns) {
+      std::error_code ec;
+      done = true;
+      if (expected.empty() || hash.hex() != expected) {
+        ::unlinkat(parent.get(), partial.c_str(), 0);
+        return errc::hash_mismatch;
+      }
+      finish_file(file.get(), offset + written, mode >= 0 ? mode : 0644, mtime_ns, ec);
+      if (ec) return ec;
+      promote(parent.get(), partial, base, overwrite, ec);
+      if (ec) ::unlinkat(parent.get(), partial.c_str(), 0);
+      return ec;
+    }
+  };
+
+  // Cached from the last stat on a connection, so a resume does not hash the prefix twice.
+  struct prefix_cache {
+    std::string name;
+    std::uint64_t size = 0;
+    std::optional<hasher> state;
+  };
+
+  void open_listener() {
+    std::error_code ec;
+    std::string why;
+    root = open_root_dir(opt.root, ec);
+    if (ec) throw std::system_error(ec, "cannot open directory " + opt.root);
+    net::socket listener = net::socket::listen(opt.endpoint, ec, &why);
+    if (ec) throw std::system_error(ec, why);
+    auto local = listener.local_address();
+    family = local.family();
+    bound = opt.endpoint.is_unix() ? opt.endpoint : local.to_endpoint(net::transport::tcp);
+    remove_unix_path = opt.endpoint.type() == net::endpoint::kind::unix_path;
+    acceptor = std::make_unique<acceptor_type>(pool.context(0));
+    acceptor->assign(asio::generic::stream_protocol(family, family == AF_UNIX ? 0 : IPPROTO_TCP),
+                     listener.release());
+  }
+
+  asio::awaitable<void> accept_loop() {
+    constexpr auto token = asio::experimental::as_tuple(asio::use_awaitable);
+    asio::steady_timer backoff(co_await asio::this_coro::executor);
+    for (;;) {
+      unsigned index = next_loop.fetch_add(1, std::memory_order_relaxed) % pool.size();
+      auto [ec, sock] = co_await acceptor->async_accept(pool.context(index), token);
+      if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
+      if (ec) {
+        // Out of descriptors and friends: back off instead of spinning on the listener.
+        backoff.expires_after(std::chrono::milliseconds(20));
+        co_await backoff.async_wait(token);
+        continue;
+      }
+      if (opt.max_conns != 0 && active.load(std::memory_order_relaxed) >= opt.max_conns) {
+        rejected.fetch_add(1, std::memory_order_relaxed);
+        std::string peer = peer_of(sock);
+        // Best effort, never blocking the accept loop: say why, then close.
+        std::string f = codec::encode(
+            error_frame(nullptr, errc::too_many_connections, "server is at its connection limit"));
+        ::send(sock.native_handle(), f.data(), f.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        std::error_code ignored;
+        sock.close(ignored);
+        emit(transfer_event::type::rejected, peer, {}, 0, "too_many_connections");
+        continue;
+      }
+      active.fetch_add(1, std::memory_order_relaxed);
+      accepted.fetch_add(1, std::memory_order_relaxed);
+      asio::co_spawn(pool.context(index), connection(std::move(sock), index), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> connection(stream_socket sock, unsigned index) {
+    using namespace asio::experimental::awaitable_operators;
+    std::string peer = peer_of(sock);
+    loop_state& state = loops[index];
+    std::string detail;
+    if (!state.stopping) {
+      state.sockets.insert(&sock);
+      std::error_code opt_ec;
+      if (family != AF_UNIX) sock.set_option(asio::ip::tcp::no_delay(true), opt_ec);
+      emit(transfer_event::type::accepted, peer);
+      session::deadline d;
+      auto v = co_await (serve(sock, d, peer) || session::watch_deadline(d));
+      if (v.index() == 0) {
+        auto ec = std::get<0>(v);
+        if (ec && ec != asio::error::eof && ec != asio::error::operation_aborted)
+          detail = code_of(ec) + ": " + ec.message();
+      } else {
+        detail = "timed_out: deadline passed";
+      }
+      state.sockets.erase(&sock);
+    }
+    std::error_code ignored;
+    sock.shutdown(asio::socket_base::shutdown_both, ignored);
+    sock.close(ignored);
+    active.fetch_sub(1, std::memory_order_relaxed);
+    emit(transfer_event::type::closed, peer, {}, 0, detail);
+  }
+
+  asio::awaitable<std::error_code> serve(stream_socket& sock, session::deadline& d,
+                                         const std::string& peer) {
+    session::frame_timeouts t{opt.header_timeout, opt.body_timeout};
+    reader_type r(sock, limits(), &d, t);
+    writer_type w(sock, &d, opt.body_timeout);
+    codec::format fmt{};
+    if (auto ec = co_await r.read_opening(fmt)) {
+      if (ec == errc::bad_magic) co_await w.write(error_frame(nullptr, ec));
+      co_return ec;
+    }
+    if (fmt == codec::format::classic) co_return co_await classic_session(r, peer);
+    co_return co_await native_session(r, w, peer);
+  }
+
+  // The seeds' format: head, file bytes, head, file bytes, ... and no replies at all.
+  asio::awaitable<std::error_code> classic_session(reader_type& r, const std::string& peer) {
+    for (;;) {
+      codec::frame_header h;
+      if (auto ec = co_await r.read_header(h)) co_return ec;
+      std::string shown = str_field(h.fields, "file_name");
+      std::error_code ec;
+      std::string base = classic_safe_name(shown, ec);
+      std::string md5 = str_field(h.fields, "md5");
+      for (char& c : md5) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      upload up(*this, peer, hash_algorithm::md5);
+      up.name = base;
+      if (!ec && h.body_size > opt.max_file_size) ec = errc::body_too_large;
+      if (!ec) ec = up.open({base}, 0, h.body_size, false, {}, nullptr);
+      if (ec) {
+        failed.fetch_add(1, std::memory_order_relaxed);
+        emit(transfer_event::type::failed, peer, shown, h.body_size, code_of(ec));
+        up.done = true;
+        continue;  // the next read_header skips this body
+      }
+      while (r.body_left() > 0) {
+        auto [rec, piece] = co_await r.read_body();
+        if (rec) co_return rec;
+        if (auto wec = up.write(piece)) {
+          failed.fetch_add(1, std::memory_order_relaxed);
+          emit(transfer_event::type::failed, peer, shown, up.written, code_of(wec));
+          co_return wec;
+        }
+      }
+      // Without an md5 in the head only the size can be checked (it was: the body is exact).
+      std::string expected = md5.empty() ? up.hash.hex() : md5;
+      if (auto cec = up.commit(expected, false, -1, -1)) {
+        failed.fetch_add(1, std::memory_order_relaxed);
+        emit(transfer_event::type::failed, peer, shown, up.written, code_of(cec));
+        continue;
+      }
+      stored.fetch_add(1, std::memory_order_relaxed);
+      emit(transfer_event::type::stored, peer, base, up.written, "classic md5 " + up.hash.hex());
+    }
+  }
+
+  asio::awaitable<std::error_code> native_session(reader_type& r, writer_type& w,
+                                                  const std::string& peer) {
+    codec::frame_header h;
+    if (auto ec = co_await r.read_header(h)) co_return ec;
+    json id = h.fields.contains("id") ? h.fields["id"] : json(nullptr);
+    if (h.op() != "hello") {
+      co_await w.write(error_frame(id, errc::protocol_error, "the first frame must be hello"));
+      co_return errc::protocol_error;
+    }
+    bool common = num_field<int>(h.fields, "version", 0) == codec::protocol_version;
+    if (auto it = h.fields.find("versions"); it != h.fields.end() && it->is_array()) {
+      for (auto& v : *it)
+        common |= v.is_number_integer() && v.get<int>() == codec::protocol_version;
+    }
+    if (!common) {
+      json e = error_frame(id, errc::unsupported_version, "this server speaks version 1");
+      e["versions"] = {codec::protocol_version};
+      co_await w.write(e);
+      co_return errc::unsupported_version;
+    }
+    if (auto it = h.fields.find("auth"); it != h.fields.end() && !it->is_null()) {
+      json e{{"op", "error"},
+             {"id", id},
+             {"code", "auth_failed"},
+             {"message", "this server has no authentication configured"}};
+      co_await w.write(e);
+      co_return errc::protocol_error;
+    }
+    w.queue(json{{"op", "hello"},
+                 {"id", id},
+                 {"version", codec::protocol_version},
+                 {"server", server_name},
+                 {"max_header", opt.max_header},
+                 {"max_file_size", opt.max_file_size},
+                 {"overwrite", opt.allow_overwrite},
+                 {"auth", nullptr}});
+    if (auto ec = co_await w.flush()) co_return ec;
+
+    prefix_cache cache;
+    for (;;) {
+      if (!r.has_buffered()) {
+        if (auto ec = co_await w.flush()) co_return ec;
+      }
+      std::error_code ec = co_await r.read_header(h);
+      if (ec) {
+        if (ec == asio::error::eof) co_return co_await w.flush();
+        if (ec.category() == error_category() && ec != errc::timed_out) {
+          json eid = r.parser().header().fields.value("id", json(nullptr));
+          w.queue(error_frame(eid, ec));
+          co_await w.flush();
+        }
+        co_return ec;
+      }
+      id = h.fields.contains("id") ? h.fields["id"] : json(nullptr);
+      std::string_view op = h.op();
+      if (op == "put") {
+        ec = co_await handle_put(r, w, h, id, peer, cache);
+        if (ec) co_return ec;
+      } else if (op == "stat") {
+        handle_stat(w, h, id, cache);
+      } else if (op == "get") {
+        ec = co_await handle_get(w, h, id, peer);
+        if (ec) co_return ec;
+      } else if (op == "ls") {
+        handle_ls(w, h, id, peer);
+      } else if (op == "mkdir") {
+        handle_mkdir(w, h, id);
+      } else {
+        w.queue(error_frame(id, errc::protocol_error,
+                            "unknown or unexpected op '" + std::string(op) + "'"));
+      }
+    }
+  }
+
+  // After a refused put, reads (and drops) what the client already sent for it, so the
+  // connection stays in step: the body (skipped by read_header), data frames, the trailer.
+  asio::awaitable<std::error_code> drain_put(reader_type& r, bool stream) {
+    codec::frame_header t;
+    for (;;) {
+      if (auto ec = co_await r.read_header(t)) co_return ec;
+      if (t.op() == "end") co_return std::error_code{};
+      if (!stream || t.op() != "data") co_return errc::protocol_error;
+    }
+  }
+
+  asio::awaitable<std::error_code> handle_put(reader_type& r, writer_type& w,
+                                              const codec::frame_header& h, const json& id,
+                                              const std::string& peer, prefix_cache& cache) {
+    const json& f = h.fields;
+    std::string name = str_field(f, "name");
+    bool stream = !h.has_body;
+    hash_algorithm algo = hash_algorithm::xxh3;
+    std::error_code ec;
+    if (f.contains("hash") && !parse_hash_name(str_field(f, "hash"), algo)) ec = errc::bad_header;
+    auto offset = num_field<std::uint64_t>(f, "offset", 0);
+    bool overwrite = bool_field(f, "overwrite") && opt.allow_overwrite;
+    int mode = num_field<int>(f, "mode", -1);
+    auto mtime_ns = num_field<std::int64_t>(f, "mtime_ns", -1);
+    std::vector<std::string> parts;
+    if (!ec) parts = split_safe_name(name, ec);
+    std::uint64_t total = stream ? UINT64_MAX : offset + h.body_size;
+    if (!ec && !stream && (total < offset || total > opt.max_file_size)) ec = errc::body_too_large;
+    if (!ec && stream && offset != 0) ec = errc::bad_header;
+    if (bool_field(f, "overwrite") && !opt.allow_overwrite && !ec) {
+      // Asked but not allowed: refuse only if the name exists (checked in open()).
+    }
+    upload up(*this, peer, algo);
+    up.name = name;
+    const hasher* cached = nullptr;
+    if (!ec && offset > 0 && cache.state && cache.name == name && cache.size == offset &&
+        cache.state->algorithm() == algo) {
+      cached = &*cache.state;
+    }
+    if (!ec) {
+      ec = up.open(parts, offset, stream ? UINT64_MAX : h.body_size, overwrite,
+                   str_field(f, "prefix_hash"), cached);
+    }
+    cache = prefix_cache{};
+    if (ec) {
+      up.done = true;
+      failed.fetch_add(1, std::memory_order_relaxed);
+      emit(transfer_event::type::failed, peer, name, 0, code_of(ec));
+      if (auto dec = co_await drain_put(r, stream)) co_return dec;
+      w.queue(error_frame(id, ec));
+      co_return std::error_code{};
+    }
+    // The body: one sized body, or data frames ended by an empty one.
+    std::error_code werr;
+    auto consume_body = [&]() -> asio::awaitable<std::error_code> {
+      while (r.body_left() > 0) {
+        auto [rec, piece] = co_await r.read_body();
+        if (rec) co_return rec;
+        if (!werr) werr = up.write(piece);  // after a write error keep reading to stay in step
+      }
+      co_return std::error_code{};
+    };
+    if (!stream) {
+      if (auto rec = co_await consume_body()) co_return rec;
+    } else {
+      codec::frame_header dh;
+      for (;;) {
+        if (auto rec = co_await r.read_header(dh)) co_return rec;
+        if (dh.op() != "data") {
+          w.queue(error_frame(id, errc::protocol_error, "expected a data frame"));
+          co_return errc::protocol_error;
+        }
+        if (!dh.has_body || dh.body_size == 0) break;
+        if (auto rec = co_await consume_body()) co_return rec;
+      }
+    }
+    codec::frame_header t;
+    if (auto rec = co_await r.read_header(t)) co_return rec;
+    if (t.op() != "end") {
+      w.queue(error_frame(id, errc::protocol_error, "expected the end trailer"));
+      co_return errc::protocol_error;
+    }
+    if (werr) {
+      up.done = true;
+      failed.fetch_add(1, std::memory_order_relaxed);
+      emit(transfer_event::type::failed, peer, name, up.written, code_of(werr));
+      w.queue(error_frame(id, werr));
+      co_return std::error_code{};
+    }
+    if (auto cec = up.commit(str_field(t.fields, "hash"), overwrite, mode, mtime_ns)) {
+      failed.fetch_add(1, std::memory_order_relaxed);
+      emit(transfer_event::type::failed, peer, name, up.written, code_of(cec));
+      w.queue(error_frame(id, cec));
+      co_return std::error_code{};
+    }
+    stored.fetch_add(1, std::memory_order_relaxed);
+    std::string digest = up.hash.hex();
+    emit(transfer_event::type::stored, peer, name, up.offset + up.written,
+         std::string(hash_name(algo)) + " " + digest);
+    w.queue(json{{"op", "ok"},
+                 {"id", id},
+                 {"name", name},
+                 {"file_size", up.offset + up.written},
+                 {"hash", digest}});
+    co_return std::error_code{};
+  }
+
+  // Opens the parent of `name` (no creation) and returns the final component.
+  unique_fd open_parent_of(const std::string& name, std::string& base, std::error_code& ec) {
+    auto parts = split_safe_name(name, ec);
+    if (ec) return {};
+    base = parts.back();
+    return open_dir_chain(root.get(), std::span<const std::string>(parts.data(), parts.size() - 1),
+                          false, 0, ec);
+  }
+
+  void handle_stat(writer_type& w, const codec::frame_header& h, const json& id,
+                   prefix_cache& cache) {
+    const json& f = h.fields;
+    std::string name = str_field(f, "name");
+    hash_algorithm algo = hash_algorithm::xxh3;
+    if (f.contains("hash") && !parse_hash_name(str_field(f, "hash"), algo)) {
+      w.queue(error_frame(id, errc::bad_header, "unknown hash algorithm"));
+      return;
+    }
+    std::string base;
+    std::error_code ec;
+    unique_fd parent = open_parent_of(name, base, ec);
+    json reply{{"op", "stat"}, {"id", id}, {"name", name}, {"exists", false}, {"partial_size", 0}};
+    if (ec == errc::unsafe_name) {
+      w.queue(error_frame(id, ec));
+      return;
+    }
+    if (!ec) {
+      struct stat st {};
+      if (::fstatat(parent.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        reply["exists"] = true;
+        reply["file_size"] = static_cast<std::uint64_t>(st.st_size);
+        reply["type"] = S_ISDIR(st.st_mode) ? "dir" : S_ISREG(st.st_mode) ? "file" : "other";
+      }
+      unique_fd pf(
+          ::openat(parent.get(), partial_name(base).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      if (pf && ::fstat(pf.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        hasher hs(algo);
+        auto size = static_cast<std::uint64_t>(st.st_size);
+        hash_file_range(pf.get(), 0, size, hs, ec);
+        if (!ec) {
+          reply["partial_size"] = size;
+          reply["partial_hash"] = hs.hex();
+          reply["hash"] = hash_name(algo);
+          cache = prefix_cache{name, size, std::move(hs)};
+        }
+      }
+    }
+    w.queue(reply);
+  }
+
+  asio::awaitable<std::error_code> handle_get(writer_type& w, const codec::frame_header& h,
+                                              const json& id, const std::string& peer) {
+    const json& f = h.fields;
+    std::string name = str_field(f, "name");
+    hash_algorithm algo = hash_algorithm::xxh3;
+    std::error_code ec;
+    if (f.contains("hash") && !parse_hash_name(str_field(f, "hash"), algo)) ec = errc::bad_header;
+    std::string base;
+    unique_fd parent;
+    if (!ec) parent = open_parent_of(name, base, ec);
+    unique_fd file;
+    struct stat st {};
+    if (!ec) {
+      file.reset(::openat(parent.get(), base.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      if (!file) {
+        ec = errno == ELOOP    ? make_error_code(errc::unsafe_name)
+             : errno == ENOENT ? make_error_code(errc::not_found)
+                               : std::error_code(errno, std::system_category());
+      } else if (::fstat(file.get(), &st) != 0) {
+        ec = {errno, std::system_category()};
+      } else if (S_ISDIR(st.st_mode)) {
+        ec = std::make_error_code(std::errc::is_a_directory);
+      } else if (!S_ISREG(st.st_mode)) {
+        ec = errc::unsafe_name;
+      }
+    }
+    if (ec) {
+      w.queue(error_frame(id, ec));
+      co_return std::error_code{};
+    }
+    auto size = static_cast<std::uint64_t>(st.st_size);
+    auto offset = num_field<std::uint64_t>(f, "offset", 0);
+    hasher hs(algo);
+    bool restarted = false;
+    if (offset > 0) {
+      // Continue only if the client's prefix is our prefix; otherwise start over.
+      if (offset <= size) hash_file_range(file.get(), 0, offset, hs, ec);
+      if (offset > size || ec || hs.hex() != str_field(f, "prefix_hash")) {
+        hs.reset();
+        offset = 0;
+        restarted = true;
+      }
+    }
+    w.queue(json{{"op", "file"},
+                 {"id", id},
+                 {"name", name},
+                 {"size", size - offset},
+                 {"offset", offset},
+                 {"file_size", size},
+                 {"mode", st.st_mode & 07777},
+                 {"mtime_ns", mtime_ns_of(st)},
+                 {"hash", hash_name(algo)},
+                 {"restarted", restarted}});
+    // Hash each chunk (from the page cache) just before sendfile sends it.
+    constexpr std::uint64_t chunk = 4u << 20;
+    std::uint64_t at = offset;
+    while (at < size) {
+      std::uint64_t n = std::min(chunk, size - at);
+      hash_file_range(file.get(), at, n, hs, ec);
+      if (ec) co_return ec;  // the file changed under us: the body cannot be completed
+      if (auto sec = co_await w.send_file(file.get(), at, n)) co_return sec;
+      at += n;
+      bytes_out.fetch_add(n, std::memory_order_relaxed);
+    }
+    w.queue(json{{"op", "end"}, {"id", id}, {"hash", hs.hex()}});
+    sent.fetch_add(1, std::memory_order_relaxed);
+    emit(transfer_event::type::sent, peer, name, size - offset);
+    co_return std::error_code{};
+  }
+
+  // One JSON line per entry; directories are walked with openat(O_NOFOLLOW) so a symlink
+  // is listed as what it is and never entered.
+  void list_dir(int dirfd, const std::string& prefix, bool recursive, std::string& out,
+                std::size_t& count) {
+    int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) return;
+    DIR* d = ::fdopendir(dup);
+    if (!d) {
+      ::close(dup);
+      return;
+    }
+    std::vector<std::pair<std::string, bool>> subdirs;
+    while (dirent* e = ::readdir(d)) {
+      std::string_view n = e->d_name;
+      if (n == "." || n == ".." || is_partial_name(n)) continue;
+      if (++count > 1000000) break;
+      struct stat st {};
+      if (::fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      const char* type = S_ISREG(st.st_mode)   ? "file"
+                         : S_ISDIR(st.st_mode) ? "dir"
+                         : S_ISLNK(st.st_mode) ? "symlink"
+                                               : "other";
+      std::string full = prefix.empty() ? std::string(n) : prefix + "/" + std::string(n);
+      json entry{{"name", full},
+                 {"type", type},
+                 {"size", static_cast<std::uint64_t>(st.st_size)},
+                 {"mode", st.st_mode & 07777},
+                 {"mtime_ns", mtime_ns_of(st)}};
+      out += entry.dump(-1, ' ', false, json::error_handler_t::replace);
+      out += '\n';
+      if (recursive && S_ISDIR(st.st_mode)) subdirs.emplace_back(std::string(n), true);
+    }
+    ::closedir(d);
+    for (auto& [n, unused] : subdirs) {
+      int sub = ::openat(dirfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub < 0) continue;
+      list_dir(sub, prefix.empty() ? n : prefix + "/" + n, recursive, out, count);
+      ::close(sub);
+    }
+  }
+
+  void handle_ls(writer_type& w, const codec::frame_header& h, const json& id,
+                 const std::string& peer) {
+    std::string path = str_field(h.fields, "path");
+    bool recursive = bool_field(h.fields, "recursive");
+    std::error_code ec;
+    std::string out;
+    std::size_t count = 0;
+    if (path.empty()) {
+      list_dir(root.get(), "", recursive, out, count);
+    } else {
+      std::string base;
+      unique_fd parent = open_parent_of(path, base, ec);
+      struct stat st {};
+      if (!ec && ::fstatat(parent.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        ec = errc::not_found;
+      }
+      if (ec) {
+        w.queue(error_frame(id, ec == std::errc::no_such_file_or_directory
+                                    ? make_error_code(errc::not_found)
+                                    : ec));
+        return;
+      }
+      if (S_ISDIR(st.st_mode)) {
+        unique_fd dir(
+            ::openat(parent.get(), base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (dir) list_dir(dir.get(), path, recursive, out, count);
+      } else {
+        json entry{{"name", path},
+                   {"type", S_ISREG(st.st_mode) ? "file" : "other"},
+                   {"size", static_cast<std::uint64_t>(st.st_size)},
+                   {"mode", st.st_mode & 07777},
+                   {"mtime_ns", mtime_ns_of(st)}};
+        out = entry.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+        count = 1;
+      }
+    }
+    w.queue(json{{"op", "ls"}, {"id", id}, {"path", path}, {"entries", count}}, out);
+    emit(transfer_event::type::listed, peer, path, count);
+  }
+
+  void handle_mkdir(writer_type& w, const codec::frame_header& h, const json& id) {
+    std::string name = str_field(h.fields, "name");
+    std::error_code ec;
+    auto parts = split_safe_name(name, ec);
+    int mode = num_field<int>(h.fields, "mode", 0755);
+    if (!ec) {
+      unique_fd d =
+          open_dir_chain(root.get(), parts, true, static_cast<mode_t>((mode & 0777) | 0700), ec);
+      if (!ec) ::fchmod(d.get(), static_cast<mode_t>((mode & 0777) | 0700));
+    }
+    if (ec) {
+      w.queue(error_frame(id, ec));
+    } else {
+      w.queue(json{{"op", "ok"}, {"id", id}, {"name", name}});
+    }
+  }
+};
+
+transfer_server::transfer_server(transfer_server_options options)
+    : impl_(std::make_unique<impl>(std::move(options))) {
+  impl_->open_listener();
+}
+
+transfer_server::~transfer_server() { stop(); }
+
+net::endpoint transfer_server::local_endpoint() const { return impl_->bound; }
+
+void transfer_server::on_event(std::function<void(const transfer_event&)> callback) {
+  impl_->callback = std::move(callback);
+}
+
+void transfer_server::start() {
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->started) return;
+    impl_->started = true;
+  }
+  asio::co_spawn(impl_->pool.context(0), impl_->accept_loop(), asio::detached);
+  impl_->pool.start();
+}
+
+void transfer_server::stop() {
+  {
+    std::unique_lock lock(impl_->mu);
+    if (impl_->stopped) return;
+    if (impl_->stopping) {
+      impl_->cv.wait(lock, [&] { return impl_->stopped; });
+      return;
+    }
+    impl_->stopping = true;
+  }
+  impl* self = impl_.get();
+  asio::post(self->pool.context(0), [self] {
+    std::error_code ignored;
+    self->acceptor->close(ignored);
+  });
+  for (unsigned i = 0; i < self->pool.size(); ++i) {
+    asio::post(self->pool.context(i), [self, i] {
+      auto& state = self->loops[i];
+      state.stopping = true;
+      std::error_code ignored;
+      for (stream_socket* s : state.sockets) s->close(ignored);
+    });
+  }
+  self->pool.release();
+  if (self->started) self->pool.join();
+  if (self->remove_unix_path) ::unlink(self->opt.endpoint.path().c_str());
+  {
+    std::lock_guard lock(self->mu);
+    self->stopped = true;
+  }
+  self->cv.notify_all();
+}
+
+transfer_stats transfer_server::stats() const {
+  auto& i = *impl_;
+  constexpr auto r = std::memory_order_relaxed;
+  return transfer_stats{i.accepted.load(r), i.rejected.load(r), i.active.load(r),
+                        i.stored.load(r),   i.sent.load(r),     i.failed.load(r),
+                        i.bytes_in.load(r), i.bytes_out.load(r)};
+}
+
+}  // namespace sockit::service
