@@ -585,6 +585,10 @@ struct chat_server::impl {
   void admit(stream_socket sock) {
     std::error_code ignored;
     if (family != AF_UNIX) sock.set_option(asio::ip::tcp::no_delay(true), ignored);
+    if (opt.socket_buffer != 0) {
+      sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(opt.socket_buffer)),
+                      ignored);
+    }
     auto m = std::make_shared<member>(std::move(sock), opt.max_queue);
     m->peer = peer_of(m->sock);
     m->nick = guest_name();

@@ -16,11 +16,14 @@ namespace sockit::service {
 
 struct chat_options {
   net::endpoint endpoint;
-  std::size_t history = 0;                      // messages replayed to a newcomer, per room
-  std::size_t max_clients = 4096;               // 0 = unlimited; beyond it, told "full" and closed
-  std::size_t max_line = 2048;                  // bytes per line; longer lines are refused
-  std::size_t max_queue = 256 * 1024;           // bytes waiting per member before it is dropped
-  std::chrono::milliseconds idle_timeout{0};    // 0 = never
+  std::size_t history = 0;                    // messages replayed to a newcomer, per room
+  std::size_t max_clients = 4096;             // 0 = unlimited; beyond it, told "full" and closed
+  std::size_t max_line = 2048;                // bytes per line; longer lines are refused
+  std::size_t max_queue = 256 * 1024;         // bytes waiting per member before it is dropped
+  std::chrono::milliseconds idle_timeout{0};  // 0 = never
+  // SO_SNDBUF per member, so what a non-reader can park in the kernel is bounded too and
+  // it is dropped after a predictable backlog (0 = the kernel's autotuning, up to MiBs).
+  std::size_t socket_buffer = 64 * 1024;
   std::chrono::milliseconds close_grace{2000};  // how long a goodbye may take to be read
   std::string lobby = "#lobby";                 // the room everyone joins first
 };

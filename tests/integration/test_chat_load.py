@@ -1,0 +1,229 @@
+"""sockit chat serve under load and abuse: 1000 members, a member that never reads, hostile
+bytes, a 1 MiB line, a flood of joins and leaves. The room must keep serving everyone."""
+import re
+import resource
+import selectors
+import socket
+import struct
+import threading
+import time
+import unittest
+
+from sockit_test import Server, timeout
+
+
+def raise_fd_limit(want):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < want:
+        target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def connect(srv, rcvbuf=None):
+    s = socket.socket(srv.family, socket.SOCK_STREAM)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(timeout(20))
+    s.connect(srv.address)
+    return s
+
+
+class LineSock:
+    def __init__(self, sock):
+        self.sock, self.buf = sock, b""
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise EOFError(self.buf[-200:])
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line
+
+    def until(self, needle, limit=100000):
+        for _ in range(limit):
+            line = self.line()
+            if needle in line:
+                return line
+        raise AssertionError(f"{needle!r} never came")
+
+
+MSG = re.compile(rb"<(\S+)> m (\d+) ")
+
+
+class ChatLoad(unittest.TestCase):
+    def test_a_member_that_never_reads_is_dropped_and_others_keep_flowing(self):
+        with Server("chat", "serve", "127.0.0.1:0", "--max-queue", "65536", "--quiet") as srv:
+            reader = LineSock(connect(srv))
+            reader.line()
+            sender = LineSock(connect(srv))
+            sender.line()
+            # Small receive buffer so that the server's queue, not the kernel, fills up.
+            stuck = connect(srv, rcvbuf=4096)
+            reader.until(b"joined")
+            n, pad = 4000, b"x" * 400
+            got, notices, errors = [], [], []
+            progress = threading.Condition()
+
+            def read_all():
+                try:
+                    while len(got) < n:
+                        line = reader.line()
+                        m = MSG.search(line)
+                        with progress:
+                            if m:
+                                got.append(int(m.group(2)))
+                            elif b"was dropped" in line:
+                                notices.append(line)
+                            progress.notify()
+                except Exception as e:  # reported by the main thread
+                    errors.append(e)
+                    with progress:
+                        progress.notify()
+
+            t = threading.Thread(target=read_all)
+            t.start()
+            start = time.monotonic()
+            for i in range(n):
+                # The reader is a live client: stay within 100 lines of it (the room would
+                # rightly drop a reader that falls 64 KiB behind).
+                with progress:
+                    progress.wait_for(lambda: errors or i - len(got) < 100, timeout(20))
+                self.assertFalse(errors, errors)
+                sender.sock.sendall(b"m %d %s\n" % (i, pad))
+            t.join(timeout(60))
+            self.assertFalse(errors, errors)
+            self.assertFalse(t.is_alive(), f"reader stalled after {len(got)} messages")
+            self.assertEqual(got, list(range(n)))
+            self.assertEqual(len(notices), 1, notices)
+            self.assertRegex(notices[0], rb"\*\*\* guest3 was dropped \(not reading\)")
+            self.assertLess(time.monotonic() - start, timeout(30))
+            # The stuck member was cut off: after what the kernel had buffered, EOF or reset.
+            stuck.settimeout(timeout(10))
+            try:
+                while stuck.recv(1 << 16):
+                    pass
+            except ConnectionResetError:
+                pass
+            rc, out, err = srv.stop()
+            self.assertIn("1 dropped", err)
+
+    def test_thousand_members(self):
+        clients = 1000
+        if raise_fd_limit(clients + 200) < clients + 100:
+            self.skipTest("cannot raise RLIMIT_NOFILE")
+        with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
+            sel = selectors.DefaultSelector()
+            socks = []
+            try:
+                for _ in range(clients):
+                    s = connect(srv)
+                    s.setblocking(False)
+                    socks.append(s)
+                    sel.register(s, selectors.EVENT_READ, len(socks) - 1)
+                bufs = [b""] * clients
+                welcomed = [False] * clients
+                joins_seen = [0] * clients  # join notices; the first member sees 999
+                senders, per_sender = 10, 5
+                got = [dict() for _ in range(clients)]
+                sent = False
+                deadline = time.monotonic() + timeout(90)
+                want_total = senders * per_sender * clients - senders * per_sender
+                total = 0
+                while total < want_total:
+                    self.assertLess(time.monotonic(), deadline,
+                                    f"{total} of {want_total} deliveries")
+                    if not sent and all(welcomed) and joins_seen[0] == clients - 1:
+                        for k in range(per_sender):
+                            for i in range(senders):
+                                socks[i].setblocking(True)
+                                socks[i].sendall(b"m %d from %d\n" % (k, i))
+                                socks[i].setblocking(False)
+                        sent = True
+                    for key, _ in sel.select(1):
+                        i = key.data
+                        chunk = socks[i].recv(1 << 16)
+                        self.assertTrue(chunk, f"member {i} was disconnected")
+                        bufs[i] += chunk
+                        *lines, bufs[i] = bufs[i].split(b"\n")
+                        for line in lines:
+                            if b"welcome to" in line:
+                                welcomed[i] = True
+                            elif b" joined #lobby" in line:
+                                joins_seen[i] += 1
+                            else:
+                                m = MSG.search(line + b" ")
+                                if m:
+                                    got[i].setdefault(m.group(1), []).append(int(m.group(2)))
+                                    total += 1
+                for i in range(clients):
+                    self.assertEqual(len(got[i]), senders - (1 if i < senders else 0), i)
+                    for seq in got[i].values():
+                        self.assertEqual(seq, list(range(per_sender)))
+            finally:
+                sel.close()
+                for s in socks:
+                    s.close()
+            rc, out, err = srv.stop()
+            self.assertEqual(rc, 0, err)
+            self.assertIn(f"{clients} accepted", err)
+            self.assertIn("0 dropped", err)
+
+    def test_hostile_bytes_and_huge_lines(self):
+        with Server("chat", "serve", "127.0.0.1:0") as srv:
+            bad = LineSock(connect(srv))
+            bad.line()
+            good = LineSock(connect(srv))
+            good.line()
+            bad.until(b"joined")
+            # A 1 MiB line is refused with a message and the member stays.
+            bad.sock.sendall(b"A" * (1 << 20) + b"\n")
+            self.assertIn(b"line too long", bad.until(b"too long"))
+            # Control bytes, ESC sequences, NUL and invalid UTF-8 are neutralised in relay.
+            bad.sock.sendall(b"x\x00y\x1b[2J\x1b]0;t\x07\xff\xc0\xaf\xe2\x80\xae\xc2\x9bz\r\n")
+            line = good.until(b"<guest1>")
+            body = line.split(b"> ", 1)[1]
+            self.assertFalse(any(c < 0x20 or c == 0x7f for c in body), body)
+            text = body.decode("utf-8")  # valid UTF-8 now
+            self.assertEqual(text, "x^@y^[[2J^[]0;t^G" + "\ufffd" * 5 + "z")
+            # 4 MiB without any newline: one refusal, bounded memory, still serving.
+            chunk = b"B" * 65536
+            for _ in range(64):
+                bad.sock.sendall(chunk)
+            bad.sock.sendall(b"\nafter the flood\n")
+            self.assertIn(b"too long", bad.until(b"too long"))
+            self.assertTrue(good.until(b"after the flood").endswith(b"<guest1> after the flood"))
+            rss_kib = int(open(f"/proc/{srv.proc.pid}/status").read().split("VmRSS:")[1].split()[0])
+            self.assertLess(rss_kib, 64 * 1024, "server memory grew with the hostile input")
+
+    def test_flood_of_joins_and_leaves(self):
+        with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
+            watcher = LineSock(connect(srv))
+            watcher.line()
+            for i in range(300):
+                s = connect(srv)
+                if i % 2:
+                    # Abortive close, before or after reading anything.
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                if i % 3 == 0:
+                    s.sendall(b"/nick flood%d\nhello\n" % i)
+                s.close()
+            # Everyone who came also left: one more member sees a room of two.
+            last = LineSock(connect(srv))
+            last.line()
+            last.sock.sendall(b"/list\n")
+            deadline = time.monotonic() + timeout(30)
+            while True:
+                listing = last.until(b" in #lobby:")
+                if listing.split(b"*** ")[1].startswith(b"2 in"):
+                    break
+                self.assertLess(time.monotonic(), deadline, listing)
+                last.sock.sendall(b"/list\n")
+            last.sock.sendall(b"still here\n")
+            self.assertIn(b"still here", watcher.until(b"still here"))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,150 @@
+"""`sockit chat join` in a real terminal (tmux): incoming lines never garble the line being
+typed, nicks are coloured unless NO_COLOR, hostile escapes stay inert, /quit leaves."""
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import time
+import unittest
+
+from sockit_test import SOCKIT, Server, timeout
+
+
+class Tmux:
+    def __init__(self, command, env_prefix=""):
+        self.server = f"sockit-test-{os.getpid()}-{id(self)}"
+        self.base = ["tmux", "-L", self.server, "-f", "/dev/null"]
+        subprocess.run(self.base + ["new-session", "-d", "-s", "t", "-x", "100", "-y", "20",
+                                    f"exec {env_prefix} {command}"], check=True)
+
+    def capture(self, escapes=False):
+        args = self.base + ["capture-pane", "-p", "-t", "t"] + (["-e"] if escapes else [])
+        r = subprocess.run(args, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise AssertionError(f"the client exited early: {r.stderr}")
+        return r.stdout
+
+    def keys(self, *keys):
+        subprocess.run(self.base + ["send-keys", "-t", "t", *keys], check=True)
+
+    def literal(self, text):
+        subprocess.run(self.base + ["send-keys", "-t", "t", "-l", text], check=True)
+
+    def wait_for(self, predicate, what, escapes=False, seconds=10):
+        deadline = time.monotonic() + timeout(seconds)
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.capture(escapes)
+            if predicate(screen):
+                return screen
+            time.sleep(0.05)  # polling interval, not synchronisation: the deadline bounds it
+        raise AssertionError(f"timed out waiting for {what}; screen:\n{screen}")
+
+    def exited(self):
+        """The session ends when the client exits."""
+        return subprocess.run(self.base + ["has-session", "-t", "t"],
+                              capture_output=True).returncode != 0
+
+    def close(self):
+        subprocess.run(self.base + ["kill-server"], capture_output=True)
+
+
+def last_line(screen):
+    lines = [l for l in screen.splitlines() if l.strip()]
+    return lines[-1] if lines else ""
+
+
+class Peer:
+    def __init__(self, srv):
+        self.sock = socket.create_connection(srv.address, timeout=timeout(10))
+        self.buf = b""
+
+    def until(self, needle):
+        for _ in range(1000):
+            while b"\n" not in self.buf:
+                chunk = self.sock.recv(4096)
+                if not chunk:
+                    raise EOFError(self.buf)
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\n", 1)
+            if needle in line:
+                return line.decode()
+        raise AssertionError(needle)
+
+
+@unittest.skipUnless(shutil.which("tmux"), "tmux not installed")
+class ChatTerminal(unittest.TestCase):
+    def wait_exit(self, term):
+        deadline = time.monotonic() + timeout(10)
+        while not term.exited():
+            self.assertLess(time.monotonic(), deadline, "the client did not exit")
+            time.sleep(0.05)  # polling interval, bounded by the deadline
+
+    def test_typing_is_not_garbled_and_nicks_are_coloured(self):
+        with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
+            peer = Peer(srv)
+            self.addCleanup(peer.sock.close)
+            peer.sock.sendall(b"/nick pat\n")
+            peer.until(b"known as pat")
+            cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick tty"
+            term = Tmux(cmd, env_prefix="env -u NO_COLOR TERM=xterm")
+            try:
+                term.wait_for(lambda s: "welcome to #lobby" in s, "the welcome")
+                peer.until(b"known as tty")
+                term.literal("hello wor")
+                term.wait_for(lambda s: last_line(s) == "> hello wor", "the typed text")
+                # Lines arrive while we type: they appear above, the prompt line survives.
+                for i in range(3):
+                    peer.sock.sendall(b"incoming %d\n" % i)
+                screen = term.wait_for(lambda s: "<pat> incoming 2" in s, "incoming lines")
+                self.assertEqual(last_line(screen), "> hello wor")
+                for i in range(3):
+                    self.assertRegex(screen, rf"\[\d\d:\d\d:\d\d\] <pat> incoming {i}\n")
+                self.assertNotIn("hello wor<", screen)
+                # Hostile bytes from a peer stay visible text, never terminal commands.
+                peer.sock.sendall(b"\x1b[2J\x1b[31mevil\n")
+                screen = term.wait_for(lambda s: "evil" in s, "the hostile line")
+                self.assertIn("<pat> ^[[2J^[[31mevil", screen)
+                self.assertIn("<pat> incoming 0", screen)  # the screen was not cleared
+                # Finishing the line sends exactly what was typed.
+                term.literal("ld")
+                term.keys("Enter")
+                self.assertIn("<tty> hello world", peer.until(b"hello world"))
+                screen = term.wait_for(lambda s: last_line(s) == ">", "an empty prompt")
+                # Nicks are coloured (SGR around the nick) when NO_COLOR is unset.
+                coloured = term.capture(escapes=True)
+                self.assertRegex(coloured, r"\x1b\[3\dm<pat>")
+                # Backspace edits; /quit leaves the room.
+                term.literal("typo")
+                term.keys("BSpace", "BSpace", "BSpace", "BSpace")
+                term.literal("/quit")
+                term.keys("Enter")
+                self.assertIn("tty left (quit)", peer.until(b"tty left"))
+                self.wait_exit(term)
+            finally:
+                term.close()
+
+    def test_no_color(self):
+        with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
+            peer = Peer(srv)
+            self.addCleanup(peer.sock.close)
+            cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick plain"
+            term = Tmux(cmd, env_prefix="env NO_COLOR=1 TERM=xterm")
+            try:
+                term.wait_for(lambda s: "welcome" in s, "the welcome")
+                peer.until(b"known as plain")
+                peer.sock.sendall(b"uncoloured\n")
+                screen = term.wait_for(lambda s: "uncoloured" in s, "the line", escapes=True)
+                line = next(l for l in screen.splitlines() if "uncoloured" in l)
+                self.assertNotIn("\x1b", line)
+                term.keys("C-d")  # end of input on an empty line leaves
+                self.assertIn("plain left", peer.until(b"plain left"))
+                self.wait_exit(term)
+            finally:
+                term.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
