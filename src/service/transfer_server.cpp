@@ -113,6 +113,13 @@ T num_field(const json& h, const char* key, T fallback) {
   return it->get<T>();
 }
 
+// The request's id to echo back: any JSON scalar the client chose, or null.
+json id_field(const json& h) {
+  if (!h.is_object()) return nullptr;
+  auto it = h.find("id");
+  return it != h.end() && !it->is_structured() ? *it : json(nullptr);
+}
+
 bool bool_field(const json& h, const char* key) {
   auto it = h.find(key);
   return it != h.end() && it->is_boolean() && it->get<bool>();
@@ -343,13 +350,18 @@ struct transfer_server::impl {
       if (family != AF_UNIX) sock.set_option(asio::ip::tcp::no_delay(true), opt_ec);
       emit(transfer_event::type::accepted, peer);
       session::deadline d;
-      auto v = co_await (serve(sock, d, peer) || session::watch_deadline(d));
-      if (v.index() == 0) {
-        auto ec = std::get<0>(v);
-        if (ec && ec != asio::error::eof && ec != asio::error::operation_aborted)
-          detail = code_of(ec) + ": " + ec.message();
-      } else {
-        detail = "timed_out: deadline passed";
+      try {
+        auto v = co_await (serve(sock, d, peer) || session::watch_deadline(d));
+        if (v.index() == 0) {
+          auto ec = std::get<0>(v);
+          if (ec && ec != asio::error::eof && ec != asio::error::operation_aborted)
+            detail = code_of(ec) + ": " + ec.message();
+        } else {
+          detail = "timed_out: deadline passed";
+        }
+      } catch (const std::exception& e) {
+        // A bug or resource exhaustion on one connection must not take the server down.
+        detail = std::string("internal error: ") + e.what();
       }
       state.sockets.erase(&sock);
     }
@@ -418,8 +430,8 @@ struct transfer_server::impl {
   asio::awaitable<std::error_code> native_session(reader_type& r, writer_type& w,
                                                   const std::string& peer) {
     codec::frame_header h;
-    if (auto ec = co_await r.read_header(h)) co_return ec;
-    json id = h.fields.contains("id") ? h.fields["id"] : json(nullptr);
+    if (auto ec = co_await r.read_header(h)) co_return co_await refuse(r, w, ec);
+    json id = id_field(h.fields);
     if (h.op() != "hello") {
       co_await w.write(error_frame(id, errc::protocol_error, "the first frame must be hello"));
       co_return errc::protocol_error;
@@ -461,14 +473,9 @@ struct transfer_server::impl {
       std::error_code ec = co_await r.read_header(h);
       if (ec) {
         if (ec == asio::error::eof) co_return co_await w.flush();
-        if (ec.category() == error_category() && ec != errc::timed_out) {
-          json eid = r.parser().header().fields.value("id", json(nullptr));
-          w.queue(error_frame(eid, ec));
-          co_await w.flush();
-        }
-        co_return ec;
+        co_return co_await refuse(r, w, ec);
       }
-      id = h.fields.contains("id") ? h.fields["id"] : json(nullptr);
+      id = id_field(h.fields);
       std::string_view op = h.op();
       if (op == "put") {
         ec = co_await handle_put(r, w, h, id, peer, cache);
@@ -487,6 +494,16 @@ struct transfer_server::impl {
                             "unknown or unexpected op '" + std::string(op) + "'"));
       }
     }
+  }
+
+  // A frame that breaks the stream (too long, malformed, too deep): say why, then close.
+  asio::awaitable<std::error_code> refuse(reader_type& r, writer_type& w, std::error_code ec) {
+    if (ec.category() == error_category() && ec != errc::timed_out &&
+        ec != errc::protocol_error) {
+      w.queue(error_frame(id_field(r.parser().header().fields), ec));
+    }
+    co_await w.flush();
+    co_return ec;
   }
 
   // After a refused put, reads (and drops) what the client already sent for it, so the
@@ -793,7 +810,8 @@ struct transfer_server::impl {
         count = 1;
       }
     }
-    w.queue(json{{"op", "ls"}, {"id", id}, {"path", path}, {"entries", count}}, out);
+    w.queue(json{{"op", "ls"}, {"id", id}, {"path", path}, {"entries", count}, {"size", out.size()}},
+            out);
     emit(transfer_event::type::listed, peer, path, count);
   }
 
