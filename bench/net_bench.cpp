@@ -12,11 +12,11 @@ namespace {
 
 using namespace sockit::net;
 
-const std::vector<std::string> v4_texts = {"192.168.1.2", "10.0.0.1", "255.255.255.255",
-                                           "8.8.8.8", "172.16.10.1", "0.0.0.0"};
-const std::vector<std::string> v6_texts = {"2001:db8::1", "::1", "fe80::1ff:fe23:4567:890a",
-                                           "2001:db8:85a3::8a2e:370:7334", "::ffff:192.0.2.1",
-                                           "ff02::1:ff00:0"};
+const std::vector<std::string> v4_texts = {"192.168.1.2", "10.0.0.1",    "255.255.255.255",
+                                           "8.8.8.8",     "172.16.10.1", "0.0.0.0"};
+const std::vector<std::string> v6_texts = {
+    "2001:db8::1",      "::1",           "fe80::1ff:fe23:4567:890a", "2001:db8:85a3::8a2e:370:7334",
+    "::ffff:192.0.2.1", "ff02::1:ff00:0"};
 
 void BM_ParseV4_sockit(benchmark::State& st) {
   std::size_t i = 0;

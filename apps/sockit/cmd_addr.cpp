@@ -34,7 +34,8 @@ struct addr_options {
 bool is_hex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
 
 net::ip_address from_bytes(const std::string& input, const std::vector<std::uint8_t>& b) {
-  if (b.size() == 4) return net::ipv4_address{net::ipv4_address::bytes_type{b[0], b[1], b[2], b[3]}};
+  if (b.size() == 4)
+    return net::ipv4_address{net::ipv4_address::bytes_type{b[0], b[1], b[2], b[3]}};
   if (b.size() == 16) {
     net::ipv6_address::bytes_type a{};
     std::copy(b.begin(), b.end(), a.begin());
@@ -62,7 +63,8 @@ net::ip_address parse_bytes_literal(const std::string& input) {
       if (i + 2 >= s.size() || !is_hex(s[i + 1]) || !is_hex(s[i + 2])) {
         bad(input, "\\x needs two hex digits");
       }
-      out.push_back(static_cast<std::uint8_t>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+      out.push_back(
+          static_cast<std::uint8_t>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
       i += 2;
     } else if (c == 'n' || c == 't' || c == 'r') {
       out.push_back(c == 'n' ? '\n' : c == 't' ? '\t' : '\r');
@@ -90,7 +92,8 @@ net::ip_address parse_hex(const std::string& input) {
 }
 
 net::ip_address parse_int(const std::string& input, bool v6) {
-  if (input.empty() || !std::all_of(input.begin(), input.end(), [](char c) { return c >= '0' && c <= '9'; }))
+  if (input.empty() ||
+      !std::all_of(input.begin(), input.end(), [](char c) { return c >= '0' && c <= '9'; }))
     bad(input, "not a decimal integer");
   net::uint128 v = 0;
   const net::uint128 max = ~net::uint128{0};
@@ -120,7 +123,8 @@ net::ip_address parse_binary(const std::string& input) {
   }
   net::uint128 v = 0;
   for (char c : bits) v = v << 1 | static_cast<unsigned>(c - '0');
-  return net::ip_address::from_uint(v, bits.size() == 32 ? net::ip_version::v4 : net::ip_version::v6);
+  return net::ip_address::from_uint(v,
+                                    bits.size() == 32 ? net::ip_version::v4 : net::ip_version::v6);
 }
 
 bool looks_binary(const std::string& s) {
@@ -139,7 +143,8 @@ net::ip_address parse_input(const std::string& input, std::string& form, const a
       form = "hex";
     } else if (looks_binary(input)) {
       form = "binary";
-    } else if (!input.empty() && std::all_of(input.begin(), input.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    } else if (!input.empty() && std::all_of(input.begin(), input.end(),
+                                             [](char c) { return c >= '0' && c <= '9'; })) {
       form = "int";
     } else {
       form = "text";
@@ -169,7 +174,8 @@ std::string aton_explanation(const std::string& input, net::ipv4_address a) {
   }
   bool octal = false;
   for (std::size_t i = 0; i + 1 < s.size(); ++i) {
-    if (s[i] == '0' && (i == 0 || s[i - 1] == '.') && s[i + 1] >= '0' && s[i + 1] <= '7') octal = true;
+    if (s[i] == '0' && (i == 0 || s[i - 1] == '.') && s[i + 1] >= '0' && s[i + 1] <= '7')
+      octal = true;
   }
   if (octal) text += "; a leading 0 means octal";
   if (s.size() != input.size()) text += "; text after the space is ignored";
@@ -224,15 +230,20 @@ void show(const std::string& input, const addr_options& o) {
   if (a.is_v6()) rows.emplace_back("exploded", a.v6().to_exploded());
   if (form == "aton") rows.emplace_back("inet_aton", aton_explanation(input, a.v4()));
   rows.emplace_back("packed bytes", hex_bytes(packed, " ") + "   (network byte order: big-endian)");
-  rows.emplace_back("Python bytes", python_bytes_repr(packed) + fmt::format(
-      "   = socket.{}", a.is_v4() ? "inet_aton('" + a.to_string() + "')"
-                                  : "inet_pton(AF_INET6, '" + a.to_string() + "')"));
+  rows.emplace_back("Python bytes",
+                    python_bytes_repr(packed) +
+                        fmt::format("   = socket.{}",
+                                    a.is_v4() ? "inet_aton('" + a.to_string() + "')"
+                                              : "inet_pton(AF_INET6, '" + a.to_string() + "')"));
   if (a.is_v4()) {
     const std::uint32_t host = a.v4().to_uint();
     const std::uint32_t net_order = j["uint32_network_order"];
-    rows.emplace_back("integer", fmt::format("{} = 0x{:08x}   (host byte order: ntohl(s_addr))", host, host));
-    rows.emplace_back("s_addr", fmt::format("{} = 0x{:08x}   (network byte order, read as a uint32 on this {}-endian host)",
-                                            net_order, net_order, little ? "little" : "big"));
+    rows.emplace_back("integer",
+                      fmt::format("{} = 0x{:08x}   (host byte order: ntohl(s_addr))", host, host));
+    rows.emplace_back(
+        "s_addr",
+        fmt::format("{} = 0x{:08x}   (network byte order, read as a uint32 on this {}-endian host)",
+                    net_order, net_order, little ? "little" : "big"));
     rows.emplace_back("binary", a.v4().to_binary());
     rows.emplace_back("class", fmt::format("{} (historic, before CIDR)", a.v4().historic_class()));
   } else {

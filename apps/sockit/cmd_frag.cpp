@@ -23,8 +23,8 @@ struct frag_options {
 
 int run_frag(const frag_options& o) {
   const auto version = o.v6 ? net::ip_version::v6 : net::ip_version::v4;
-  const std::uint32_t header =
-      o.header < 0 ? net::fragmentation::default_header(version) : static_cast<std::uint32_t>(o.header);
+  const std::uint32_t header = o.header < 0 ? net::fragmentation::default_header(version)
+                                            : static_cast<std::uint32_t>(o.header);
   std::error_code ec;
   std::string why;
   const auto plan = net::fragmentation::plan(version, o.size, o.mtu, header, ec, &why);
@@ -62,8 +62,8 @@ int run_frag(const frag_options& o) {
     return 0;
   }
   const char* ip = o.v6 ? "IPv6" : "IPv4";
-  print_line(fmt::format("{} packet of {} bytes ({}-byte header + {} bytes of payload), MTU {}",
-                         ip, plan.packet_size(), plan.header(), plan.payload(), plan.mtu()));
+  print_line(fmt::format("{} packet of {} bytes ({}-byte header + {} bytes of payload), MTU {}", ip,
+                         plan.packet_size(), plan.header(), plan.payload(), plan.mtu()));
   if (dropped) {
     print_line(fmt::format(
         "Don't Fragment is set and {} > {}: the router drops it and answers with ICMP {}\n"
@@ -78,13 +78,14 @@ int run_frag(const frag_options& o) {
         "It does not fit: {} fragments. Each carries its own {}-byte header{}, so at most {} "
         "payload bytes,\nrounded down to a multiple of 8 because the offset field counts "
         "8-byte units.",
-        plan.count(), plan.at(0).header_length,
-        o.v6 ? " (40 + 8-byte Fragment header)" : "", plan.max_fragment_payload()));
+        plan.count(), plan.at(0).header_length, o.v6 ? " (40 + 8-byte Fragment header)" : "",
+        plan.max_fragment_payload()));
   }
   if (!dropped) {
     print_line("");
-    print_line(fmt::format("  {:>3}  {:>12}  {:>7}  {:>12}  {:>6}  {:>2}  {:>14}", "#", "total length",
-                           "payload", "offset bytes", "field", "MF", "Ethernet frame"));
+    print_line(fmt::format("  {:>3}  {:>12}  {:>7}  {:>12}  {:>6}  {:>2}  {:>14}", "#",
+                           "total length", "payload", "offset bytes", "field", "MF",
+                           "Ethernet frame"));
     for (std::uint32_t i = 0; i < plan.count(); ++i) {
       const auto f = plan.at(i);
       print_line(fmt::format("  {:>3}  {:>12}  {:>7}  {:>12}  {:>6}  {:>2}  {:>14}", i + 1,
@@ -92,18 +93,20 @@ int run_frag(const frag_options& o) {
                              f.more_fragments ? 1 : 0, f.ethernet_frame()));
     }
     if (plan.needs_fragmentation()) {
-      print_line(fmt::format("  IP bytes sent: {} ({} more than the original, for the extra headers)",
-                             plan.total_ip_bytes(), plan.total_ip_bytes() - plan.packet_size()));
+      print_line(
+          fmt::format("  IP bytes sent: {} ({} more than the original, for the extra headers)",
+                      plan.total_ip_bytes(), plan.total_ip_bytes() - plan.packet_size()));
     }
   }
   print_line("");
-  print_line(fmt::format("Ethernet frame = 14-byte header + IP packet (padded to 46) + 4-byte FCS; "
-                         "a {}-byte MTU gives frames of up to {} bytes.",
-                         plan.mtu(), plan.mtu() + net::fragmentation::ethernet_overhead));
-  print_line(fmt::format("TCP MSS for MTU {}: {} - {} (IP) - 20 (TCP) = {}; largest unfragmented "
-                         "UDP payload: {}.",
-                         plan.mtu(), plan.mtu(), plan.header(), plan.tcp_mss(),
-                         plan.udp_max_unfragmented()));
+  print_line(
+      fmt::format("Ethernet frame = 14-byte header + IP packet (padded to 46) + 4-byte FCS; "
+                  "a {}-byte MTU gives frames of up to {} bytes.",
+                  plan.mtu(), plan.mtu() + net::fragmentation::ethernet_overhead));
+  print_line(fmt::format(
+      "TCP MSS for MTU {}: {} - {} (IP) - 20 (TCP) = {}; largest unfragmented "
+      "UDP payload: {}.",
+      plan.mtu(), plan.mtu(), plan.header(), plan.tcp_mss(), plan.udp_max_unfragmented()));
   return 0;
 }
 

@@ -35,13 +35,14 @@ int run_host(const host_options& o) {
       nlohmann::json addrs = nlohmann::json::array();
       for (const auto& a : i.addresses) {
         auto s = net::subnet(a.address, a.prefix);
-        addrs.push_back({{"address", a.address.to_string()},
-                         {"version", a.address.is_v4() ? 4 : 6},
-                         {"prefix", a.prefix},
-                         {"network", s.network_subnet().to_string()},
-                         {"broadcast", a.broadcast ? nlohmann::json(a.broadcast->to_string()) : nullptr},
-                         {"peer", a.peer ? nlohmann::json(a.peer->to_string()) : nullptr},
-                         {"scope_id", a.scope_id}});
+        addrs.push_back(
+            {{"address", a.address.to_string()},
+             {"version", a.address.is_v4() ? 4 : 6},
+             {"prefix", a.prefix},
+             {"network", s.network_subnet().to_string()},
+             {"broadcast", a.broadcast ? nlohmann::json(a.broadcast->to_string()) : nullptr},
+             {"peer", a.peer ? nlohmann::json(a.peer->to_string()) : nullptr},
+             {"scope_id", a.scope_id}});
       }
       list.push_back({{"name", i.name},
                       {"index", i.index},
@@ -50,14 +51,13 @@ int run_host(const host_options& o) {
                       {"mac", i.mac.empty() ? nlohmann::json(nullptr) : nlohmann::json(i.mac)},
                       {"addresses", addrs}});
     }
-    print_json({{"hostname", name},
-                {"fqdn", fqdn},
-                {"addresses", own_addrs},
-                {"interfaces", list}});
+    print_json(
+        {{"hostname", name}, {"fqdn", fqdn}, {"addresses", own_addrs}, {"interfaces", list}});
     return 0;
   }
   print_line("hostname:  " + escape_for_terminal(name) + "   (gethostname)");
-  print_line("FQDN:      " + escape_for_terminal(fqdn) + "   (getaddrinfo's canonical name, as hostname -f)");
+  print_line("FQDN:      " + escape_for_terminal(fqdn) +
+             "   (getaddrinfo's canonical name, as hostname -f)");
   std::string joined;
   for (const auto& a : own_addrs) joined += (joined.empty() ? "" : ", ") + a;
   print_line("addresses: " + (joined.empty() ? "(" + why + ")" : joined) +
@@ -71,8 +71,9 @@ int run_host(const host_options& o) {
                            i.mac.empty() ? "" : "  ether " + i.mac));
     for (const auto& a : i.addresses) {
       auto s = net::subnet(a.address, a.prefix);
-      std::string line = fmt::format("    {} {}/{}  network {}", a.address.is_v4() ? "inet " : "inet6",
-                                     a.address.to_string(), a.prefix, s.network_subnet().to_string());
+      std::string line =
+          fmt::format("    {} {}/{}  network {}", a.address.is_v4() ? "inet " : "inet6",
+                      a.address.to_string(), a.prefix, s.network_subnet().to_string());
       if (a.broadcast) line += "  broadcast " + a.broadcast->to_string();
       if (a.peer) line += "  peer " + a.peer->to_string();
       if (a.address.is_v6() && a.scope_id) line += fmt::format("  scope %{}", a.scope_id);

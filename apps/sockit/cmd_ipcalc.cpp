@@ -273,13 +273,15 @@ int run_same(const same_options& o) {
   print_line("");
   if (!note.empty()) print_line(note);
   if (same) {
-    print_line(fmt::format("same subnet: yes, both ANDs give {}; they talk directly (ARP/ND on "
-                           "the link, no router)",
-                           a.network_subnet().to_string()));
+    print_line(
+        fmt::format("same subnet: yes, both ANDs give {}; they talk directly (ARP/ND on "
+                    "the link, no router)",
+                    a.network_subnet().to_string()));
   } else if (a.prefix() == b.prefix()) {
-    print_line(fmt::format("same subnet: no ({} vs {}); traffic between them goes through a "
-                           "router (the default gateway)",
-                           a.network_subnet().to_string(), b.network_subnet().to_string()));
+    print_line(
+        fmt::format("same subnet: no ({} vs {}); traffic between them goes through a "
+                    "router (the default gateway)",
+                    a.network_subnet().to_string(), b.network_subnet().to_string()));
   } else {
     print_line(fmt::format(
         "same subnet: no, the masks differ (/{} vs /{}). {} {} {} on its link; {} {} {} on its "
@@ -303,7 +305,8 @@ int run_split(const split_options& o) {
     new_prefix = static_cast<unsigned>(o.prefix);
     if (new_prefix > parent.bits()) {
       throw std::invalid_argument(fmt::format("--prefix {} is longer than an IPv{} address (0-{})",
-                                              o.prefix, parent.bits() == 32 ? 4 : 6, parent.bits()));
+                                              o.prefix, parent.bits() == 32 ? 4 : 6,
+                                              parent.bits()));
     }
   } else {
     net::uint128 want = 0;
@@ -319,14 +322,15 @@ int run_split(const split_options& o) {
     }
   }
   if (new_prefix < parent.prefix()) {
-    throw std::invalid_argument(fmt::format(
-        "/{} subnets are larger than {} itself; choose a prefix of at least /{}", new_prefix,
-        parent.network_subnet().to_string(), parent.prefix()));
+    throw std::invalid_argument(
+        fmt::format("/{} subnets are larger than {} itself; choose a prefix of at least /{}",
+                    new_prefix, parent.network_subnet().to_string(), parent.prefix()));
   }
   const unsigned extra = new_prefix - parent.prefix();
-  const std::string total =
-      extra == 128 ? "340282366920938463463374607431768211456" : net::to_decimal(net::uint128{1} << extra);
-  const net::uint128 shown_max = extra >= 64 ? o.limit : std::min<net::uint128>(o.limit, net::uint128{1} << extra);
+  const std::string total = extra == 128 ? "340282366920938463463374607431768211456"
+                                         : net::to_decimal(net::uint128{1} << extra);
+  const net::uint128 shown_max =
+      extra >= 64 ? o.limit : std::min<net::uint128>(o.limit, net::uint128{1} << extra);
   const net::subnet example = parent.nth_subnet(new_prefix, 0);
   std::vector<net::subnet> subnets;
   for (net::uint128 i = 0; i < shown_max; ++i) subnets.push_back(parent.nth_subnet(new_prefix, i));
@@ -352,7 +356,8 @@ int run_split(const split_options& o) {
                          parent.network_subnet().to_string(), new_prefix, total,
                          example.address_count_string(), net::to_decimal(example.host_count())));
   if (!o.hosts.empty()) {
-    print_line(fmt::format("(/{} is the longest prefix with room for {} hosts)", new_prefix, o.hosts));
+    print_line(
+        fmt::format("(/{} is the longest prefix with room for {} hosts)", new_prefix, o.hosts));
   }
   for (const auto& s : subnets) {
     print_line(fmt::format("  {:<20} hosts {} - {}", s.to_string(), s.first_host().to_string(),

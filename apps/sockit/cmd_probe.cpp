@@ -36,7 +36,9 @@ int run_probe(const probe_cli_options& o) {
   std::string why;
   auto ports = net::parse_port_list(o.ports, proto, ec, &why);
   if (ec) throw std::invalid_argument(why);
-  const auto family = o.v4 ? net::address_family::v4 : o.v6 ? net::address_family::v6 : net::address_family::any;
+  const auto family = o.v4   ? net::address_family::v4
+                      : o.v6 ? net::address_family::v6
+                             : net::address_family::any;
   auto found = net::lookup_host(o.host, family, ec, &why);
   if (ec) throw std::runtime_error(why);
   const net::ip_address target = found.addresses.front();
@@ -46,7 +48,8 @@ int run_probe(const probe_cli_options& o) {
   po.udp = o.udp;
   const auto start = std::chrono::steady_clock::now();
   auto results = net::probe_ports(target, ports, po);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::size_t counts[5] = {};
   for (const auto& r : results) {
     ++counts[static_cast<int>(r.state)];
@@ -65,8 +68,8 @@ int run_probe(const probe_cli_options& o) {
       continue;
     }
     if (r.state != net::port_state::open && !o.all) continue;
-    print_line(fmt::format("{} {}/{} {}{}{}", target.to_string(), r.port, proto, net::to_string(r.state),
-                           svc ? " (" + svc->name + ")" : "",
+    print_line(fmt::format("{} {}/{} {}{}{}", target.to_string(), r.port, proto,
+                           net::to_string(r.state), svc ? " (" + svc->name + ")" : "",
                            r.error ? ": " + r.error.message() : ""));
   }
   const std::size_t open = counts[static_cast<int>(net::port_state::open)];
@@ -91,9 +94,10 @@ int run_probe(const probe_cli_options& o) {
     add(net::port_state::filtered);
     add(net::port_state::open_filtered);
     add(net::port_state::error);
-    print_line(fmt::format("{} {} port{} of {}: {} open{} in {:.2f} s", results.size(), proto,
-                           results.size() == 1 ? "" : "s", target.to_string(), open, detail, seconds),
-               stderr);
+    print_line(
+        fmt::format("{} {} port{} of {}: {} open{} in {:.2f} s", results.size(), proto,
+                    results.size() == 1 ? "" : "s", target.to_string(), open, detail, seconds),
+        stderr);
   }
   // Like nc -z: success when something answered.
   return open > 0 ? 0 : 1;
@@ -109,15 +113,18 @@ void setup_probe(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("probe", "Which ports accept connections (like nc -z)");
   cmd->add_option("host", o->host, "Host name or address")->required();
   cmd->add_option("ports", o->ports, "22  |  22,80,443  |  8000-8100  |  http,https")->required();
-  cmd->add_option("-t,--timeout", o->timeout, "Seconds to wait for each port")->capture_default_str();
-  cmd->add_option("-c,--concurrency", o->concurrency, "Probes in flight at once")->capture_default_str();
+  cmd->add_option("-t,--timeout", o->timeout, "Seconds to wait for each port")
+      ->capture_default_str();
+  cmd->add_option("-c,--concurrency", o->concurrency, "Probes in flight at once")
+      ->capture_default_str();
   cmd->add_flag("-u,--udp", o->udp,
                 "UDP: a reply means open, ICMP port unreachable closed, silence open|filtered");
   cmd->add_flag("-a,--all", o->all, "Also list ports that are not open");
   cmd->add_flag("-4", o->v4, "Use the host's IPv4 address");
   cmd->add_flag("-6", o->v6, "Use the host's IPv6 address");
   cmd->add_flag("--json", o->json, "One JSON object per port, then a summary object");
-  cmd->footer("Exit status 0 when at least one port is open, 1 otherwise. Probe only hosts you run.");
+  cmd->footer(
+      "Exit status 0 when at least one port is open, 1 otherwise. Probe only hosts you run.");
   cmd->callback([o, &exit_code] { exit_code = run_probe(*o); });
 }
 

@@ -22,7 +22,9 @@ struct resolve_options {
 
 int run_resolve(const resolve_options& o) {
   if (o.v4 && o.v6) throw std::invalid_argument("-4 and -6 together: leave both out for both");
-  const auto family = o.v4 ? net::address_family::v4 : o.v6 ? net::address_family::v6 : net::address_family::any;
+  const auto family = o.v4   ? net::address_family::v4
+                      : o.v6 ? net::address_family::v6
+                             : net::address_family::any;
   return for_each_input(o.names, o.json, [&](const std::string& name) {
     std::error_code ec;
     std::string why;
@@ -31,7 +33,9 @@ int run_resolve(const resolve_options& o) {
     std::vector<std::string> addrs;
     for (const auto& a : r.addresses) addrs.push_back(a.to_string());
     if (o.json) {
-      nlohmann::json j{{"name", name}, {"canonical_name", r.canonical_name}, {"aliases", r.aliases},
+      nlohmann::json j{{"name", name},
+                       {"canonical_name", r.canonical_name},
+                       {"aliases", r.aliases},
                        {"addresses", addrs}};
       j["port"] = o.service.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.port);
       print_json(j);
@@ -48,8 +52,9 @@ int run_resolve(const resolve_options& o) {
       if (o.service.empty()) {
         print_line(fmt::format("  {:<40} {}", a.to_string(), where));
       } else {
-        print_line(fmt::format("  {:<40} {}", a.is_v6() ? "[" + a.to_string() + "]:" + std::to_string(r.port)
-                                                        : a.to_string() + ":" + std::to_string(r.port),
+        print_line(fmt::format("  {:<40} {}",
+                               a.is_v6() ? "[" + a.to_string() + "]:" + std::to_string(r.port)
+                                         : a.to_string() + ":" + std::to_string(r.port),
                                where));
       }
     }
@@ -63,7 +68,8 @@ const command_registration resolve_registration{41, setup_resolve};
 
 void setup_resolve(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<resolve_options>();
-  auto* cmd = app.add_subcommand("resolve", "Every address of a name, its canonical name and aliases");
+  auto* cmd =
+      app.add_subcommand("resolve", "Every address of a name, its canonical name and aliases");
   cmd->add_option("name", o->names, "Host names (or address literals)")->required();
   cmd->add_flag("-4", o->v4, "IPv4 addresses only");
   cmd->add_flag("-6", o->v6, "IPv6 addresses only");

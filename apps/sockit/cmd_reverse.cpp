@@ -27,16 +27,23 @@ int run_reverse(const reverse_options& o) {
     auto r = net::reverse_lookup(a, ec, &why);
     if (ec) {
       if (o.json) {
-        print_json({{"input", text}, {"address", a.to_string()}, {"name", nullptr},
-                    {"aliases", nlohmann::json::array()}, {"pointer", r.pointer}, {"error", why}});
+        print_json({{"input", text},
+                    {"address", a.to_string()},
+                    {"name", nullptr},
+                    {"aliases", nlohmann::json::array()},
+                    {"pointer", r.pointer},
+                    {"error", why}});
         not_found = 1;
         return;
       }
       throw std::runtime_error(why);
     }
     if (o.json) {
-      print_json({{"input", text}, {"address", a.to_string()}, {"name", r.name},
-                  {"aliases", r.aliases}, {"pointer", r.pointer}});
+      print_json({{"input", text},
+                  {"address", a.to_string()},
+                  {"name", r.name},
+                  {"aliases", r.aliases},
+                  {"pointer", r.pointer}});
       return;
     }
     print_line(fmt::format("{} -> {}", a.to_string(), escape_for_terminal(r.name)));
@@ -53,7 +60,8 @@ const command_registration reverse_registration{42, setup_reverse};
 
 void setup_reverse(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<reverse_options>();
-  auto* cmd = app.add_subcommand("reverse", "The name for an address (gethostbyaddr / getnameinfo)");
+  auto* cmd =
+      app.add_subcommand("reverse", "The name for an address (gethostbyaddr / getnameinfo)");
   cmd->add_option("address", o->addresses, "IPv4 or IPv6 addresses")->required();
   cmd->add_flag("--json", o->json, "One JSON object per address");
   cmd->callback([o, &exit_code] { exit_code = run_reverse(*o); });

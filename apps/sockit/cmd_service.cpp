@@ -33,8 +33,9 @@ const char* range_text(net::port_range r) {
 }
 
 void show(const std::string& query, const service_options& o) {
-  const bool numeric = !query.empty() && query.size() <= 5 &&
-                       std::all_of(query.begin(), query.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const bool numeric =
+      !query.empty() && query.size() <= 5 &&
+      std::all_of(query.begin(), query.end(), [](char c) { return c >= '0' && c <= '9'; });
   std::vector<net::service_entry> found;
   std::vector<std::string> protos;
   if (!o.proto.empty()) {
@@ -47,7 +48,8 @@ void show(const std::string& query, const service_options& o) {
     unsigned v = static_cast<unsigned>(std::stoul(query));
     if (v > 65535) throw std::invalid_argument("port " + query + " is out of range 0-65535");
     port = static_cast<std::uint16_t>(v);
-  } else if (query.empty() || std::all_of(query.begin(), query.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+  } else if (query.empty() ||
+             std::all_of(query.begin(), query.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     throw std::invalid_argument("port '" + query + "' is out of range 0-65535");
   }
   for (const auto& p : protos) {
@@ -60,12 +62,15 @@ void show(const std::string& query, const service_options& o) {
   }
   if (found.empty() && !numeric) {
     throw std::invalid_argument("unknown service '" + query + "'" +
-                                (o.proto.empty() ? "" : " for " + o.proto) + " (see /etc/services)");
+                                (o.proto.empty() ? "" : " for " + o.proto) +
+                                " (see /etc/services)");
   }
   if (numeric && found.empty()) {
     // A port without a name is still a port: say which range it is in.
     if (o.json) {
-      print_json({{"query", query}, {"port", port}, {"range", net::to_string(net::classify_port(port))},
+      print_json({{"query", query},
+                  {"port", port},
+                  {"range", net::to_string(net::classify_port(port))},
                   {"entries", nlohmann::json::array()}});
     } else {
       print_line(fmt::format("port {}: no name in /etc/services{}; {}", port,
@@ -77,10 +82,13 @@ void show(const std::string& query, const service_options& o) {
   if (o.json) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& e : found) {
-      list.push_back({{"name", e.name}, {"port", e.port}, {"protocol", e.protocol}, {"aliases", e.aliases}});
+      list.push_back(
+          {{"name", e.name}, {"port", e.port}, {"protocol", e.protocol}, {"aliases", e.aliases}});
     }
-    print_json({{"query", query}, {"port", found.front().port},
-                {"range", net::to_string(net::classify_port(found.front().port))}, {"entries", list}});
+    print_json({{"query", query},
+                {"port", found.front().port},
+                {"range", net::to_string(net::classify_port(found.front().port))},
+                {"entries", list}});
     return;
   }
   for (const auto& e : found) {
@@ -112,7 +120,8 @@ void setup_service(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"tcp", "udp", "sctp", "ddp"}));
   cmd->add_flag("--json", o->json, "One JSON object per query");
   cmd->add_flag("--stdin", o->from_stdin, "Read queries from standard input, one per line");
-  cmd->footer("Like Python's socket.getservbyname('mysql') -> 3306 and getservbyport(80) -> 'http'.");
+  cmd->footer(
+      "Like Python's socket.getservbyname('mysql') -> 3306 and getservbyport(80) -> 'http'.");
   cmd->callback([o, &exit_code] { exit_code = run_service(*o); });
 }
 

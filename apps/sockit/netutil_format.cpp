@@ -10,23 +10,19 @@
 namespace sockit::cli {
 
 nlohmann::json flags_json(const net::ip_flags& f) {
-  return {{"private", f.is_private},
-          {"global", f.is_global},
-          {"loopback", f.is_loopback},
-          {"link_local", f.is_link_local},
-          {"multicast", f.is_multicast},
-          {"reserved", f.is_reserved},
-          {"unspecified", f.is_unspecified},
-          {"site_local", f.is_site_local},
-          {"shared", f.is_shared},
-          {"documentation", f.is_documentation},
-          {"rfc1918", f.is_rfc1918},
-          {"unique_local", f.is_unique_local}};
+  return {{"private", f.is_private},         {"global", f.is_global},
+          {"loopback", f.is_loopback},       {"link_local", f.is_link_local},
+          {"multicast", f.is_multicast},     {"reserved", f.is_reserved},
+          {"unspecified", f.is_unspecified}, {"site_local", f.is_site_local},
+          {"shared", f.is_shared},           {"documentation", f.is_documentation},
+          {"rfc1918", f.is_rfc1918},         {"unique_local", f.is_unique_local}};
 }
 
 std::string describe_flags(const net::ip_flags& f, net::ip_version v) {
   std::vector<std::string> words;
-  if (f.is_unspecified) words.emplace_back(v == net::ip_version::v4 ? "unspecified (0.0.0.0: any address)" : "unspecified (::)");
+  if (f.is_unspecified)
+    words.emplace_back(v == net::ip_version::v4 ? "unspecified (0.0.0.0: any address)"
+                                                : "unspecified (::)");
   if (f.is_loopback) words.emplace_back("loopback");
   if (f.is_rfc1918) words.emplace_back("private (RFC 1918)");
   if (f.is_unique_local) words.emplace_back("unique local (RFC 4193, IPv6's private range)");

@@ -142,9 +142,8 @@ bool parse_v4_aton(std::string_view text, std::uint32_t& out, std::string* why) 
     if (c != '\0' && c != ' ' && c != '\t' && c != '\n' && c != '\v' && c != '\f' && c != '\r') {
       if (base == 8 && (c == '8' || c == '9')) {
         std::string_view whole = text.substr(start, text.find('.', start) - start);
-        return fail(why, "part ", quote(whole),
-                    " starts with 0, so it is octal, and ", std::string(1, c),
-                    " is not an octal digit");
+        return fail(why, "part ", quote(whole), " starts with 0, so it is octal, and ",
+                    std::string(1, c), " is not an octal digit");
       }
       return fail(why, "unexpected ", quote(text.substr(i, 1)), " at position ", num(i + 1));
     }

@@ -5,9 +5,8 @@
 
 namespace sockit::net {
 
-fragmentation fragmentation::plan(ip_version version, std::uint32_t packet_size,
-                                  std::uint32_t mtu, std::uint32_t header, std::error_code& ec,
-                                  std::string* why) {
+fragmentation fragmentation::plan(ip_version version, std::uint32_t packet_size, std::uint32_t mtu,
+                                  std::uint32_t header, std::error_code& ec, std::string* why) {
   auto bad = [&](std::string text) {
     ec = make_error_code(errc::invalid_size);
     if (why) *why = std::move(text);
@@ -38,7 +37,8 @@ fragmentation fragmentation::plan(ip_version version, std::uint32_t packet_size,
                  "header (jumbograms aside)");
     }
     if (mtu < 1280) {
-      return bad("MTU " + n(mtu) + " is below 1280, the minimum for IPv6 links (RFC 8200 section 5)");
+      return bad("MTU " + n(mtu) +
+                 " is below 1280, the minimum for IPv6 links (RFC 8200 section 5)");
     }
   }
   if (mtu > 65535 + 40) return bad("MTU " + n(mtu) + " is larger than any IP packet can be");

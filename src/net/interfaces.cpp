@@ -49,10 +49,14 @@ bool network_interface::is_running() const noexcept { return (flags & IFF_RUNNIN
 bool network_interface::is_loopback() const noexcept { return (flags & IFF_LOOPBACK) != 0; }
 
 std::vector<std::string> network_interface::flag_names() const {
-  static constexpr std::pair<unsigned, const char*> names[] = {
-      {IFF_UP, "UP"},           {IFF_BROADCAST, "BROADCAST"}, {IFF_LOOPBACK, "LOOPBACK"},
-      {IFF_POINTOPOINT, "POINTOPOINT"}, {IFF_RUNNING, "RUNNING"}, {IFF_NOARP, "NOARP"},
-      {IFF_PROMISC, "PROMISC"}, {IFF_MULTICAST, "MULTICAST"}};
+  static constexpr std::pair<unsigned, const char*> names[] = {{IFF_UP, "UP"},
+                                                               {IFF_BROADCAST, "BROADCAST"},
+                                                               {IFF_LOOPBACK, "LOOPBACK"},
+                                                               {IFF_POINTOPOINT, "POINTOPOINT"},
+                                                               {IFF_RUNNING, "RUNNING"},
+                                                               {IFF_NOARP, "NOARP"},
+                                                               {IFF_PROMISC, "PROMISC"},
+                                                               {IFF_MULTICAST, "MULTICAST"}};
   std::vector<std::string> out;
   for (auto [bit, label] : names) {
     if (flags & bit) out.emplace_back(label);

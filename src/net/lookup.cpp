@@ -138,8 +138,9 @@ host_lookup lookup_host(const std::string& name, address_family family, std::err
     return failure(errc::resolve_failed, "the name contains a NUL byte");
   }
   addrinfo hints{};
-  hints.ai_family =
-      family == address_family::v4 ? AF_INET : family == address_family::v6 ? AF_INET6 : AF_UNSPEC;
+  hints.ai_family = family == address_family::v4   ? AF_INET
+                    : family == address_family::v6 ? AF_INET6
+                                                   : AF_UNSPEC;
   hints.ai_socktype = udp ? SOCK_DGRAM : SOCK_STREAM;
   hints.ai_flags = AI_CANONNAME;
   addrinfo* raw = nullptr;
@@ -149,9 +150,9 @@ host_lookup lookup_host(const std::string& name, address_family family, std::err
                                               (udp ? "udp" : "tcp") + " (see /etc/services)");
   }
   if (rc != 0) {
-    return failure(errc::resolve_failed, "cannot resolve " + quote(name) + ": " +
-                                             (rc == EAI_SYSTEM ? std::strerror(errno)
-                                                               : gai_strerror(rc)));
+    return failure(errc::resolve_failed,
+                   "cannot resolve " + quote(name) + ": " +
+                       (rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc)));
   }
   std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> list(raw, &freeaddrinfo);
   for (addrinfo* ai = raw; ai != nullptr; ai = ai->ai_next) {
@@ -227,10 +228,11 @@ reverse_lookup_result reverse_lookup(const ip_address& address, std::error_code&
   if (rc != 0) {
     ec = make_error_code(rc == EAI_NONAME ? errc::name_not_found : errc::resolve_failed);
     if (why) {
-      *why = rc == EAI_NONAME ? "no name for " + address.to_string() + " (no PTR record for " +
-                                    out.pointer + " and no /etc/hosts entry)"
-                              : "reverse lookup of " + address.to_string() + " failed: " +
-                                    (rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc));
+      *why = rc == EAI_NONAME
+                 ? "no name for " + address.to_string() + " (no PTR record for " + out.pointer +
+                       " and no /etc/hosts entry)"
+                 : "reverse lookup of " + address.to_string() +
+                       " failed: " + (rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc));
     }
     return out;
   }

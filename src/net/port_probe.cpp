@@ -40,9 +40,8 @@ socklen_t make_sockaddr(const ip_address& a, std::uint16_t port, sockaddr_storag
 }
 
 bool parse_port_number(std::string_view s, std::uint16_t& port) {
-  if (s.empty() || s.size() > 5 || !std::all_of(s.begin(), s.end(), [](char c) {
-        return c >= '0' && c <= '9';
-      })) {
+  if (s.empty() || s.size() > 5 ||
+      !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     return false;
   }
   unsigned v = 0;

@@ -33,7 +33,8 @@ errc parse_impl(std::string_view text, subnet& out, std::string* why) {
   std::string_view addr_text = text.substr(0, slash);
   std::error_code ec;
   std::string inner;
-  ip_address addr = why ? ip_address::parse(addr_text, ec, inner) : ip_address::parse(addr_text, ec);
+  ip_address addr =
+      why ? ip_address::parse(addr_text, ec, inner) : ip_address::parse(addr_text, ec);
   if (ec) {
     fail(why, "address " + quote(addr_text) + ": " + inner);
     return errc::invalid_address;
@@ -52,7 +53,8 @@ errc parse_impl(std::string_view text, subnet& out, std::string* why) {
     return errc::invalid_prefix;
   }
   unsigned prefix = 0;
-  if (std::all_of(mask_text.begin(), mask_text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+  if (std::all_of(mask_text.begin(), mask_text.end(),
+                  [](char c) { return c >= '0' && c <= '9'; })) {
     if (!parse_prefix_digits(mask_text, addr.bits(), prefix, why)) return errc::invalid_prefix;
     out = subnet::make(addr, prefix, ec);
     return errc::ok;
@@ -63,8 +65,8 @@ errc parse_impl(std::string_view text, subnet& out, std::string* why) {
                                 : " 0-32 or a dotted netmask"));
     return errc::invalid_prefix;
   }
-  ipv4_address mask = why ? ipv4_address::parse(mask_text, ec, inner)
-                          : ipv4_address::parse(mask_text, ec);
+  ipv4_address mask =
+      why ? ipv4_address::parse(mask_text, ec, inner) : ipv4_address::parse(mask_text, ec);
   if (ec) {
     fail(why, "netmask " + quote(mask_text) + ": " + inner);
     return errc::invalid_mask;

@@ -17,8 +17,8 @@ TEST(PortList, Forms) {
             (std::vector<std::uint16_t>{22, 80, 8000, 8001, 8002}));
   EXPECT_EQ(parse_port_list("http,ssh", "tcp", ec), (std::vector<std::uint16_t>{80, 22}));
   EXPECT_EQ(parse_port_list("1-65535", "tcp", ec).size(), 65535u);
-  for (const char* bad : {"", "0", "65536", "10-5", "1,,2", "1-", "-1", "x-y", "1-70000",
-                          "no-such-service", "1;2"}) {
+  for (const char* bad :
+       {"", "0", "65536", "10-5", "1,,2", "1-", "-1", "x-y", "1-70000", "no-such-service", "1;2"}) {
     std::string why;
     parse_port_list(bad, "tcp", ec, &why);
     EXPECT_TRUE(ec) << bad;

@@ -34,9 +34,10 @@ struct ip_flags {
   bool is_unspecified = false;  // 0.0.0.0, ::
   bool is_site_local = false;   // fec0::/10 (deprecated by RFC 3879); IPv6 only
   bool is_shared = false;       // 100.64.0.0/10, carrier-grade NAT (RFC 6598)
-  bool is_documentation = false;  // 192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32, 3fff::/20
-  bool is_rfc1918 = false;        // 10/8, 172.16/12, 192.168/16: the classic "private" ranges
-  bool is_unique_local = false;   // fc00::/7 (RFC 4193), IPv6's RFC 1918
+  bool is_documentation =
+      false;                // 192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32, 3fff::/20
+  bool is_rfc1918 = false;  // 10/8, 172.16/12, 192.168/16: the classic "private" ranges
+  bool is_unique_local = false;  // fc00::/7 (RFC 4193), IPv6's RFC 1918
   friend bool operator==(const ip_flags&, const ip_flags&) = default;
 };
 
@@ -51,8 +52,8 @@ class ipv4_address {
   constexpr explicit ipv4_address(std::uint32_t value) noexcept : value_(value) {}
   /// From the four bytes in network order, as inet_aton stores them.
   constexpr explicit ipv4_address(const bytes_type& b) noexcept
-      : value_(std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 |
-               std::uint32_t{b[2]} << 8 | std::uint32_t{b[3]}) {}
+      : value_(std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 | std::uint32_t{b[2]} << 8 |
+               std::uint32_t{b[3]}) {}
 
   static constexpr ipv4_address any() noexcept { return ipv4_address{}; }
   static constexpr ipv4_address loopback() noexcept { return ipv4_address{0x7f000001u}; }
@@ -154,8 +155,8 @@ class ipv6_address {
   constexpr uint128 to_uint() const noexcept { return value_; }
   constexpr bytes_type to_bytes() const noexcept {
     bytes_type b{};
-    for (int i = 15; i >= 0; --i) b[static_cast<std::size_t>(i)] =
-        static_cast<std::uint8_t>(value_ >> (8 * (15 - i)));
+    for (int i = 15; i >= 0; --i)
+      b[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(value_ >> (8 * (15 - i)));
     return b;
   }
   constexpr std::uint16_t group(unsigned i) const noexcept {
@@ -216,10 +217,10 @@ class ipv6_address {
   constexpr bool is_reserved() const noexcept {
     if (is_v4_mapped()) return mapped_v4().is_reserved();
     const unsigned top = static_cast<unsigned>(value_ >> 120);  // first byte
-    if (top <= 0x01) return true;                              // ::/8, 100::/8
-    if (top >= 0x02 && top <= 0x1f) return true;               // 200::/7 .. 1000::/4
-    if (top >= 0x40 && top <= 0xef) return true;               // 4000::/3 .. e000::/4
-    if (top >= 0xf0 && top <= 0xfb) return true;               // f000::/5, f800::/6
+    if (top <= 0x01) return true;                               // ::/8, 100::/8
+    if (top >= 0x02 && top <= 0x1f) return true;                // 200::/7 .. 1000::/4
+    if (top >= 0x40 && top <= 0xef) return true;                // 4000::/3 .. e000::/4
+    if (top >= 0xf0 && top <= 0xfb) return true;                // f000::/5, f800::/6
     return in(hi(0xfe00), 9);
   }
   /// Not globally reachable per the IANA IPv6 special-purpose registry.
@@ -258,24 +259,22 @@ constexpr uint128 v6_groups(std::uint16_t g0, std::uint16_t g1 = 0, std::uint16_
 }
 
 inline constexpr v4_block v4_not_global[] = {
-    {0x00000000u, 8},  {0x0a000000u, 8},   {0x7f000000u, 8},   {0xa9fe0000u, 16},
-    {0xac100000u, 12}, {0xc0000000u, 24},  {0xc00000aau, 31},  {0xc0000200u, 24},
-    {0xc0a80000u, 16}, {0xc6120000u, 15},  {0xc6336400u, 24},  {0xcb007100u, 24},
-    {0xf0000000u, 4},  {0xffffffffu, 32}};
+    {0x00000000u, 8},  {0x0a000000u, 8},  {0x7f000000u, 8},  {0xa9fe0000u, 16}, {0xac100000u, 12},
+    {0xc0000000u, 24}, {0xc00000aau, 31}, {0xc0000200u, 24}, {0xc0a80000u, 16}, {0xc6120000u, 15},
+    {0xc6336400u, 24}, {0xcb007100u, 24}, {0xf0000000u, 4},  {0xffffffffu, 32}};
 inline constexpr v4_block v4_not_global_exceptions[] = {{0xc0000009u, 32}, {0xc000000au, 32}};
 
-inline constexpr v6_block v6_not_global[] = {
-    {1, 128},                                  // ::1
-    {0, 128},                                  // ::
-    {uint128{0xffff} << 32, 96},               // ::ffff:0:0/96
-    {v6_groups(0x64, 0xff9b, 1), 48},          // 64:ff9b:1::/48
-    {v6_groups(0x100), 64},                    // 100::/64
-    {v6_groups(0x2001), 23},                   // 2001::/23
-    {v6_groups(0x2001, 0xdb8), 32},            // 2001:db8::/32
-    {v6_groups(0x2002), 16},                   // 2002::/16
-    {v6_groups(0x3fff), 20},                   // 3fff::/20 (RFC 9637)
-    {v6_groups(0xfc00), 7},                    // fc00::/7
-    {v6_groups(0xfe80), 10}};                  // fe80::/10
+inline constexpr v6_block v6_not_global[] = {{1, 128},                          // ::1
+                                             {0, 128},                          // ::
+                                             {uint128{0xffff} << 32, 96},       // ::ffff:0:0/96
+                                             {v6_groups(0x64, 0xff9b, 1), 48},  // 64:ff9b:1::/48
+                                             {v6_groups(0x100), 64},            // 100::/64
+                                             {v6_groups(0x2001), 23},           // 2001::/23
+                                             {v6_groups(0x2001, 0xdb8), 32},    // 2001:db8::/32
+                                             {v6_groups(0x2002), 16},           // 2002::/16
+                                             {v6_groups(0x3fff), 20},   // 3fff::/20 (RFC 9637)
+                                             {v6_groups(0xfc00), 7},    // fc00::/7
+                                             {v6_groups(0xfe80), 10}};  // fe80::/10
 inline constexpr v6_block v6_not_global_exceptions[] = {
     {v6_groups(0x2001, 1, 0, 1), 128}, {v6_groups(0x2001, 1, 0, 2), 128},
     {v6_groups(0x2001, 3), 32},        {v6_groups(0x2001, 4, 0x112), 48},
@@ -343,8 +342,9 @@ class ip_address {
                                                     const ip_address& b) noexcept {
     if (a.version_ != b.version_) return a.version_ <=> b.version_;
     const uint128 x = a.to_uint(), y = b.to_uint();
-    return x < y ? std::strong_ordering::less
-                 : x > y ? std::strong_ordering::greater : std::strong_ordering::equal;
+    return x < y   ? std::strong_ordering::less
+           : x > y ? std::strong_ordering::greater
+                   : std::strong_ordering::equal;
   }
 
  private:

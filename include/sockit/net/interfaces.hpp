@@ -20,10 +20,10 @@ struct interface_address {
 
 struct network_interface {
   std::string name;
-  unsigned index = 0;   // if_nametoindex
-  unsigned flags = 0;   // IFF_* bits
-  int mtu = -1;         // -1 when it could not be read
-  std::string mac;      // "aa:bb:cc:dd:ee:ff"; empty when the link has none
+  unsigned index = 0;  // if_nametoindex
+  unsigned flags = 0;  // IFF_* bits
+  int mtu = -1;        // -1 when it could not be read
+  std::string mac;     // "aa:bb:cc:dd:ee:ff"; empty when the link has none
   std::vector<interface_address> addresses;
 
   bool is_up() const noexcept;

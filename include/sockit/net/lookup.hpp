@@ -26,8 +26,7 @@ struct service_entry {
 
 /// getservbyname(name, proto): the entry for a service name or alias. An empty `protocol`
 /// takes the first entry of any protocol, as Python's socket.getservbyname does.
-std::optional<service_entry> service_by_name(std::string_view name,
-                                             std::string_view protocol = {});
+std::optional<service_entry> service_by_name(std::string_view name, std::string_view protocol = {});
 /// getservbyport(port, proto).
 std::optional<service_entry> service_by_port(std::uint16_t port, std::string_view protocol = {});
 
@@ -35,8 +34,9 @@ std::optional<service_entry> service_by_port(std::uint16_t port, std::string_vie
 /// 49152-65535 dynamic/private (ephemeral).
 enum class port_range : std::uint8_t { well_known, registered, dynamic };
 constexpr port_range classify_port(std::uint16_t port) noexcept {
-  return port < 1024 ? port_range::well_known
-                     : port < 49152 ? port_range::registered : port_range::dynamic;
+  return port < 1024    ? port_range::well_known
+         : port < 49152 ? port_range::registered
+                        : port_range::dynamic;
 }
 const char* to_string(port_range r) noexcept;
 

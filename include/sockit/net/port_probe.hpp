@@ -34,7 +34,7 @@ const char* to_string(port_state s) noexcept;
 struct probe_result {
   std::uint16_t port = 0;
   port_state state = port_state::error;
-  std::error_code error;              // set for port_state::error
+  std::error_code error;               // set for port_state::error
   std::chrono::nanoseconds elapsed{};  // from the probe's start to its verdict
 };
 

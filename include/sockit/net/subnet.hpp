@@ -53,9 +53,7 @@ class subnet {
   /// The wildcard (Cisco) mask: ~netmask.
   constexpr ip_address hostmask() const noexcept { return from(~mask_value() & all_ones()); }
   /// address AND netmask.
-  constexpr ip_address network() const noexcept {
-    return from(address_.to_uint() & mask_value());
-  }
+  constexpr ip_address network() const noexcept { return from(address_.to_uint() & mask_value()); }
   /// The highest address: network OR hostmask (IPv4's broadcast address).
   constexpr ip_address last() const noexcept {
     return from((address_.to_uint() & mask_value()) | (~mask_value() & all_ones()));
@@ -105,8 +103,7 @@ class subnet {
   constexpr subnet nth_subnet(unsigned new_prefix, uint128 index) const noexcept {
     const unsigned shift = bits() - new_prefix;
     const uint128 offset = shift >= 128 ? 0 : index << shift;
-    return subnet(from(network().to_uint() + (offset & ~mask_value() & all_ones())), new_prefix,
-                  0);
+    return subnet(from(network().to_uint() + (offset & ~mask_value() & all_ones())), new_prefix, 0);
   }
 
   /// Classification of the whole subnet as Python's ip_network computes it: is_private and
