@@ -38,7 +38,7 @@ struct shared_state {
   std::atomic<unsigned> connected{0}, ready{0};
   std::atomic<std::int64_t> start_ns{0};  // 0 until every member is in the room
   std::atomic<std::int64_t> end_ns{0};
-  std::atomic<std::uint64_t> sent{0}, delivered{0}, disconnected{0};
+  std::atomic<std::uint64_t> sent{0}, delivered{0}, disconnected{0}, failed{0};
   std::atomic<std::int64_t> last_delivery_ns{0};
   std::atomic<bool> finishing{false};
 
@@ -176,15 +176,19 @@ struct client {
           std::to_string(id) + ':' + std::to_string(seq) + ':' + std::to_string(st.now_ns()) + ':';
       if (msg.size() + 1 < st.opt.size) msg.append(st.opt.size - 1 - msg.size(), 'x');
       msg += '\n';
+      // Counted before the write, so the drain never ends while a message is in flight.
+      st.sent.fetch_add(1, std::memory_order_relaxed);
       auto [ec, n] = co_await asio::async_write(s, asio::buffer(msg), token);
       if (ec) co_return;
-      st.sent.fetch_add(1, std::memory_order_relaxed);
     }
   }
 
   asio::awaitable<void> run() {
     socket_type& s = sock;
-    if (!co_await connect(s)) co_return;
+    if (!co_await connect(s)) {
+      st.failed.fetch_add(1);
+      co_return;
+    }
     st.connected.fetch_add(1);
     if (id < st.opt.senders) {
       asio::co_spawn(s.get_executor(), sender(s), asio::detached);
@@ -215,18 +219,26 @@ chat_bench_result run_chat_bench(const chat_bench_options& options) {
   for (unsigned i = 0; i < options.clients; ++i) {
     clients.push_back(
         std::make_unique<client>(st, per_loop[i % threads], i, pool.context(i % threads)));
-    asio::co_spawn(pool.context(i % threads), clients.back()->run(), asio::detached);
   }
   pool.start();
 
   auto poll_until = [](clock_type::time_point limit, auto done) {
     while (!done() && clock_type::now() < limit)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
   };
   // Everyone in the room first (each has had a line from the server), so each message has
-  // a known audience.
-  poll_until(clock_type::now() + options.setup,
-             [&] { return st.ready.load() + st.disconnected.load() >= options.clients; });
+  // a known audience. Members join a few at a time, as people do: servers with a short
+  // listen backlog (ncat's) would otherwise drop SYNs and stall joins for seconds.
+  constexpr unsigned join_window = 32;
+  unsigned spawned = 0;
+  poll_until(clock_type::now() + options.setup, [&] {
+    auto settled = st.ready.load() + st.disconnected.load() + st.failed.load();
+    while (spawned < options.clients && spawned < settled + join_window) {
+      asio::co_spawn(pool.context(spawned % threads), clients[spawned]->run(), asio::detached);
+      ++spawned;
+    }
+    return settled >= options.clients;
+  });
   const unsigned ready = st.ready.load();
   auto start = st.now_ns() + 20'000'000;  // 20 ms for the senders to see it
   st.end_ns.store(start + std::chrono::nanoseconds(options.duration).count());
