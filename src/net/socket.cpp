@@ -25,6 +25,23 @@ std::string describe(const char* what, const socket_address& addr, const std::er
   return std::string(what) + " " + addr.to_string(t) + ": " + ec.message();
 }
 
+// A Unix socket file that nobody accepts on (its server died without unlinking it) blocks
+// bind with EADDRINUSE. Remove it only when it is a socket and a connect is refused, so a
+// live server's socket, or any other kind of file, is never touched.
+bool remove_stale_unix_socket(const std::string& path, const socket_address& addr) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
+  int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (probe < 0) return false;
+  int rc;
+  do {
+    rc = ::connect(probe, addr.data(), addr.size());
+  } while (rc != 0 && errno == EINTR);
+  bool stale = rc != 0 && errno == ECONNREFUSED;
+  ::close(probe);
+  return stale && ::unlink(path.c_str()) == 0;
+}
+
 }  // namespace
 
 socket& socket::operator=(socket&& other) noexcept {
@@ -89,7 +106,12 @@ socket socket::listen(const endpoint& e, std::error_code& ec, std::string* why, 
       if (addr.family() == AF_INET6 && e.host().empty())
         ::setsockopt(s.fd_, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
     }
-    if (::bind(s.fd_, addr.data(), addr.size()) != 0) {
+    int rc = ::bind(s.fd_, addr.data(), addr.size());
+    if (rc != 0 && errno == EADDRINUSE && e.type() == endpoint::kind::unix_path &&
+        remove_stale_unix_socket(e.path(), addr)) {
+      rc = ::bind(s.fd_, addr.data(), addr.size());
+    }
+    if (rc != 0) {
       ec = last_error();
       set_why(why, describe("cannot bind", addr, ec, e.proto()));
       continue;

@@ -170,6 +170,31 @@ class UnixEcho(unittest.TestCase):
                 c.close()
                 srv.stop()
 
+    def test_live_socket_file_is_not_taken_over(self):
+        from sockit_test import run
+        with TempDir() as d:
+            path = os.path.join(d, "live.sock")
+            with Server("echo", f"unix:{path}") as srv:
+                r = run("echo", f"unix:{path}", timeout_s=10)
+                self.assertEqual(r.returncode, 1)
+                self.assertIn("in use", r.stderr.decode())
+                c = srv.connect()  # the first server still owns it
+                c.sendall(b"mine")
+                self.assertEqual(recv_exactly(c, 4), b"mine")
+                c.close()
+                srv.stop()
+
+    def test_regular_file_is_never_removed(self):
+        from sockit_test import run
+        with TempDir() as d:
+            path = os.path.join(d, "precious.txt")
+            with open(path, "w") as f:
+                f.write("keep me")
+            r = run("echo", f"unix:{path}", timeout_s=10)
+            self.assertEqual(r.returncode, 1)
+            with open(path) as f:
+                self.assertEqual(f.read(), "keep me")
+
     def test_abstract_socket(self):
         name = f"sockit-test-{os.getpid()}"
         with Server("echo", f"unix:@{name}", "--upper") as srv:
