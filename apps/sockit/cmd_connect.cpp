@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "cmd_framed.hpp"
 #include "commands.hpp"
 #include "output.hpp"
 #include "sockit/service/relay.hpp"
@@ -18,6 +19,8 @@ struct connect_cli_options {
   bool no_half_close = false;
   double wait = 1.0;
   bool verbose = false;
+  bool framed = false;  // the framed-protocol console (cmd_framed.cpp)
+  framed_options framed_opt;
 };
 
 int run_connect(const connect_cli_options& o) {
@@ -64,7 +67,12 @@ void setup_connect(CLI::App& app, int& exit_code) {
   cmd->footer(
       "On stdin EOF the sending side is shut down (the peer's recv returns empty) and\n"
       "sockit exits once the peer closes, like `nc -N`.");
-  cmd->callback([o, &exit_code] { exit_code = run_connect(*o); });
+  cmd->add_flag("--framed", o->framed, "Protocol console: stdin lines are JSON frame headers");
+  cmd->add_flag("--base64", o->framed_opt.base64, "With --framed: print received bodies as base64");
+  cmd->add_option("--save-bodies", o->framed_opt.save_dir, "With --framed: save bodies to DIR");
+  cmd->callback([o, &exit_code] {
+    exit_code = o->framed ? run_framed(o->endpoint, o->framed_opt) : run_connect(*o);
+  });
 }
 
 }  // namespace sockit::cli

@@ -306,7 +306,9 @@ struct transfer_client::impl {
   std::uint64_t next_id = 1;
 
   explicit impl(transfer_client_options o) : opt(o) {
-    lim.max_body = 256u << 20;  // replies (ls listings); file bodies stream, never buffered
+    // File bodies stream to disk and may exceed 4 GiB; bodies held in memory (listings)
+    // are checked against max_listing before they are read.
+    lim.max_body = UINT64_MAX;
   }
 
   int fd() const { return sock.native_handle(); }
@@ -598,6 +600,12 @@ std::vector<ls_entry> transfer_client::ls(const std::string& path, bool recursiv
     return out;
   }
   std::string body;
+  constexpr std::uint64_t max_listing = 256u << 20;
+  if (h.body_size > max_listing) {
+    ec = errc::body_too_large;
+    why = "listing larger than 256 MiB";
+    return out;
+  }
   if (!s.reader->read_body_into(body, ec)) {
     why = "ls failed: " + ec.message();
     return out;

@@ -1,0 +1,184 @@
+"""sockit put/get/ls against sockit serve, end to end on loopback: sizes around every buffer
+boundary, UTF-8 names, directories (modes, mtimes, symlinks), stdin, 20 concurrent uploads,
+--json progress and get --resume. Multi-GiB files are in test_transfer_large.py."""
+import hashlib
+import json
+import os
+import subprocess
+import time
+import unittest
+
+from sockit_test import SANITIZED, SOCKIT, Server, TempDir, run, timeout
+
+KiB, MiB, GiB = 1024, 1024 * 1024, 1024 * 1024 * 1024
+# Reader buffer 256 KiB, client read 1 MiB, server hash chunk 4 MiB, client mmap window 8 MiB.
+BOUNDARIES = [0, 1, 4095, 4096, 4097, 65535, 65536, 65537, 256 * KiB - 1, 256 * KiB,
+              256 * KiB + 1, MiB - 1, MiB, MiB + 1, 4 * MiB - 1, 4 * MiB + 1, 8 * MiB - 1,
+              8 * MiB, 8 * MiB + 1]
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+class RoundTrip(unittest.TestCase):
+    def test_sizes_around_every_buffer_boundary(self):
+        with TempDir() as d:
+            served, src, out = (os.path.join(d, x) for x in ("served", "src", "out"))
+            for x in (served, src, out):
+                os.mkdir(x)
+            block = os.urandom(8 * MiB + 1)
+            paths = []
+            for n in BOUNDARIES:
+                p = os.path.join(src, f"f{n}")
+                write(p, block[:n])
+                paths.append(p)
+            with Server("serve", served, "127.0.0.1:0") as srv:
+                r = run("put", *paths, srv.endpoint, timeout_s=60)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stdout.decode().count("sent f"), len(BOUNDARIES))
+                r = run("get", *[f"f{n}" for n in BOUNDARIES], srv.endpoint, "-o", out,
+                        timeout_s=60)
+                self.assertEqual(r.returncode, 0, r.stderr)
+            for n in BOUNDARIES:
+                self.assertEqual(read(os.path.join(served, f"f{n}")), block[:n], n)
+                self.assertEqual(read(os.path.join(out, f"f{n}")), block[:n], n)
+            self.assertEqual(len(os.listdir(served)), len(BOUNDARIES))  # no partials left
+
+    def test_directory_round_trip_utf8_modes_mtimes_no_symlinks(self):
+        with TempDir() as d:
+            served, out = os.path.join(d, "served"), os.path.join(d, "out")
+            os.mkdir(served)
+            os.mkdir(out)
+            tree = os.path.join(d, "项目")
+            files = {"a.txt": b"alpha", "子目录/b.bin": os.urandom(70000),
+                     "子目录/深/中文 名字.txt": "你好，世界".encode(), "x/y/z/empty": b"",
+                     "ελληνικά.md": b"utf-8"}
+            for rel, data in files.items():
+                write(os.path.join(tree, rel), data)
+            os.makedirs(os.path.join(tree, "empty_dir"))
+            os.chmod(os.path.join(tree, "a.txt"), 0o600)
+            os.utime(os.path.join(tree, "子目录/b.bin"), ns=(1_500_000_000_000_000_000,) * 2)
+            os.symlink("/etc/passwd", os.path.join(tree, "link"))
+            with Server("serve", served, "127.0.0.1:0") as srv:
+                r = run("put", tree, srv.endpoint)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn(b"symlink, not followed", r.stderr)
+                r = run("ls", srv.endpoint, "项目", "-r")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("中文 名字.txt", r.stdout.decode())
+                r = run("get", "项目", srv.endpoint, "-o", out)
+                self.assertEqual(r.returncode, 0, r.stderr)
+            for rel, data in files.items():
+                self.assertEqual(read(os.path.join(served, "项目", rel)), data, rel)
+                self.assertEqual(read(os.path.join(out, "项目", rel)), data, rel)
+            for root in (served, out):
+                self.assertTrue(os.path.isdir(os.path.join(root, "项目", "empty_dir")))
+                self.assertFalse(os.path.lexists(os.path.join(root, "项目", "link")))
+                self.assertEqual(os.stat(os.path.join(root, "项目", "a.txt")).st_mode & 0o777, 0o600)
+                self.assertEqual(os.stat(os.path.join(root, "项目", "子目录/b.bin")).st_mtime_ns,
+                                 1_500_000_000_000_000_000)
+
+    def test_stdin_stream_exists_and_overwrite(self):
+        with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--allow-overwrite") as srv:
+            data = os.urandom(3 * MiB + 5)
+            r = run("put", "-", "--name", "logs/stdin.bin", srv.endpoint, input=data)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(read(os.path.join(d, "logs/stdin.bin")), data)
+            r = run("put", "-", "--name", "logs/stdin.bin", srv.endpoint, input=b"new")
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(b"exists", r.stderr)
+            r = run("put", "-", "--name", "logs/stdin.bin", "--overwrite", srv.endpoint,
+                    input=b"new")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(read(os.path.join(d, "logs/stdin.bin")), b"new")
+            r = run("put", "-", srv.endpoint, input=b"x")
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(b"--name", r.stderr)
+
+    def test_twenty_concurrent_uploads(self):
+        with TempDir() as d:
+            served = os.path.join(d, "served")
+            os.mkdir(served)
+            blobs = {f"c{i}.bin": os.urandom(200000 + i) for i in range(20)}
+            for name, data in blobs.items():
+                write(os.path.join(d, name), data)
+            with Server("serve", served, "127.0.0.1:0") as srv:
+                procs = [subprocess.Popen([SOCKIT, "put", os.path.join(d, n), srv.endpoint],
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         for n in blobs]
+                for p in procs:
+                    out, err = p.communicate(timeout=timeout(60))
+                    self.assertEqual(p.returncode, 0, err)
+                rc, out, err = srv.stop()
+                self.assertIn("20 stored", err)
+            for name, data in blobs.items():
+                self.assertEqual(read(os.path.join(served, name)), data)
+
+    def test_json_progress_and_result(self):
+        with TempDir() as d:
+            served = os.path.join(d, "served")
+            os.mkdir(served)
+            write(os.path.join(d, "big.bin"), os.urandom(40 * MiB))
+            write(os.path.join(d, "small.txt"), b"s")
+            with Server("serve", served, "127.0.0.1:0") as srv:
+                t0 = time.monotonic()
+                r = run("put", "--json", "--hash", "sha256", os.path.join(d, "big.bin"),
+                        os.path.join(d, "small.txt"), srv.endpoint)
+                elapsed = time.monotonic() - t0
+                self.assertEqual(r.returncode, 0, r.stderr)
+            events = [json.loads(l) for l in r.stdout.decode().splitlines()]
+            kinds = [e["event"] for e in events]
+            self.assertEqual(kinds[-1], "result")
+            self.assertEqual(events[-1]["files"], 2)
+            self.assertTrue(events[-1]["ok"])
+            done = {e["name"]: e for e in events if e["event"] == "file"}
+            self.assertEqual(done["big.bin"]["hash"],
+                             hashlib.sha256(read(os.path.join(d, "big.bin"))).hexdigest())
+            progress = [e for e in events if e["event"] == "progress"]
+            self.assertGreaterEqual(len(progress), 1)
+            # At most 10 per second (plus the final one of each file).
+            self.assertLessEqual(len(progress), 10 * elapsed + 3)
+            self.assertEqual(r.stderr, b"")  # not a TTY: no bar
+
+    def test_get_resume_verifies_prefix(self):
+        with TempDir() as d:
+            served, out = os.path.join(d, "served"), os.path.join(d, "out")
+            os.mkdir(served)
+            os.mkdir(out)
+            data = os.urandom(2 * MiB + 3)
+            write(os.path.join(served, "g.bin"), data)
+            with Server("serve", served, "127.0.0.1:0") as srv:
+                write(os.path.join(out, ".g.bin.sockit-part"), data[:MiB])
+                r = run("get", "--resume", "--json", "g.bin", srv.endpoint, "-o", out)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                f = [json.loads(l) for l in r.stdout.decode().splitlines()
+                     if json.loads(l)["event"] == "file"][0]
+                self.assertEqual(f["resumed_from"], MiB)
+                self.assertEqual(f["bytes"], len(data) - MiB)
+                self.assertEqual(read(os.path.join(out, "g.bin")), data)
+                os.remove(os.path.join(out, "g.bin"))
+                write(os.path.join(out, ".g.bin.sockit-part"), b"Z" + data[1:MiB])  # corrupted
+                r = run("get", "--resume", "--json", "g.bin", srv.endpoint, "-o", out)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                f = [json.loads(l) for l in r.stdout.decode().splitlines()
+                     if json.loads(l)["event"] == "file"][0]
+                self.assertTrue(f["restarted"])
+                self.assertEqual(read(os.path.join(out, "g.bin")), data)
+                r = run("get", "g.bin", srv.endpoint, "-o", out)  # exists locally
+                self.assertEqual(r.returncode, 1)
+                self.assertIn(b"exists", r.stderr)
+                r = run("get", "nope", srv.endpoint, "-o", out)
+                self.assertEqual(r.returncode, 1)
+                self.assertIn(b"not_found", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
