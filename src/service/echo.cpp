@@ -58,6 +58,13 @@ net::socket bind_udp(const net::socket_address& addr, bool dual_stack) {
   return s;
 }
 
+// Runs the echo loop and stores its result in `out`, so that the bytes echoed are still
+// known when the idle watchdog wins the `||` race and the loop's own result is discarded.
+asio::awaitable<void> echo_into(stream_socket& sock, std::span<char> buf, bool upper,
+                                session::activity* act, session::echo_result& out) {
+  out = co_await session::echo_loop(sock, buf, upper, act);
+}
+
 }  // namespace
 
 struct echo_server::impl {
@@ -195,13 +202,9 @@ struct echo_server::impl {
       session::activity act;
       session::echo_result r;
       if (opt.idle_timeout.count() > 0) {
-        auto v = co_await (session::echo_loop(sock, buf, opt.upper, &act) ||
+        auto v = co_await (echo_into(sock, buf, opt.upper, &act, r) ||
                            session::idle_watchdog(act, opt.idle_timeout));
-        if (v.index() == 0) {
-          r = std::get<0>(v);
-        } else {
-          timed_out = true;
-        }
+        timed_out = v.index() == 1;
       } else {
         r = co_await session::echo_loop(sock, buf, opt.upper);
       }

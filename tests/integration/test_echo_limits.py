@@ -81,7 +81,7 @@ class MaxConns(unittest.TestCase):
 
 class IdleTimeout(unittest.TestCase):
     def test_idle_client_closed_active_one_kept(self):
-        idle_s = 0.5
+        idle_s = 1.0
         with Server("echo", "127.0.0.1:0", "--idle-timeout", str(idle_s), "--json",
                     json_mode=True) as srv:
             idle = srv.connect()
@@ -89,8 +89,8 @@ class IdleTimeout(unittest.TestCase):
             recv_exactly(idle, 2)
             busy = srv.connect()
             t0 = time.monotonic()
-            # busy talks every 100 ms for three idle periods.
-            while time.monotonic() - t0 < 3 * idle_s:
+            # busy talks every 100 ms for two and a half idle periods.
+            while time.monotonic() - t0 < 2.5 * idle_s:
                 busy.sendall(b"tick")
                 self.assertEqual(recv_exactly(busy, 4), b"tick", "active client was closed")
                 time.sleep(0.1)  # pacing of the active client, not synchronisation
@@ -155,8 +155,8 @@ class OutOfDescriptors(unittest.TestCase):
             time.sleep(1.0)  # a measurement window for CPU use, not synchronisation
             wall = time.monotonic() - t0
             used = cpu_seconds(srv.proc.pid) - cpu0
-            self.assertLess(used, 0.3 * wall * (2 if timeout(1) > 1 else 1),
-                            f"server used {used:.2f}s CPU in {wall:.2f}s: spinning")
+            # A spinning accept loop would burn a whole core (used ~ wall).
+            self.assertLess(used, 0.5 * wall, f"server used {used:.2f}s CPU in {wall:.2f}s")
             # Free the descriptors: new clients are served again.
             for c in clients + knocking:
                 c.close()
@@ -173,6 +173,41 @@ class OutOfDescriptors(unittest.TestCase):
             rc, out, err = srv.stop()
             self.assertEqual(rc, 0, err)
             self.assertRegex(err, r"[1-9]\d* rejected")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class NonReadingClient(unittest.TestCase):
+    def test_client_that_never_reads_cannot_grow_the_server_or_block_others(self):
+        with Server("echo", "127.0.0.1:0", "--threads", "1") as srv:
+            base = rss_kib(srv.proc.pid)
+            hog = srv.connect()
+            hog.setblocking(False)
+            chunk = b"h" * 65536
+            sent = 0
+            # Send until every buffer between us is full: the server must stop reading (its
+            # write back to us is blocked) instead of buffering what we send.
+            for _ in range(2000):
+                try:
+                    sent += hog.send(chunk)
+                except BlockingIOError:
+                    break
+            self.assertLess(sent, 2000 * 65536, "server buffered everything we sent")
+            # Others on the same loop are still served.
+            other = srv.connect()
+            other.sendall(b"not blocked")
+            self.assertEqual(recv_exactly(other, 11), b"not blocked")
+            grown = rss_kib(srv.proc.pid) - base
+            self.assertLess(grown, 32 * 1024, f"server grew by {grown} KiB")
+            other.close()
+            hog.close()
+            self.assertEqual(srv.stop()[0], 0)
 
 
 class ThousandClients(unittest.TestCase):

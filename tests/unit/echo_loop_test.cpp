@@ -218,13 +218,13 @@ TEST(IdleWatchdog, AnActiveStreamOutlivesTheTimeout) {
   activity act;
   std::vector<char> buf(64);
   std::optional<std::variant<echo_result, bool>> v;
-  // Feed a byte every 10 ms for 600 ms with a 200 ms idle timeout, then end the stream: it
+  // Feed a byte every 10 ms for 1.5 s with a 500 ms idle timeout, then end the stream: it
   // lives three timeouts long because every byte counts as activity.
   asio::steady_timer feeder(ctx);
   int fed = 0;
   std::function<void(std::error_code)> feed = [&](std::error_code) {
     if (v) return;
-    if (fed++ == 60) {
+    if (fed++ == 150) {
       s.close_input();
       return;
     }
@@ -237,14 +237,14 @@ TEST(IdleWatchdog, AnActiveStreamOutlivesTheTimeout) {
       ctx,
       [&]() -> asio::awaitable<void> {
         v = co_await (echo_loop(s, buf, true, &act) ||
-                      idle_watchdog(act, std::chrono::milliseconds(200)));
+                      idle_watchdog(act, std::chrono::milliseconds(500)));
       },
       asio::detached);
   ctx.run_for(std::chrono::seconds(10));
   ASSERT_TRUE(v);
   ASSERT_EQ(v->index(), 0u) << "an active stream was closed as idle";
-  EXPECT_EQ(std::get<0>(*v).bytes, 60u);
-  EXPECT_EQ(s.output(), std::string(60, 'K'));
+  EXPECT_EQ(std::get<0>(*v).bytes, 150u);
+  EXPECT_EQ(s.output(), std::string(150, 'K'));
 }
 
 }  // namespace
