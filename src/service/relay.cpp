@@ -39,17 +39,21 @@ relay_result relay_stream(int in_fd, int out_fd, net::socket& sock, const relay_
   std::vector<char> up(o.buffer_size), down(o.buffer_size);
   std::size_t up_begin = 0, up_end = 0;
   bool in_eof = false, shut = false;
+  // The peer's EOF ends only what it sends us: the rest of our input still goes out (a
+  // half-close, as nc does), unless a person types the input, who is done talking then.
+  const bool interactive = ::isatty(in_fd) == 1;
   const int fd = sock.native_handle();
   for (;;) {
     if (in_eof && up_begin == up_end && !shut) {
-      if (!o.half_close) return r;
+      if (!o.half_close || r.peer_closed) return r;
       ::shutdown(fd, SHUT_WR);
       shut = true;
     }
+    if (r.peer_closed && (shut || interactive)) return r;
     pollfd fds[2];
     nfds_t n = 0;
     int sock_index = static_cast<int>(n++);
-    fds[sock_index] = {fd, POLLIN, 0};
+    fds[sock_index] = {fd, static_cast<short>(r.peer_closed ? 0 : POLLIN), 0};
     if (up_begin != up_end) fds[sock_index].events |= POLLOUT;
     int in_index = -1;
     if (!in_eof && up_begin == up_end) {
@@ -63,14 +67,22 @@ relay_result relay_stream(int in_fd, int out_fd, net::socket& sock, const relay_
       return r;
     }
     const short sev = fds[sock_index].revents;
-    if (sev & (POLLIN | POLLHUP | POLLERR)) {
+    if (r.peer_closed && (sev & (POLLHUP | POLLERR)) && up_begin == up_end) {
+      // Reset after its EOF: the peer is gone entirely, and our input cannot reach it.
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      r.error = std::error_code(err ? err : ECONNRESET, std::system_category());
+      return r;
+    }
+    if (!r.peer_closed && (sev & (POLLIN | POLLHUP | POLLERR))) {
       ssize_t got = ::recv(fd, down.data(), down.size(), MSG_DONTWAIT);
       if (got > 0) {
         if (!write_all(out_fd, down.data(), static_cast<std::size_t>(got), r.error)) return r;
         r.received += static_cast<std::size_t>(got);
       } else if (got == 0) {
-        r.peer_closed = true;  // the seeds' `if not data: break`
-        return r;
+        r.peer_closed = true;  // the seeds' `if not data: break`, for the receiving side
+        continue;
       } else if (errno != EAGAIN && errno != EINTR) {
         r.error = errno_code();
         return r;

@@ -122,19 +122,49 @@ TEST(Relay, WithoutHalfCloseInputEofEndsTheRelay) {
   EXPECT_EQ(r.sent, 3u);
 }
 
-TEST(Relay, PeerCloseEndsTheRelayWhileInputIsStillOpen) {
+TEST(Relay, PeerHalfCloseStillDeliversTheRestOfTheInput) {
+  // The peer says everything it has to say and shuts down its side first: nothing we still
+  // have to send may be lost (nc does the same), and the relay ends at our input's EOF.
   fd_pair in, out, sock;
   make_pipe(in);
   make_pipe(out);
   make_socketpair(sock, SOCK_STREAM);
   auto fut = start_relay(in.r, out.w, sock.r, {});
   ASSERT_EQ(::send(sock.w, "hi", 2, 0), 2);
-  sock.close_w();  // the seeds' server closing: recv returns 0
+  ::shutdown(sock.w, SHUT_WR);  // the seeds' `if not data: break` on our side
+  write_all(in.w, "after your EOF");
+  char buf[64];
+  std::string got;
+  while (got.size() < 14) {
+    ssize_t n = ::recv(sock.w, buf, sizeof buf, 0);
+    ASSERT_GT(n, 0) << "input sent after the peer's EOF was lost";
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  EXPECT_EQ(got, "after your EOF");
+  in.close_w();
   auto r = fut.get();
+  EXPECT_FALSE(r.error) << r.error.message();
   EXPECT_TRUE(r.peer_closed);
+  EXPECT_EQ(r.sent, 14u);
   EXPECT_EQ(r.received, 2u);
   out.close_w();
   EXPECT_EQ(read_to_eof(out.r), "hi");
+}
+
+TEST(Relay, PeerThatIsGoneEntirelyMakesPendingInputAnError) {
+  fd_pair in, out, sock;
+  make_pipe(in);
+  make_pipe(out);
+  make_socketpair(sock, SOCK_STREAM);
+  auto fut = start_relay(in.r, out.w, sock.r, {});
+  ASSERT_EQ(::send(sock.w, "bye", 3, 0), 3);
+  sock.close_w();  // closed for good: what we send now cannot arrive
+  write_all(in.w, "too late");
+  auto r = fut.get();  // ends without waiting for our input's EOF
+  EXPECT_TRUE(r.peer_closed);
+  EXPECT_TRUE(r.error == std::errc::broken_pipe || r.error == std::errc::connection_reset)
+      << r.error.message();
+  EXPECT_EQ(r.received, 3u);
 }
 
 TEST(Relay, BinaryBothWaysAtOnceWithSmallBuffers) {

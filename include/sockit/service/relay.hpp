@@ -14,6 +14,8 @@ struct relay_options {
   bool datagram = false;  // each read of input is one datagram; each datagram received is output
   /// Stream: on input EOF, shut down our sending side (the peer's recv returns 0) and keep
   /// printing until the peer closes, like `nc -N`. When false, input EOF ends the relay.
+  /// When the peer closes first, the rest of the input is still sent (nothing is lost) and
+  /// the relay ends at input EOF; input from a terminal (a person chatting) ends it at once.
   bool half_close = true;
   /// Datagram: after input EOF, keep printing replies until none arrives for this long.
   std::chrono::milliseconds datagram_linger{1000};
