@@ -96,13 +96,20 @@ void setup_bench(CLI::App& app, int& exit_code) {
       ->required();
   cmd->add_option("-c,--connections", o->connections, "Concurrent connections")
       ->capture_default_str();
-  cmd->add_option("-d,--duration", o->duration, "Seconds to run")->capture_default_str();
-  cmd->add_option("-s,--size", o->size, "Bytes per message")->capture_default_str();
+  // Checked here: a negative size would otherwise wrap to 2^64-1 and a negative duration
+  // would "succeed" with no traffic measured.
+  cmd->add_option("-d,--duration", o->duration, "Seconds to run")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("-s,--size", o->size, "Bytes per message")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{0}, std::size_t{64} << 20));
   cmd->add_option("-p,--pipeline", o->pipeline, "Messages in flight per connection")
       ->capture_default_str();
   cmd->add_option("-t,--threads", o->threads, "Client event loops")->capture_default_str();
   cmd->add_option("--timeout", o->timeout, "Seconds before a silent server counts as an error")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("-u,--udp", o->udp, "UDP datagrams instead of a stream");
   cmd->add_flag("--json", o->json, "One JSON object with the result");
   cmd->footer(

@@ -104,9 +104,13 @@ void setup_echo(CLI::App& app, int& exit_code) {
       ->required();
   cmd->add_flag("-u,--udp", o->udp, "Echo UDP datagrams: each sender gets its datagram back");
   cmd->add_flag("--upper", o->upper, "Upper-case ASCII letters, like Python's bytes.upper()");
-  cmd->add_option("-t,--threads", o->threads, "Event loops (default: one per CPU)");
+  // Bounded so that a typo fails with a clear message instead of "Resource temporarily
+  // unavailable" from creating threads, and so "-1" is not silently taken as 2^64-1.
+  cmd->add_option("-t,--threads", o->threads, "Event loops (default: one per CPU)")
+      ->check(CLI::Range(0u, 1024u));
   cmd->add_option("--max-conns", o->max_conns,
-                  "Close new connections at once beyond this many (0 = no limit)");
+                  "Close new connections at once beyond this many (0 = no limit)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--idle-timeout", o->idle_timeout,
                   "Close clients silent for this many seconds (0 = never)");
   cmd->add_flag("--json", o->json, "One JSON object per line on stdout (events included)");
