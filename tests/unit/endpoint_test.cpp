@@ -125,3 +125,58 @@ TEST(Endpoint, ErrorCategoryNamesCodes) {
 
 }  // namespace
 }  // namespace sockit::net
+
+namespace sockit::net {
+namespace {
+
+TEST(Endpoint, UnixTripleSlashForm) {
+  auto e = endpoint::parse("unix:///run/x.sock");
+  EXPECT_EQ(e.type(), endpoint::kind::unix_path);
+  EXPECT_EQ(e.path(), "/run/x.sock");
+  EXPECT_EQ(e.to_string(), "unix:/run/x.sock");
+}
+
+TEST(Endpoint, UnixIgnoresTheFallbackTransport) {
+  auto e = endpoint::parse("unix:/x", transport::udp);
+  EXPECT_TRUE(e.is_unix());
+  EXPECT_EQ(e.to_string(), "unix:/x");
+}
+
+TEST(Endpoint, LeadingZerosAndLimits) {
+  EXPECT_EQ(endpoint::parse("h:0080").port(), 80);
+  EXPECT_EQ(endpoint::parse("h:65535").port(), 65535);
+  EXPECT_EQ(endpoint::parse("65535").port(), 65535);
+  std::error_code ec;
+  endpoint::parse("65536", ec);
+  EXPECT_EQ(ec, make_error_code(errc::invalid_port));
+}
+
+TEST(Endpoint, WithTransportAndPortKeepTheRest) {
+  auto e = endpoint::parse("[::1]:80");
+  auto u = e.with_transport(transport::udp).with_port(53);
+  EXPECT_EQ(u.to_string(), "udp://[::1]:53");
+  EXPECT_EQ(e.to_string(), "tcp://[::1]:80");  // the original is unchanged
+  EXPECT_NE(u, e);
+}
+
+TEST(Endpoint, ServiceLookupPerTransport) {
+  std::uint16_t port = 0;
+  EXPECT_TRUE(lookup_service_port("ssh", transport::tcp, port));
+  EXPECT_EQ(port, 22);
+  EXPECT_TRUE(lookup_service_port("domain", transport::udp, port));
+  EXPECT_EQ(port, 53);
+  EXPECT_FALSE(lookup_service_port("no-such-service-xyz", transport::tcp, port));
+  EXPECT_FALSE(lookup_service_port("", transport::tcp, port));
+}
+
+TEST(Endpoint, ErrorsNeverThrowFromTheNoexceptForm) {
+  for (const char* text : {"", ":", "[", "]", "[]", "[:::]:1", "a:b:c", "unix:@",
+                           "::", "tcp://[::1]:", "udp://:", "h:1:", "\xff\xfe:80"}) {
+    std::error_code ec;
+    endpoint e = endpoint::parse(text, ec);
+    EXPECT_TRUE(ec) << "accepted '" << text << "' as " << e.to_string();
+  }
+}
+
+}  // namespace
+}  // namespace sockit::net
