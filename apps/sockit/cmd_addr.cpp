@@ -127,10 +127,19 @@ net::ip_address parse_binary(const std::string& input) {
                                     bits.size() == 32 ? net::ip_version::v4 : net::ip_version::v6);
 }
 
+// Binary as `addr` prints it: four 8-bit groups joined by '.', eight 16-bit groups joined by
+// ':', or all 32/128 bits in a row. (1111:1111:... is IPv6 text, not binary.)
 bool looks_binary(const std::string& s) {
-  return s.size() >= 32 && std::all_of(s.begin(), s.end(), [](char c) {
-           return c == '0' || c == '1' || c == '.' || c == ':';
-         });
+  auto groups_of = [&](char sep, std::size_t width, std::size_t count) {
+    if (s.size() != width * count + (count - 1)) return false;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      const bool at_sep = (i + 1) % (width + 1) == 0;
+      if (at_sep ? s[i] != sep : (s[i] != '0' && s[i] != '1')) return false;
+    }
+    return true;
+  };
+  return groups_of('.', 8, 4) || groups_of(':', 16, 8) || groups_of('.', 32, 1) ||
+         groups_of('.', 128, 1);
 }
 
 net::ip_address parse_input(const std::string& input, std::string& form, const addr_options& o) {

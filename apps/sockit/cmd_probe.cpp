@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <stdexcept>
 
@@ -41,6 +42,7 @@ int run_probe(const probe_cli_options& o) {
                              : net::address_family::any;
   auto found = net::lookup_host(o.host, family, ec, &why);
   if (ec) throw std::runtime_error(why);
+  if (found.addresses.empty()) throw std::runtime_error("no address for '" + o.host + "'");
   const net::ip_address target = found.addresses.front();
   net::probe_options po;
   po.timeout = std::chrono::milliseconds(static_cast<long long>(o.timeout * 1000));

@@ -265,6 +265,12 @@ class AtonOracle(unittest.TestCase):
                     failures.append(f"{t!r}: {m['address']} != {socket.inet_ntoa(packed)}")
         self.assertEqual(failures[:20], [], f"{len(failures)} disagreements")
 
+    def test_ipv6_text_of_ones_is_not_binary(self):
+        j = json.loads(run("addr", "--json", "1111:1111:1111:1111:1111:1111:1111:1111").stdout)
+        self.assertEqual((j["version"], j["form"]), (6, "text"))
+        j = json.loads(run("addr", "--json", "11000000.10101000.00000001.00000010").stdout)
+        self.assertEqual((j["address"], j["form"]), ("192.168.1.2", "binary"))
+
     def test_leading_and_trailing_space_on_the_command_line(self):
         for t in (" 1.2.3.4", "1.2.3.4 ", "1.2.3.4\n"):
             p = run("addr", "--aton", "--json", t)
