@@ -62,6 +62,51 @@ class frame_reader {
     co_return std::error_code{};
   }
 
+  /// Non-suspending fast path: takes the next header if it is already buffered whole (no
+  /// coroutine frame, no read). Returns false when more bytes are needed or on error (`ec`).
+  /// Any unread body of the previous frame must be buffered too, or it returns false.
+  bool try_read_header(codec::frame_header& out, std::error_code& ec) {
+    for (;;) {
+      std::string_view in(buf_.data() + begin_, end_ - begin_);
+      auto ev = parser_.next(in);
+      begin_ = end_ - in.size();
+      switch (ev) {
+        case codec::parser::event::header:
+          out = std::move(parser_.header());
+          body_left_ = out.has_body ? out.body_size : 0;
+          if (body_left_ == 0) {
+            std::string_view none;
+            parser_.next(none);
+          }
+          return true;
+        case codec::parser::event::body:
+        case codec::parser::event::frame_end:
+          continue;
+        case codec::parser::event::error:
+          ec = parser_.error();
+          return false;
+        case codec::parser::event::need_more:
+          return false;
+      }
+    }
+  }
+
+  /// Non-suspending: the next buffered piece of the current body, or empty when nothing of
+  /// it is buffered (then co_await read_body()).
+  std::string_view try_read_body() {
+    if (body_left_ == 0 || begin_ == end_) return {};
+    std::string_view in(buf_.data() + begin_, end_ - begin_);
+    auto ev = parser_.next(in);
+    begin_ = end_ - in.size();
+    if (ev != codec::parser::event::body) return {};
+    body_left_ = parser_.body_remaining();
+    if (body_left_ == 0) {
+      std::string_view none;
+      parser_.next(none);
+    }
+    return parser_.body_piece();
+  }
+
   /// Reads the next frame header; any unread body of the previous frame is skipped first.
   /// At a clean end of stream between frames returns asio::error::eof; a stream that ends
   /// inside a frame gives errc::protocol_error; a passed deadline, errc::timed_out.
