@@ -589,6 +589,8 @@ struct chat_server::impl {
       sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(opt.socket_buffer)),
                       ignored);
     }
+    // Non-blocking, so write_queue::push can hand a line to an idle member's socket at once.
+    sock.non_blocking(true, ignored);
     auto m = std::make_shared<member>(std::move(sock), opt.max_queue);
     m->peer = peer_of(m->sock);
     m->nick = guest_name();

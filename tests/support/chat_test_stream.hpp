@@ -25,14 +25,39 @@ class chat_test_stream {
   explicit chat_test_stream(executor_type ex) : ex_(std::move(ex)) {}
   executor_type get_executor() const { return ex_; }
 
-  std::string input;            // bytes still to be read
-  bool input_eof = true;        // after `input` runs out: EOF (true) or hang (false)
-  std::size_t max_read = 1;     // bytes per read_some
-  std::size_t max_write = 1;    // bytes per write_some
-  bool hold_writes = false;     // writes wait until release_writes()
-  std::string output;           // everything written
-  std::size_t write_calls = 0;  // write_some calls that completed
-  std::error_code write_error;  // when set, every write fails with it
+  std::string input;              // bytes still to be read
+  bool input_eof = true;          // after `input` runs out: EOF (true) or hang (false)
+  std::size_t max_read = 1;       // bytes per read_some
+  std::size_t max_write = 1;      // bytes per write_some
+  bool hold_writes = false;       // writes wait until release_writes()
+  std::string output;             // everything written
+  std::size_t write_calls = 0;    // write_some calls that completed
+  std::error_code write_error;    // when set, every write fails with it
+  bool sync_writes = false;       // non_blocking(): lets write_queue::push write directly
+  std::size_t sync_attempts = 0;  // synchronous write_some calls
+
+  bool non_blocking() const noexcept { return sync_writes; }
+
+  /// The synchronous, non-blocking write: would_block while writes are held.
+  template <class ConstBufferSequence>
+  std::size_t write_some(const ConstBufferSequence& buffers, std::error_code& ec) {
+    ++sync_attempts;
+    if (write_error) {
+      ec = write_error;
+      return 0;
+    }
+    if (hold_writes) {
+      ec = asio::error::would_block;
+      return 0;
+    }
+    std::string data(asio::buffer_size(buffers), '\0');
+    asio::buffer_copy(asio::buffer(data), buffers);
+    std::size_t n = std::min(data.size(), max_write);
+    output.append(data, 0, n);
+    ++write_calls;
+    ec.clear();
+    return n;
+  }
 
   template <class MutableBufferSequence, class Token>
   auto async_read_some(const MutableBufferSequence& buffers, Token&& token) {

@@ -148,4 +148,94 @@ TEST(WriteQueue, IdleWriterCostsNoWrites) {
   EXPECT_TRUE(f.done);
 }
 
+// Non-blocking streams: a posted flush writes what was pushed, in one gathered write.
+
+TEST(WriteQueueDirect, IdleQueueFlushesWithoutTheWriter) {
+  fixture f(100);
+  f.stream.sync_writes = true;
+  f.stream.max_write = 100;
+  f.start();
+  f.io.poll();
+  ASSERT_TRUE(f.queue.push(msg("now\n")));
+  ASSERT_TRUE(f.queue.push(msg("and this\n")));
+  EXPECT_EQ(f.stream.output, "");  // the flush runs after this turn of the loop
+  f.io.poll();
+  EXPECT_EQ(f.stream.output, "now\nand this\n");
+  EXPECT_EQ(f.stream.write_calls, 1u);  // both in one gathered write
+  EXPECT_EQ(f.queue.direct_writes(), 1u);
+  EXPECT_EQ(f.queue.queued_bytes(), 0u);
+  f.queue.close();
+  f.io.run();
+  EXPECT_EQ(f.queue.writes(), 0u);
+}
+
+TEST(WriteQueueDirect, ShortDirectWritesQueueTheRestInOrder) {
+  fixture f(1 << 20);
+  f.stream.sync_writes = true;
+  f.stream.max_write = 3;
+  f.start();
+  std::string expected;
+  for (int i = 0; i < 100; ++i) {
+    std::string line = "line " + std::to_string(i) + "\n";
+    expected += line;
+    ASSERT_TRUE(f.queue.push(msg(line)));
+    if (i % 5 == 0) f.io.poll();
+  }
+  f.queue.close();
+  f.io.run();
+  EXPECT_EQ(f.stream.output, expected);
+  EXPECT_EQ(f.queue.queued_bytes(), 0u);
+}
+
+TEST(WriteQueueDirect, NoDirectWriteWhileTheWriterHasOneInFlight) {
+  fixture f(1 << 20);
+  f.stream.sync_writes = true;
+  f.stream.hold_writes = true;
+  f.start();
+  f.io.poll();  // the writer is idle, waiting
+  ASSERT_TRUE(f.queue.push(msg("a\n")));  // the flush would block: left to the writer
+  f.io.poll();
+  EXPECT_EQ(f.stream.sync_attempts, 1u);
+  ASSERT_TRUE(f.stream.write_held());
+  f.stream.hold_writes = false;  // the kernel would take more now, but a write is in flight
+  ASSERT_TRUE(f.queue.push(msg("b\n")));
+  f.io.poll();
+  EXPECT_EQ(f.stream.sync_attempts, 1u);
+  EXPECT_EQ(f.stream.output, "");
+  f.stream.max_write = 100;
+  f.stream.release_writes();
+  f.queue.close();
+  f.io.run();
+  EXPECT_EQ(f.stream.output, "a\nb\n");
+}
+
+TEST(WriteQueueDirect, BoundCountsOnlyWhatTheKernelDidNotTake) {
+  fixture f(10);
+  f.stream.sync_writes = true;
+  f.stream.max_write = 4;
+  f.start();
+  f.io.poll();  // the writer is idle, waiting
+  ASSERT_TRUE(f.queue.push(msg("0123456789")));
+  EXPECT_EQ(f.queue.queued_bytes(), 10u);
+  f.io.run_one();  // the flush: 4 written, 6 left
+  EXPECT_EQ(f.queue.queued_bytes(), 6u);
+  EXPECT_FALSE(f.queue.push(msg("abcde")));  // 6 + 5 > 10
+  EXPECT_TRUE(f.queue.push(msg("abcd")));
+  f.queue.close();
+  f.io.run();
+  EXPECT_EQ(f.stream.output, "0123456789abcd");
+}
+
+TEST(WriteQueueDirect, QueueDestroyedBeforeItsFlushRuns) {
+  asio::io_context io;
+  chat_test_stream stream(io.get_executor());
+  stream.sync_writes = true;
+  {
+    write_queue<chat_test_stream> q(stream, 100);
+    ASSERT_TRUE(q.push(msg("lost\n")));
+  }
+  io.run();  // the posted flush finds the queue gone and does nothing
+  EXPECT_EQ(stream.sync_attempts, 0u);
+}
+
 }  // namespace

@@ -6,9 +6,11 @@
 #include <asio/buffer.hpp>
 #include <asio/error.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <concepts>
 #include <cstddef>
 #include <deque>
 #include <memory>
@@ -39,11 +41,26 @@ class write_queue {
 
   /// Queues `msg` unless that would exceed the bound or the queue is closed; returns false
   /// then and queues nothing (the caller decides what to do with a reader that is too slow).
+  /// With a non-blocking socket and no write in progress, a flush is posted instead of
+  /// waking the writer coroutine: it hands everything pushed during this turn of the loop
+  /// to the kernel in one gathered non-blocking write (no coroutine switch, and a broadcast
+  /// burst costs one syscall per member). Whatever the kernel does not take is left to the
+  /// writer, so there is never more than one write in progress.
   bool push(shared_message msg) {
     if (closing_ || msg->size() > max_bytes_ - queued_bytes_) return false;
     queued_bytes_ += msg->size();
     queue_.push_back(std::move(msg));
-    timer_.cancel();  // wakes the writer if it is idle
+    if (writing_) return true;  // the writer takes it after its current write
+    if (can_write_now()) {
+      if (!flush_posted_) {
+        flush_posted_ = true;
+        asio::post(timer_.get_executor(), [token = std::weak_ptr<write_queue*>(self_)] {
+          if (auto self = token.lock()) (*self)->flush_now();
+        });
+      }
+    } else {
+      timer_.cancel();  // wakes the writer if it is idle
+    }
     return true;
   }
 
@@ -66,12 +83,16 @@ class write_queue {
       inflight.clear();
       std::size_t bytes = 0;
       while (!queue_.empty() && inflight.size() < max_batch) {
-        bytes += queue_.front()->size();
+        std::size_t skip = inflight.empty() ? front_offset_ : 0;  // written by a flush
+        bytes += queue_.front()->size() - skip;
         inflight.push_back(std::move(queue_.front()));
         queue_.pop_front();
-        batch.push_back(asio::buffer(*inflight.back()));
+        batch.push_back(asio::buffer(*inflight.back()) + skip);
       }
+      front_offset_ = 0;
+      writing_ = true;
       auto [ec, written] = co_await asio::async_write(stream_, batch, token);
+      writing_ = false;
       if (ec) {
         aborted_ = closing_ = true;
         co_return ec;
@@ -93,6 +114,7 @@ class write_queue {
     aborted_ = closing_ = true;
     queue_.clear();
     queued_bytes_ = 0;
+    front_offset_ = 0;
     timer_.cancel();
   }
 
@@ -101,18 +123,70 @@ class write_queue {
   std::size_t queued_messages() const noexcept { return queue_.size(); }
   std::size_t max_bytes() const noexcept { return max_bytes_; }
   bool closed() const noexcept { return closing_; }
-  /// Number of completed (possibly gathered) writes; for tests and statistics.
+  /// Completed (possibly gathered) writes by the writer coroutine, and by posted flushes;
+  /// for tests and statistics.
   std::size_t writes() const noexcept { return writes_; }
+  std::size_t direct_writes() const noexcept { return direct_writes_; }
 
   static constexpr std::size_t max_batch = 64;
 
  private:
+  static constexpr bool has_sync_write = requires(AsyncStream & st, std::error_code& ec) {
+    { st.non_blocking() } -> std::convertible_to<bool>;
+    st.write_some(std::vector<asio::const_buffer>{}, ec);
+  };
+
+  // Only streams with a synchronous write_some that their owner made non-blocking.
+  bool can_write_now() const {
+    if constexpr (has_sync_write) {
+      return stream_.non_blocking();
+    } else {
+      return false;
+    }
+  }
+
+  // The posted flush: one non-blocking gathered write of what is queued. The rest, and any
+  // error, is left to the writer coroutine.
+  void flush_now() {
+    flush_posted_ = false;
+    if constexpr (has_sync_write) {
+      if (writing_ || aborted_ || queue_.empty()) return;
+      flush_batch_.clear();
+      for (std::size_t i = 0; i < queue_.size() && i < max_batch; ++i)
+        flush_batch_.push_back(asio::buffer(*queue_[i]) + (i == 0 ? front_offset_ : 0));
+      std::error_code ec;
+      std::size_t n = stream_.write_some(flush_batch_, ec);
+      if (!ec) {
+        ++direct_writes_;
+        queued_bytes_ -= n;
+        while (n != 0) {
+          std::size_t left = queue_.front()->size() - front_offset_;
+          if (n < left) {
+            front_offset_ += n;
+            break;
+          }
+          n -= left;
+          front_offset_ = 0;
+          queue_.pop_front();
+        }
+      }
+      if (!queue_.empty() || closing_) timer_.cancel();  // the writer takes over
+    }
+  }
+
   AsyncStream& stream_;
   asio::steady_timer timer_;
   std::deque<shared_message> queue_;
   std::size_t max_bytes_;
   std::size_t queued_bytes_ = 0;
   std::size_t writes_ = 0;
+  std::size_t direct_writes_ = 0;
+  std::size_t front_offset_ = 0;  // bytes of queue_.front() that a flush already wrote
+  std::vector<asio::const_buffer> flush_batch_;
+  // Lets a posted flush find out that the queue is gone (weak_ptr) before touching it.
+  std::shared_ptr<write_queue*> self_ = std::make_shared<write_queue*>(this);
+  bool flush_posted_ = false;
+  bool writing_ = false;  // the writer coroutine has a write in progress
   bool closing_ = false;
   bool aborted_ = false;
 };
