@@ -209,7 +209,10 @@ void promote(int dir, const std::string& from, const std::string& to, bool overw
     ec = errno == EEXIST ? make_error_code(errc::name_exists) : last_error();
     return;
   }
-  ::fsync(dir);  // the rename itself is durable too
+  // The directory is not fsynced per file: the data was (finish_file), so after a crash the
+  // file is either complete under its name or still a partial, never wrong; and one fsync per
+  // small file made 10,000-file uploads 2x slower.
+  (void)dir;
 }
 
 std::uint64_t free_space(int dir, std::error_code& ec) {

@@ -71,7 +71,7 @@ void write_at(int fd, std::string_view data, std::uint64_t offset, bool sparse,
 void finish_file(int fd, std::uint64_t size, int mode, std::int64_t mtime_ns, std::error_code& ec);
 
 /// Moves dir/from to dir/to. Without `overwrite` it fails with errc::name_exists when `to`
-/// exists (atomically, RENAME_NOREPLACE). Then fsyncs the directory.
+/// exists (atomically, RENAME_NOREPLACE). The caller has fsynced the file already.
 void promote(int dir, const std::string& from, const std::string& to, bool overwrite,
              std::error_code& ec);
 

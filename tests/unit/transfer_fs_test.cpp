@@ -1,0 +1,109 @@
+// Test that the header is self-contained: it comes first.
+#include "sockit/service/transfer_fs.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "sockit/net/error.hpp"
+
+namespace sockit::service {
+namespace {
+
+TEST(TransferFs, SafeNames) {
+  std::error_code ec;
+  EXPECT_EQ(split_safe_name("a/b/c.txt", ec), (std::vector<std::string>{"a", "b", "c.txt"}));
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(split_safe_name("中文/文件 名.txt", ec).size(), 2u);
+  EXPECT_FALSE(ec);
+  for (const std::string& bad : std::vector<std::string>{
+           "", "/etc/x", "../x", "a/../../x", "a/./b", "C:\\x", "C:x", "a\\b", "a//b", "a/",
+           std::string("nul\0x", 5), "esc\x1b[2J", "new\nline", "del\x7f", "\xff\xfe", "\xc0\xaf",
+           "\xed\xa0\x80", ".x.sockit-part", std::string(256, 'a')}) {
+    split_safe_name(bad, ec);
+    EXPECT_EQ(ec, errc::unsafe_name) << bad;
+  }
+}
+
+TEST(TransferFs, ClassicNamesKeepOnlyTheLastComponent) {
+  std::error_code ec;
+  EXPECT_EQ(classic_safe_name("/a/b/c/d/e/a.txt", ec), "a.txt");
+  EXPECT_EQ(classic_safe_name("C:\\Users\\x\\报告.txt", ec), "报告.txt");
+  EXPECT_FALSE(ec);
+  for (std::string bad : std::vector<std::string>{"/a/b/", "..", "a/..", "x\n", ""}) {
+    classic_safe_name(bad, ec);
+    EXPECT_EQ(ec, errc::unsafe_name) << bad;
+  }
+}
+
+TEST(TransferFs, PartialNames) {
+  EXPECT_EQ(partial_name("a.txt"), ".a.txt.sockit-part");
+  EXPECT_TRUE(is_partial_name(".a.txt.sockit-part"));
+  EXPECT_FALSE(is_partial_name("a.txt"));
+  EXPECT_FALSE(is_partial_name(".sockit-part"));
+}
+
+class TempDir : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sockit-fs-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string dir_;
+};
+
+using TransferFsDir = TempDir;
+
+TEST_F(TransferFsDir, DirChainRefusesSymlinksAndCreatesWhenAsked) {
+  std::error_code ec;
+  unique_fd root = open_root_dir(dir_, ec);
+  ASSERT_FALSE(ec);
+  std::vector<std::string> chain{"a", "b"};
+  open_dir_chain(root.get(), chain, false, 0755, ec);
+  EXPECT_TRUE(ec);  // missing, not created
+  unique_fd b = open_dir_chain(root.get(), chain, true, 0755, ec);
+  EXPECT_FALSE(ec);
+  EXPECT_TRUE(std::filesystem::is_directory(dir_ + "/a/b"));
+  std::filesystem::create_symlink("/tmp", dir_ + "/link");
+  std::vector<std::string> via_link{"link", "x"};
+  open_dir_chain(root.get(), via_link, true, 0755, ec);
+  EXPECT_EQ(ec, errc::unsafe_name);
+}
+
+TEST_F(TransferFsDir, SparseWritesPromoteAndNoReplace) {
+  std::error_code ec;
+  unique_fd root = open_root_dir(dir_, ec);
+  unique_fd f(::openat(root.get(), ".f.sockit-part", O_RDWR | O_CREAT, 0600));
+  ASSERT_TRUE(f);
+  std::string zeros(1 << 20, '\0');
+  write_at(f.get(), "head", 0, true, ec);
+  write_at(f.get(), zeros, 4, true, ec);  // skipped: left as a hole
+  write_at(f.get(), "tail", 4 + zeros.size(), true, ec);
+  finish_file(f.get(), 8 + zeros.size(), 0640, 1'000'000'000'500, ec);
+  ASSERT_FALSE(ec);
+  struct stat st {};
+  ASSERT_EQ(::fstat(f.get(), &st), 0);
+  EXPECT_EQ(static_cast<std::size_t>(st.st_size), 8 + zeros.size());
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1000);
+  char mid[4];
+  ASSERT_EQ(::pread(f.get(), mid, 4, 1000), 4);
+  EXPECT_EQ(std::string(mid, 4), std::string(4, '\0'));
+  promote(root.get(), ".f.sockit-part", "f", false, ec);
+  EXPECT_FALSE(ec);
+  unique_fd g(::openat(root.get(), ".g.sockit-part", O_RDWR | O_CREAT, 0600));
+  promote(root.get(), ".g.sockit-part", "f", false, ec);
+  EXPECT_EQ(ec, errc::name_exists);  // never replaced without overwrite
+  promote(root.get(), ".g.sockit-part", "f", true, ec);
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(std::filesystem::file_size(dir_ + "/f"), 0u);
+}
+
+}  // namespace
+}  // namespace sockit::service
