@@ -158,7 +158,10 @@ class Hostile(unittest.TestCase):
                     s.close()
             # A body announced over --max-file-size is refused at the header, too.
             after = rss_kib(srv.proc.pid)
-            self.assertLess(after - before, 20 * 1024, f"RSS grew from {before} to {after} KiB")
+            # A 4 GiB (or 64 KiB x 60) allocation would show; ASan's quarantine keeps freed
+            # read buffers around, so it gets more slack.
+            limit_kib = (100 if SANITIZED else 20) * 1024
+            self.assertLess(after - before, limit_kib, f"RSS grew from {before} to {after} KiB")
             self.assertEqual(Client.connect(srv).put("after", b"ok")["op"], "ok")
 
     def test_max_file_size(self):
