@@ -309,7 +309,8 @@ struct chat_server::impl {
     // Empty rooms other than the lobby go away; so does their history.
     if (r->members.empty() && r->name != opt.lobby) {
       m.where = nullptr;
-      rooms.erase(r->name);
+      std::string name = r->name;  // erase(key) must not take a reference into the node
+      rooms.erase(name);
       return;
     }
   }
