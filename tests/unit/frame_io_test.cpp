@@ -85,6 +85,31 @@ TEST(FrameIo, ReadsFramesWithAnyPieceSize) {
   }
 }
 
+TEST(FrameIo, TryReadTakesBufferedFramesWithoutSuspending) {
+  std::string s(codec::magic.begin(), codec::magic.end());
+  for (int i = 0; i < 3; ++i) codec::append_frame(s, nlohmann::json{{"n", i}}, "body");
+  with_pair(s, s.size(), [](sock& a) -> asio::awaitable<void> {
+    frame_reader<sock> r(a, codec::limits{});
+    codec::format fmt{};
+    EXPECT_FALSE(co_await r.read_opening(fmt));
+    codec::frame_header h;
+    std::error_code ec;
+    if (!r.try_read_header(h, ec)) {
+      EXPECT_FALSE(co_await r.read_header(h));
+    }
+    EXPECT_EQ(h.fields["n"], 0);
+    EXPECT_EQ(r.try_read_body(), "body");  // already buffered: no read needed
+    for (int i = 1; i < 3; ++i) {
+      EXPECT_TRUE(r.try_read_header(h, ec)) << i;
+      EXPECT_EQ(h.fields["n"], i);
+      EXPECT_EQ(r.try_read_body(), "body");
+    }
+    EXPECT_FALSE(r.try_read_header(h, ec));  // nothing more buffered
+    EXPECT_FALSE(ec);
+    EXPECT_EQ(co_await r.read_header(h), asio::error::eof);
+  });
+}
+
 TEST(FrameIo, ClassicOpening) {
   std::string head = R"({"file_size":3,"file_name":"a","md5":""})";
   std::string s(4, '\0');
