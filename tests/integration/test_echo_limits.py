@@ -6,8 +6,8 @@ import socket
 import time
 import unittest
 
-from sockit_test import (Server, closed_by_peer, cpu_seconds, limit_nofile, raise_nofile,
-                         read_json_line, recv_exactly, timeout)
+from sockit_test import (SANITIZED, Server, closed_by_peer, cpu_seconds, limit_nofile,
+                         raise_nofile, read_json_line, recv_exactly, timeout)
 
 
 def echo_once(srv, payload, timeout_s=5):
@@ -118,6 +118,9 @@ class IdleTimeout(unittest.TestCase):
 
 
 class OutOfDescriptors(unittest.TestCase):
+    # UBSan's vptr check opens a pipe to probe memory; with every descriptor in use it fails
+    # and reports a false "invalid vptr" (then exits), so this runs in the Release suite only.
+    @unittest.skipIf(SANITIZED, "UBSan needs a free descriptor for its vptr checks")
     def test_excess_clients_closed_promptly_no_spin_and_recovers(self):
         limit = 64
         raise_nofile(4096)
