@@ -248,7 +248,7 @@ bool parse_v6_strict(std::string_view text, uint128& out, std::string* why) {
     if (!group(i, g)) return false;
     value = value << 16 | g;
   }
-  value <<= 16 * skipped;
+  value = skipped == 8 ? 0 : value << (16 * skipped);  // "::" alone skips all 128 bits
   for (std::size_t k = 0; k < lo_count; ++k) {
     std::size_t i = (last_empty ? count - 1 : count) - lo_count + k;
     std::uint16_t g = 0;
