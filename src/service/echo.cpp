@@ -16,6 +16,7 @@
 #include <asio/post.hpp>
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <unordered_set>
 #include <vector>
@@ -285,10 +286,21 @@ void echo_server::stop() {
   }
   impl* self = impl_.get();
   if (self->acceptor) {
-    asio::post(self->pool.context(0), [self] {
-      std::error_code ignored;
+    // Close the acceptor first and wait for it: a connection accepted just before must be
+    // spawned on its loop before that loop is told to stop, or the loop can run out of work
+    // and exit with the connection never run (counted accepted, never closed or reported).
+    if (self->started) {
+      std::promise<void> closed;
+      asio::post(self->pool.context(0), [self, &closed] {
+        std::error_code ignored;
+        self->acceptor->close(ignored);
+        closed.set_value();
+      });
+      closed.get_future().wait();
+    } else {
+      std::error_code ignored;  // no loop runs: nothing else touches the acceptor
       self->acceptor->close(ignored);
-    });
+    }
   }
   for (unsigned i = 0; i < self->pool.size(); ++i) {
     asio::post(self->pool.context(i), [self, i] {

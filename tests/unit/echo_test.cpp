@@ -190,8 +190,12 @@ TEST(EchoServer, ResetByOneClientLeavesOthersServed) {
   std::error_code ec;
   good.send_all(as_bytes("still here"), ec);
   EXPECT_EQ(recv_exactly(good, 10), "still here");
+  // The reset connection ends on its own (bounded wait: it may still be in the backlog).
+  for (int i = 0; i < 1000 && log.count(echo_event::type::closed) == 0; ++i) ::poll(nullptr, 0, 10);
+  EXPECT_EQ(log.count(echo_event::type::closed), 1u);
   server.stop();
   EXPECT_EQ(server.stats().accepted, 2u);
+  EXPECT_EQ(server.stats().active, 0u);
   EXPECT_EQ(log.count(echo_event::type::closed), 2u);
 }
 
@@ -268,6 +272,26 @@ TEST(EchoServer, StopClosesConnectedClients) {
   // Nobody listens any more.
   net::socket again = net::socket::connect(server.local_endpoint(), ec);
   EXPECT_EQ(ec, std::errc::connection_refused);
+}
+
+TEST(EchoServer, StopRightAfterConnectsReportsEveryAcceptedConnection) {
+  // Connections accepted while stop() runs must still be run and closed: every accepted
+  // one gets a closed event and nothing stays active.
+  for (int round = 0; round < 20; ++round) {
+    echo_options o = tcp_options();
+    o.threads = 3;
+    echo_server server(o);
+    event_log log;
+    server.on_event(std::ref(log));
+    server.start();
+    std::vector<net::socket> clients;
+    for (int i = 0; i < 8; ++i) clients.push_back(connect_to(server.local_endpoint()));
+    server.stop();
+    auto s = server.stats();
+    EXPECT_EQ(s.active, 0u) << "round " << round;
+    EXPECT_EQ(log.count(echo_event::type::closed), s.accepted) << "round " << round;
+    EXPECT_EQ(log.count(echo_event::type::accepted), s.accepted) << "round " << round;
+  }
 }
 
 TEST(EchoServer, StopWithoutStart) {
