@@ -155,9 +155,9 @@ const demo_registration tcp_step{
 const demo_registration udp_step{
     {20, "UDP echo", "recvfrom/sendto: a datagram socket answers each sender at its address",
      step_udp}};
-const demo_registration unix_step{
-    {30, "Unix-socket echo", "AF_UNIX: the same stream API on a path in the file system",
-     step_unix}};
+const demo_registration unix_step{{30, "Unix-socket echo",
+                                   "AF_UNIX: the same stream API on a path in the file system",
+                                   step_unix}};
 const demo_registration bench_step{
     {40, "many clients at once, measured",
      "a server that serves many clients concurrently (not one after another), and sockit "

@@ -498,8 +498,7 @@ struct transfer_server::impl {
 
   // A frame that breaks the stream (too long, malformed, too deep): say why, then close.
   asio::awaitable<std::error_code> refuse(reader_type& r, writer_type& w, std::error_code ec) {
-    if (ec.category() == error_category() && ec != errc::timed_out &&
-        ec != errc::protocol_error) {
+    if (ec.category() == error_category() && ec != errc::timed_out && ec != errc::protocol_error) {
       w.queue(error_frame(id_field(r.parser().header().fields), ec));
     }
     co_await w.flush();
@@ -810,8 +809,9 @@ struct transfer_server::impl {
         count = 1;
       }
     }
-    w.queue(json{{"op", "ls"}, {"id", id}, {"path", path}, {"entries", count}, {"size", out.size()}},
-            out);
+    w.queue(
+        json{{"op", "ls"}, {"id", id}, {"path", path}, {"entries", count}, {"size", out.size()}},
+        out);
     emit(transfer_event::type::listed, peer, path, count);
   }
 

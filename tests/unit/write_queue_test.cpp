@@ -192,7 +192,7 @@ TEST(WriteQueueDirect, NoDirectWriteWhileTheWriterHasOneInFlight) {
   f.stream.sync_writes = true;
   f.stream.hold_writes = true;
   f.start();
-  f.io.poll();  // the writer is idle, waiting
+  f.io.poll();                            // the writer is idle, waiting
   ASSERT_TRUE(f.queue.push(msg("a\n")));  // the flush would block: left to the writer
   f.io.poll();
   EXPECT_EQ(f.stream.sync_attempts, 1u);
