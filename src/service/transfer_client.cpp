@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -360,7 +361,9 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
     results[i].directory = items[i].what == put_item::kind::directory;
   }
   std::uint64_t base_id = s.next_id;
-  s.next_id += items.size() * 2 + 1;
+  // Ids: base+i for item i, base+n+i for its resume stat, base+2n+i for a directory's
+  // closing mkdir (mode and mtime, sent after its files).
+  s.next_id += items.size() * 3 + 1;
 
   // --resume: ask for every partial first (one pipelined batch), then check each prefix.
   std::vector<std::uint64_t> start(items.size(), 0);
@@ -526,6 +529,38 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
         break;
       }
     }
+    // Directory mtimes last, deepest first: the server's writes into a directory changed its
+    // mtime, and requests are handled in order, so these come after every file is stored.
+    std::vector<std::size_t> dirs;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (items[i].what == put_item::kind::directory) dirs.push_back(i);
+    }
+    auto depth = [&](std::size_t i) {
+      return std::count(items[i].remote_name.begin(), items[i].remote_name.end(), '/');
+    };
+    std::stable_sort(dirs.begin(), dirs.end(),
+                     [&](std::size_t a, std::size_t b) { return depth(a) > depth(b); });
+    std::string closing;
+    for (std::size_t i : dirs) {
+      struct stat st {};
+      if (::lstat(items[i].local_path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+      codec::append_frame(closing, json{{"op", "mkdir"},
+                                        {"id", base_id + 2 * items.size() + i},
+                                        {"name", items[i].remote_name},
+                                        {"mode", st.st_mode & 0777},
+                                        {"mtime_ns", mtime_ns_of(st)}});
+    }
+    std::error_code cec;
+    bool failed_before = false;
+    {
+      std::lock_guard lock(mu);
+      failed_before = static_cast<bool>(send_error);
+    }
+    if (!failed_before && !closing.empty()) send_all(s.fd(), closing, cec);
+    if (cec) {
+      std::lock_guard lock(mu);
+      send_error = cec;
+    }
     ::shutdown(s.fd(), SHUT_WR);  // no more requests: the server closes after replying
   });
 
@@ -539,6 +574,15 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
       break;
     }
     auto rid = id_of(h.fields);
+    if (rid >= base_id + 2 * items.size() && rid < base_id + 3 * items.size()) {
+      if (h.op() == "error") {  // a directory's closing mkdir (mode, mtime) failed
+        std::lock_guard lock(mu);
+        auto& r = results[static_cast<std::size_t>(rid - base_id - 2 * items.size())];
+        r.code = code_from_reply(h.fields);
+        r.message = message_from_reply(h.fields);
+      }
+      continue;
+    }
     if (rid < base_id || rid >= base_id + items.size()) {
       if (h.op() == "error") connection_error = code_from_reply(h.fields);
       continue;
@@ -648,6 +692,8 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
     std::string remote, local;  // local: safe relative name below out_dir
     std::uint64_t size = 0;
     bool dir = false;
+    int mode = -1;               // directories: applied with the mtime after their files
+    std::int64_t mtime_ns = -1;  // (adding an entry changes a directory's mtime)
   };
   std::vector<job> jobs;
   for (const auto& name : names) {
@@ -666,11 +712,30 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
     std::string strip;
     if (auto slash = name.rfind('/'); slash != std::string::npos) strip = name.substr(0, slash + 1);
     bool is_dir = !(entries.size() == 1 && entries[0].name == name && entries[0].type == "file");
-    if (is_dir) jobs.push_back({name, name.substr(strip.size()), 0, true});
+    if (is_dir) {
+      // A listing holds a directory's entries, not the directory: its mode and mtime come
+      // from its parent's (one level) listing.
+      job top{name, name.substr(strip.size()), 0, true};
+      std::error_code pec;
+      std::string pwhy;
+      std::string parent = strip.empty() ? std::string() : strip.substr(0, strip.size() - 1);
+      for (const auto& e : ls(parent, false, pec, pwhy)) {
+        if (e.name == name && e.type == "dir") {
+          top.mode = static_cast<int>(e.mode & 0777);
+          top.mtime_ns = e.mtime_ns;
+        }
+      }
+      jobs.push_back(std::move(top));
+    }
     for (auto& e : entries) {
       if (e.type != "file" && e.type != "dir") continue;
       if (e.name.compare(0, strip.size(), strip) != 0) continue;
-      jobs.push_back({e.name, e.name.substr(strip.size()), e.size, e.type == "dir"});
+      job j{e.name, e.name.substr(strip.size()), e.size, e.type == "dir"};
+      if (j.dir) {
+        j.mode = static_cast<int>(e.mode & 0777);
+        j.mtime_ns = e.mtime_ns;
+      }
+      jobs.push_back(std::move(j));
     }
   }
   // Prepare each local partial (validated names only: the server is a peer too).
@@ -810,6 +875,29 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
     for (std::size_t i : asked) {
       auto& r = results[static_cast<std::size_t>(prep[i].result)];
       if (r.hash.empty() && r.code.empty()) fail_result(r, ec ? ec : send_ec);
+    }
+  }
+  // Directory modes and mtimes last, deepest first: writing a directory's files (and
+  // renaming their partials) changed its mtime; setting a child's does not touch its parent.
+  std::vector<std::size_t> dirs;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    if (jobs[i].dir) dirs.push_back(i);
+  }
+  auto depth = [&](std::size_t i) {
+    return std::count(jobs[i].local.begin(), jobs[i].local.end(), '/');
+  };
+  std::stable_sort(dirs.begin(), dirs.end(),
+                   [&](std::size_t a, std::size_t b) { return depth(a) > depth(b); });
+  for (std::size_t i : dirs) {
+    std::error_code dec;
+    auto parts = split_safe_name(jobs[i].local, dec);
+    if (dec) continue;  // already reported as unsafe_name
+    unique_fd d = open_dir_chain(out.get(), parts, false, 0755, dec);
+    if (!dec) finish_dir(d.get(), jobs[i].mode, jobs[i].mtime_ns, dec);
+    if (dec) {
+      for (auto& r : results) {
+        if (r.directory && r.name == jobs[i].local) fail_result(r, dec);
+      }
     }
   }
   return results;

@@ -179,25 +179,37 @@ void write_at(int fd, std::string_view data, std::uint64_t offset, bool sparse,
   }
 }
 
+namespace {
+
+bool set_mtime(int fd, std::int64_t mtime_ns) {
+  if (mtime_ns < 0) return true;
+  timespec times[2];
+  times[0].tv_sec = 0;
+  times[0].tv_nsec = UTIME_OMIT;
+  times[1].tv_sec = static_cast<time_t>(mtime_ns / 1000000000);
+  times[1].tv_nsec = static_cast<long>(mtime_ns % 1000000000);
+  return ::futimens(fd, times) == 0;
+}
+
+}  // namespace
+
 void finish_file(int fd, std::uint64_t size, int mode, std::int64_t mtime_ns, std::error_code& ec) {
   ec.clear();
   if (::ftruncate(fd, static_cast<off_t>(size)) != 0 ||
-      (mode >= 0 && ::fchmod(fd, static_cast<mode_t>(mode) & 07777 & ~06000) != 0)) {
+      (mode >= 0 && ::fchmod(fd, static_cast<mode_t>(mode) & 07777 & ~06000) != 0) ||
+      !set_mtime(fd, mtime_ns)) {
     ec = last_error();
     return;
   }
-  if (mtime_ns >= 0) {
-    timespec times[2];
-    times[0].tv_sec = 0;
-    times[0].tv_nsec = UTIME_OMIT;
-    times[1].tv_sec = static_cast<time_t>(mtime_ns / 1000000000);
-    times[1].tv_nsec = static_cast<long>(mtime_ns % 1000000000);
-    if (::futimens(fd, times) != 0) {
-      ec = last_error();
-      return;
-    }
-  }
   if (::fsync(fd) != 0) ec = last_error();
+}
+
+void finish_dir(int fd, int mode, std::int64_t mtime_ns, std::error_code& ec) {
+  ec.clear();
+  if ((mode >= 0 && ::fchmod(fd, (static_cast<mode_t>(mode) & 0777) | 0700) != 0) ||
+      !set_mtime(fd, mtime_ns)) {
+    ec = last_error();
+  }
 }
 
 void promote(int dir, const std::string& from, const std::string& to, bool overwrite,

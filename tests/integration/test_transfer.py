@@ -86,6 +86,32 @@ class RoundTrip(unittest.TestCase):
                 self.assertEqual(os.stat(os.path.join(root, "项目", "子目录/b.bin")).st_mtime_ns,
                                  1_500_000_000_000_000_000)
 
+    def test_get_restores_directory_modes_and_mtimes(self):
+        with TempDir() as d:
+            served, out = os.path.join(d, "served"), os.path.join(d, "out")
+            os.mkdir(out)
+            dirs = ["top", "top/a", "top/a/b", "top/empty"]
+            for rel in dirs:
+                os.makedirs(os.path.join(served, rel))
+            for rel in ("top/f", "top/a/g", "top/a/b/h"):
+                write(os.path.join(served, rel), rel.encode())
+            os.chmod(os.path.join(served, "top/a"), 0o750)
+            # Distinct mtimes, set after the files were written (as a real tree would have).
+            want = {rel: 1_400_000_000_000_000_000 + i * 1_000_000_007
+                    for i, rel in enumerate(dirs)}
+            for rel, ns in want.items():
+                os.utime(os.path.join(served, rel), ns=(ns, ns))
+            with Server("serve", served, "127.0.0.1:0") as srv:
+                r = run("get", "top", srv.endpoint, "-o", out)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                r = run("get", "top/a", srv.endpoint, "-o", os.path.join(out, "top"),
+                        "--overwrite")  # a nested directory named by its path
+                self.assertEqual(r.returncode, 0, r.stderr)
+            for rel, ns in want.items():
+                self.assertEqual(os.stat(os.path.join(out, rel)).st_mtime_ns, ns, rel)
+            self.assertEqual(os.stat(os.path.join(out, "top/a")).st_mode & 0o777, 0o750)
+            self.assertEqual(read(os.path.join(out, "top/a/b/h")), b"top/a/b/h")
+
     def test_stdin_stream_exists_and_overwrite(self):
         with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--allow-overwrite") as srv:
             data = os.urandom(3 * MiB + 5)

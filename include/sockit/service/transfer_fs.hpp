@@ -70,6 +70,11 @@ void write_at(int fd, std::string_view data, std::uint64_t offset, bool sparse,
 /// and fsyncs it.
 void finish_file(int fd, std::uint64_t size, int mode, std::int64_t mtime_ns, std::error_code& ec);
 
+/// Applies a directory's mode (the owner always keeps rwx, so a later upload or resume can
+/// still write into it; <0 = leave) and mtime (nanoseconds since the epoch; <0 = leave).
+/// Call it after the directory's entries are written: adding an entry changes its mtime.
+void finish_dir(int fd, int mode, std::int64_t mtime_ns, std::error_code& ec);
+
 /// Moves dir/from to dir/to. Without `overwrite` it fails with errc::name_exists when `to`
 /// exists (atomically, RENAME_NOREPLACE). The caller has fsynced the file already.
 void promote(int dir, const std::string& from, const std::string& to, bool overwrite,
