@@ -1,5 +1,6 @@
-// Progress and results for put/get: a bar on stderr when it is a terminal, one line per
-// file otherwise, or --json events (progress at most 10 per second, then a final result).
+// Progress and results for put/get: a bar on stderr when it is a terminal (with an overall
+// line for many files), one line per file and a summary otherwise, or --json events
+// (progress at most 10 per second, with overall totals, then a final result).
 #pragma once
 
 #include <chrono>
@@ -29,7 +30,9 @@ class transfer_printer {
   std::mutex mu_;
   std::chrono::steady_clock::time_point last_{};
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-  bool bar_shown_ = false;
+  std::chrono::steady_clock::time_point file_start_ = start_;
+  std::size_t file_index_ = 0;
+  int lines_shown_ = 0;  // terminal lines the bar occupies (per-file, and overall)
 };
 
 /// "12.3 MB" style sizes (decimal units, like human_count).

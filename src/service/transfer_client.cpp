@@ -193,6 +193,34 @@ void send_file_hashed(int sock, int file, std::uint64_t offset, std::uint64_t co
   }
 }
 
+// Running totals of a multi-file transfer, added to every progress report.
+struct overall_counter {
+  std::size_t files_total = 0;
+  std::uint64_t bytes_total = 0;  // unknown_size when a stream of unknown size is part of it
+  std::size_t files_done = 0;
+  std::uint64_t bytes_done = 0;  // bytes of the finished files
+
+  void add(std::uint64_t size) {
+    ++files_total;
+    if (size == unknown_size || bytes_total == unknown_size) {
+      bytes_total = unknown_size;
+    } else {
+      bytes_total += size;
+    }
+  }
+  void report(const progress_fn& fn, const std::string& name, std::uint64_t done,
+              std::uint64_t total, std::size_t index, std::size_t count) const {
+    if (!fn) return;
+    bool complete = total != unknown_size && done >= total;
+    fn({name, done, total, index, count, files_done + (complete ? 1 : 0), files_total,
+        bytes_done + done, bytes_total});
+  }
+  void finished(std::uint64_t size) {
+    ++files_done;
+    bytes_done += size;
+  }
+};
+
 std::string code_from_reply(const json& reply) {
   auto it = reply.find("code");
   return it != reply.end() && it->is_string() ? it->get<std::string>() : "protocol_error";
@@ -415,6 +443,19 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
     }
   }
 
+  overall_counter overall;
+  std::vector<std::uint64_t> expected(items.size(), 0);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (items[i].what == put_item::kind::directory) continue;
+    struct stat st {};
+    if (items[i].what == put_item::kind::stdin_stream) {
+      expected[i] = unknown_size;
+    } else if (::lstat(items[i].local_path.c_str(), &st) == 0) {
+      expected[i] = static_cast<std::uint64_t>(st.st_size);
+    }
+    overall.add(expected[i]);
+  }
+
   // The sender thread streams every request and body; this thread reads the replies.
   std::mutex mu;
   std::vector<std::uint64_t> done_bytes(items.size(), 0);
@@ -469,8 +510,9 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
             std::lock_guard lock(mu);
             done_bytes[i] = total;
           }
-          if (progress) progress({it.remote_name, total, unknown_size, i, items.size()});
+          overall.report(progress, it.remote_name, total, unknown_size, i, items.size());
         }
+        overall.finished(total);
         local_hash[i] = hs.hex();
         frame.clear();
         codec::append_frame(frame, json{{"op", "end"}, {"id", id}, {"hash", local_hash[i]}});
@@ -483,6 +525,7 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
           std::lock_guard lock(mu);
           results[i].code = "io_error";
           results[i].message = "cannot open " + it.local_path;
+          overall.finished(expected[i]);
           continue;
         }
         auto size = static_cast<std::uint64_t>(st.st_size);
@@ -510,11 +553,12 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
                   std::lock_guard lock(mu);
                   done_bytes[i] = done - from;
                 }
-                if (progress) progress({it.remote_name, done, size, i, items.size()});
+                overall.report(progress, it.remote_name, done, size, i, items.size());
               },
               ec);
         }
-        if (progress && size == 0) progress({it.remote_name, 0, 0, i, items.size()});
+        if (size == from) overall.report(progress, it.remote_name, size, size, i, items.size());
+        overall.finished(size);
         local_hash[i] = hs.hex();
         frame.clear();
         codec::append_frame(frame, json{{"op", "end"}, {"id", id}, {"hash", local_hash[i]}});
@@ -809,6 +853,8 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
     codec::append_frame(requests, req);
     asked.push_back(i);
   }
+  overall_counter overall;
+  for (std::size_t i : asked) overall.add(jobs[i].size);
   std::error_code send_ec;
   std::thread sender([&] {
     send_all(s.fd(), requests, send_ec);
@@ -824,6 +870,7 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
     if (h.op() != "file") {
       r.code = code_from_reply(h.fields);
       r.message = message_from_reply(h.fields);
+      overall.finished(jobs[i].size);
       continue;
     }
     auto offset = h.fields.value("offset", std::uint64_t{0});
@@ -846,10 +893,11 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
       hs.update(piece);
       at += piece.size();
       r.bytes += piece.size();
-      if (progress) progress({r.name, at, size, k, asked.size()});
+      overall.report(progress, r.name, at, size, k, asked.size());
     }
     if (ec) break;
-    if (progress && size == 0) progress({r.name, 0, 0, k, asked.size()});
+    if (at == offset) overall.report(progress, r.name, at, size, k, asked.size());
+    overall.finished(at);
     codec::frame_header t;
     if (!s.read_reply(t, ec)) break;
     r.seconds = seconds_since(t0);
@@ -910,6 +958,11 @@ std::vector<file_result> transfer_client::put_classic(const net::endpoint& e,
   std::vector<file_result> results;
   net::socket sock = net::socket::connect(e, ec, &why);
   if (ec) return results;
+  overall_counter overall;
+  for (const auto& f : files) {
+    struct stat st {};
+    overall.add(::lstat(f.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0);
+  }
   set_timeouts(sock.native_handle(), 60);
   for (std::size_t i = 0; i < files.size(); ++i) {
     file_result r;
@@ -921,6 +974,7 @@ std::vector<file_result> transfer_client::put_classic(const net::endpoint& e,
       r.code = "io_error";
       r.message = "cannot open " + files[i] + " as a regular file";
       results.push_back(r);
+      overall.finished(0);
       continue;
     }
     auto size = static_cast<std::uint64_t>(st.st_size);
@@ -942,10 +996,12 @@ std::vector<file_result> transfer_client::put_classic(const net::endpoint& e,
           sock.native_handle(), f.get(), 0, size, again,
           [&](std::uint64_t n) {
             done += n;
-            if (progress) progress({r.name, done, size, i, files.size()});
+            overall.report(progress, r.name, done, size, i, files.size());
           },
           ec);
     }
+    if (size == 0) overall.report(progress, r.name, 0, 0, i, files.size());
+    overall.finished(size);
     if (ec) {
       why = "sending " + files[i] + ": " + ec.message();
       return results;

@@ -174,6 +174,76 @@ class RoundTrip(unittest.TestCase):
             self.assertLessEqual(len(progress), 10 * elapsed + 3)
             self.assertEqual(r.stderr, b"")  # not a TTY: no bar
 
+    def test_many_files_overall_progress_json_and_summary(self):
+        with TempDir() as d:
+            served, tree = os.path.join(d, "served"), os.path.join(d, "many")
+            os.mkdir(served)
+            for i in range(300):
+                write(os.path.join(tree, f"f{i:03d}"), bytes([i % 256]) * (i * 10))
+            write(os.path.join(tree, "zbig"), os.urandom(8 * MiB))
+            total = sum(i * 10 for i in range(300)) + 8 * MiB
+            with Server("serve", served, "127.0.0.1:0") as srv:
+                t0 = time.monotonic()
+                r = run("put", "--json", tree, srv.endpoint)
+                elapsed = time.monotonic() - t0
+                self.assertEqual(r.returncode, 0, r.stderr)
+                events = [json.loads(l) for l in r.stdout.decode().splitlines()]
+                progress = [e for e in events if e["event"] == "progress"]
+                self.assertGreaterEqual(len(progress), 1)
+                # Throttled over the whole transfer, not once per small file.
+                self.assertLessEqual(len(progress), 10 * elapsed + 2)
+                for e in progress:
+                    self.assertEqual(e["files_total"], 301)
+                    self.assertEqual(e["overall_total"], total)
+                    self.assertLessEqual(e["overall_bytes"], total)
+                self.assertEqual(progress[-1]["files_done"], 301)
+                self.assertEqual(progress[-1]["overall_bytes"], total)
+                self.assertEqual(events[-1]["files"], 301)
+                # Without a TTY and without --json: one line per file and one summary.
+                os.mkdir(os.path.join(d, "out"))
+                r = run("get", "many", srv.endpoint, "-o", os.path.join(d, "out"))
+                self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout.decode().count("received many/"), 301)
+            summary = r.stderr.decode().strip().splitlines()
+            self.assertEqual(len(summary), 1, summary)
+            self.assertRegex(summary[0], r"^301 files, 0 failed, [0-9.]+ [kMG]?B in [0-9.]+ s, "
+                                         r"[0-9.]+ [kMG]?B/s$")
+            self.assertNotIn(b"\x1b", r.stderr)
+
+    def test_terminal_progress_has_an_overall_line(self):
+        import pty
+        with TempDir() as d:
+            served, tree = os.path.join(d, "served"), os.path.join(d, "t")
+            os.mkdir(served)
+            for i in range(5):
+                write(os.path.join(tree, f"f{i}"), os.urandom(100000))
+            with Server("serve", served, "127.0.0.1:0") as srv:
+                master, slave = pty.openpty()
+                try:
+                    p = subprocess.Popen([SOCKIT, "put", tree, srv.endpoint],
+                                         stdout=subprocess.PIPE, stderr=slave)
+                    os.close(slave)
+                    out, _ = p.communicate(timeout=timeout(30))
+                    self.assertEqual(p.returncode, 0)
+                    tty = b""
+                    while True:  # the child is gone: read what it left (EIO at the end)
+                        try:
+                            chunk = os.read(master, 65536)
+                        except OSError:
+                            break
+                        if not chunk:
+                            break
+                        tty += chunk
+                finally:
+                    os.close(master)
+            text = tty.decode(errors="replace")
+            self.assertIn("(", text)
+            self.assertRegex(text, r"total \[#*\.*\] +100% 5/5 files, ")
+            self.assertIn("ETA", text)
+            self.assertIn("\x1b[1A", text)  # back up to the per-file line
+            self.assertIn("5 files, 0 failed", text)  # the summary after the bar was cleared
+            self.assertEqual(out.decode().count("sent t/"), 5)
+
     def test_get_resume_verifies_prefix(self):
         with TempDir() as d:
             served, out = os.path.join(d, "served"), os.path.join(d, "out")

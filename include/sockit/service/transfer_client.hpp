@@ -36,6 +36,12 @@ struct transfer_progress {
   std::uint64_t total;  // UINT64_MAX when unknown (stdin)
   std::size_t index;    // which file, 0-based, of `count`
   std::size_t count;
+  // The whole transfer (directories not counted): files finished (this one included once
+  // its last byte is through), bytes of every file so far, and the totals.
+  std::size_t files_done = 0;
+  std::size_t files_total = 0;
+  std::uint64_t all_done = 0;
+  std::uint64_t all_total = UINT64_MAX;  // UINT64_MAX when a stream of unknown size is part
 };
 using progress_fn = std::function<void(const transfer_progress&)>;
 
