@@ -1,6 +1,6 @@
 // sockit chat join: poll() on stdin and the socket. In a terminal, raw mode with a
-// one-line editor: an incoming line clears the prompt line, prints, and redraws the prompt
-// with what was being typed. Otherwise plain lines in and out.
+// one-line editor (cursor keys, history): an incoming line clears the prompt line, prints,
+// and redraws the prompt with what was being typed. Otherwise plain lines in and out.
 #include "chat_client.hpp"
 
 #include <poll.h>
@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <ctime>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "output.hpp"
 #include "sockit/net/socket.hpp"
@@ -117,34 +119,155 @@ unsigned terminal_columns() {
   return 80;
 }
 
-// The line being typed, as UTF-8 bytes.
+bool continuation(char c) { return (static_cast<unsigned char>(c) & 0xc0) == 0x80; }
+
+std::size_t code_points(std::string_view s) {
+  return static_cast<std::size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return !continuation(c); }));
+}
+
+// The line being typed (UTF-8 bytes) with a cursor, and the lines sent before (Up/Down).
+// Keys understood: printable text, Backspace, Delete, Left/Right, Home/End (also Ctrl-A/E),
+// Up/Down through history, Ctrl-U/K/W (kill to start, to end, word before the cursor).
 struct editor {
   std::string text;
+  std::size_t cursor = 0;  // byte offset into text, always on a code point boundary
   std::string prompt = "> ";
-  int escape_state = 0;  // inside an escape sequence from a key (arrows...): ignored
+  std::vector<std::string> history;  // oldest first
+  std::size_t recalled = 0;          // index into history; == size() means the draft
+  std::string draft;                 // what was being typed before Up was pressed
+  static constexpr std::size_t max_history = 500;
+  static constexpr std::size_t max_text = 16384;
 
-  // Shows the tail that fits, so the prompt line never wraps (which would garble redraws).
+  // Escape sequences from keys arrive as bytes: ESC, then '[' (CSI) or 'O' (SS3), then
+  // parameters and a final byte.
+  int escape_state = 0;  // 0 none, 1 after ESC, 2 in CSI, 3 after SS3
+  std::string escape_params;
+
+  // The part of the line that fits, with the cursor placed in it, so the prompt line never
+  // wraps (a wrapped line would garble redraws). Counts code points as one column each.
   std::string draw() const {
     unsigned cols = terminal_columns();
     std::size_t room = cols > prompt.size() + 1 ? cols - prompt.size() - 1 : 1;
-    // Count code points from the end.
-    std::size_t start = text.size(), points = 0;
-    while (start > 0 && points < room) {
-      --start;
-      if ((static_cast<unsigned char>(text[start]) & 0xc0) != 0x80) ++points;
+    std::size_t at = code_points(std::string_view(text).substr(0, cursor));
+    std::size_t first = at > room ? at - room : 0;  // first code point shown
+    std::size_t begin = 0;
+    for (std::size_t skipped = 0; begin < text.size() && skipped < first; ++skipped) {
+      ++begin;
+      while (begin < text.size() && continuation(text[begin])) ++begin;
     }
-    return "\r\x1b[K" + prompt + text.substr(start);
+    std::size_t end = begin;
+    for (std::size_t shown = 0; end < text.size() && shown < room; ++shown) {
+      ++end;
+      while (end < text.size() && continuation(text[end])) ++end;
+    }
+    std::string out = "\r\x1b[K" + prompt + text.substr(begin, end - begin) + "\r";
+    std::size_t column = prompt.size() + (at - first);
+    if (column > 0) out += fmt::format("\x1b[{}C", column);
+    return out;
   }
-  void erase_char() {
-    while (!text.empty()) {
-      unsigned char c = static_cast<unsigned char>(text.back());
-      text.pop_back();
-      if ((c & 0xc0) != 0x80) break;
+
+  void insert(char c) {
+    if (text.size() >= max_text) return;
+    text.insert(cursor, 1, c);
+    ++cursor;
+  }
+  void left() {
+    while (cursor > 0) {
+      --cursor;
+      if (!continuation(text[cursor])) break;
     }
+  }
+  void right() {
+    if (cursor >= text.size()) return;
+    ++cursor;
+    while (cursor < text.size() && continuation(text[cursor])) ++cursor;
+  }
+  void erase_before() {
+    std::size_t end = cursor;
+    left();
+    text.erase(cursor, end - cursor);
+  }
+  void erase_at() {
+    std::size_t start = cursor;
+    right();
+    text.erase(start, cursor - start);
+    cursor = start;
   }
   void erase_word() {
-    while (!text.empty() && text.back() == ' ') text.pop_back();
-    while (!text.empty() && text.back() != ' ') text.pop_back();
+    std::size_t end = cursor;
+    while (cursor > 0 && text[cursor - 1] == ' ') --cursor;
+    while (cursor > 0 && text[cursor - 1] != ' ') --cursor;
+    text.erase(cursor, end - cursor);
+  }
+  void kill_to_start() {
+    text.erase(0, cursor);
+    cursor = 0;
+  }
+  void kill_to_end() { text.erase(cursor); }
+  void set(std::string s) {
+    text = std::move(s);
+    cursor = text.size();
+  }
+  void older() {
+    if (recalled == 0) return;
+    if (recalled == history.size()) draft = text;
+    set(history[--recalled]);
+  }
+  void newer() {
+    if (recalled >= history.size()) return;
+    ++recalled;
+    set(recalled == history.size() ? draft : history[recalled]);
+  }
+  // Takes the finished line and remembers it (once, if the same as the last one).
+  std::string submit() {
+    std::string line = std::move(text);
+    text.clear();
+    cursor = 0;
+    draft.clear();
+    if (!line.empty() && (history.empty() || history.back() != line)) {
+      history.push_back(line);
+      if (history.size() > max_history) history.erase(history.begin());
+    }
+    recalled = history.size();
+    return line;
+  }
+
+  // A complete key sequence: CSI (params + final) or SS3 (final). Returns whether it changed
+  // anything worth a redraw.
+  bool key_sequence(bool csi, char final_byte) {
+    if (csi && final_byte == '~') {
+      if (escape_params == "1" || escape_params == "7")
+        final_byte = 'H';
+      else if (escape_params == "4" || escape_params == "8")
+        final_byte = 'F';
+      else if (escape_params == "3")
+        return erase_at(), true;
+      else
+        return false;
+    }
+    switch (final_byte) {
+      case 'A':
+        older();
+        return true;
+      case 'B':
+        newer();
+        return true;
+      case 'C':
+        right();
+        return true;
+      case 'D':
+        left();
+        return true;
+      case 'H':
+        cursor = 0;
+        return true;
+      case 'F':
+        cursor = text.size();
+        return true;
+      default:
+        return false;
+    }
   }
 };
 
@@ -321,19 +444,25 @@ int run_chat_join(const chat_join_options& o) {
       }
       for (ssize_t i = 0; i < got; ++i) {
         unsigned char c = static_cast<unsigned char>(buf[i]);
-        if (ed.escape_state == 1) {  // after ESC: '[' or 'O' starts a sequence
-          ed.escape_state = (c == '[' || c == 'O') ? 2 : 0;
+        if (ed.escape_state == 1) {  // after ESC: '[' starts CSI, 'O' starts SS3
+          ed.escape_state = c == '[' ? 2 : c == 'O' ? 3 : 0;
+          ed.escape_params.clear();
           continue;
         }
-        if (ed.escape_state == 2) {  // a CSI sequence ends with a byte in @..~
-          if (c >= 0x40 && c <= 0x7e) ed.escape_state = 0;
+        if (ed.escape_state == 2 || ed.escape_state == 3) {
+          if (ed.escape_state == 2 && !(c >= 0x40 && c <= 0x7e)) {  // CSI parameter bytes
+            if (ed.escape_params.size() < 16) ed.escape_params += static_cast<char>(c);
+            continue;
+          }
+          bool csi = ed.escape_state == 2;
+          ed.escape_state = 0;
+          if (ed.key_sequence(csi, static_cast<char>(c))) write_all(STDOUT_FILENO, ed.draw());
           continue;
         }
         if (c == 0x1b) {
           ed.escape_state = 1;
         } else if (c == '\r' || c == '\n') {
-          std::string text = std::move(ed.text);
-          ed.text.clear();
+          std::string text = ed.submit();
           if (text.empty()) {
             write_all(STDOUT_FILENO, ed.draw());
             continue;
@@ -352,21 +481,52 @@ int run_chat_join(const chat_join_options& o) {
             status = 1;
             stop_requested = 1;
           }
-        } else if (c == 0x7f || c == 0x08) {
-          ed.erase_char();
-          write_all(STDOUT_FILENO, ed.draw());
-        } else if (c == 0x15) {  // Ctrl-U
-          ed.text.clear();
-          write_all(STDOUT_FILENO, ed.draw());
-        } else if (c == 0x17) {  // Ctrl-W
-          ed.erase_word();
-          write_all(STDOUT_FILENO, ed.draw());
         } else if (c == 0x03 || (c == 0x04 && ed.text.empty())) {  // Ctrl-C, Ctrl-D
           stop_requested = 1;
         } else if (c == 0x0c) {  // Ctrl-L
           write_all(STDOUT_FILENO, "\x1b[H\x1b[2J" + ed.draw());
-        } else if (c >= 0x20 || c == '\t') {
-          if (ed.text.size() < 16384) ed.text += static_cast<char>(c == '\t' ? ' ' : c);
+        } else if ((c >= 0x20 && c != 0x7f) || c == '\t') {
+          ed.insert(static_cast<char>(c == '\t' ? ' ' : c));
+          write_all(STDOUT_FILENO, ed.draw());
+        } else {
+          switch (c) {
+            case 0x7f:
+            case 0x08:
+              ed.erase_before();
+              break;  // Backspace
+            case 0x04:
+              ed.erase_at();
+              break;  // Ctrl-D on a non-empty line
+            case 0x01:
+              ed.cursor = 0;
+              break;  // Ctrl-A
+            case 0x05:
+              ed.cursor = ed.text.size();
+              break;  // Ctrl-E
+            case 0x02:
+              ed.left();
+              break;  // Ctrl-B
+            case 0x06:
+              ed.right();
+              break;  // Ctrl-F
+            case 0x10:
+              ed.older();
+              break;  // Ctrl-P
+            case 0x0e:
+              ed.newer();
+              break;  // Ctrl-N
+            case 0x15:
+              ed.kill_to_start();
+              break;  // Ctrl-U
+            case 0x0b:
+              ed.kill_to_end();
+              break;  // Ctrl-K
+            case 0x17:
+              ed.erase_word();
+              break;  // Ctrl-W
+            default:
+              continue;
+          }
           write_all(STDOUT_FILENO, ed.draw());
         }
       }

@@ -42,6 +42,17 @@ class Tmux:
             time.sleep(0.05)  # polling interval, not synchronisation: the deadline bounds it
         raise AssertionError(f"timed out waiting for {what}; screen:\n{screen}")
 
+    def cursor_x(self):
+        r = subprocess.run(self.base + ["display-message", "-p", "-t", "t", "#{cursor_x}"],
+                           capture_output=True, text=True)
+        return int(r.stdout.strip() or -1)
+
+    def wait_prompt(self, text, cursor=None):
+        """Waits until the prompt line reads `> text` (and the cursor is at column `cursor`)."""
+        want = ("> " + text).rstrip()
+        self.wait_for(lambda s: last_line(s) == want and
+                      (cursor is None or self.cursor_x() == cursor), f"the prompt {want!r}")
+
     def exited(self):
         """The session ends when the client exits."""
         return subprocess.run(self.base + ["has-session", "-t", "t"],
@@ -122,6 +133,98 @@ class ChatTerminal(unittest.TestCase):
                 term.literal("/quit")
                 term.keys("Enter")
                 self.assertIn("tty left (quit)", peer.until(b"tty left"))
+                self.wait_exit(term)
+            finally:
+                term.close()
+
+    def test_cursor_keys_and_history(self):
+        with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
+            peer = Peer(srv)
+            self.addCleanup(peer.sock.close)
+            peer.sock.sendall(b"/nick pat\n")
+            peer.until(b"known as pat")
+            cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick ed"
+            term = Tmux(cmd, env_prefix="env NO_COLOR=1 TERM=xterm")
+            try:
+                term.wait_for(lambda s: "welcome to #lobby" in s, "the welcome")
+                peer.until(b"known as ed")
+                # Left/Right move the cursor; typing inserts at it.
+                term.literal("hello")
+                term.wait_prompt("hello", cursor=7)
+                term.keys("Left", "Left", "Left", "Right")
+                term.wait_prompt("hello", cursor=5)
+                term.literal("X")
+                term.wait_prompt("helXlo", cursor=6)
+                # A line arriving mid-edit keeps both the text and the cursor where they were.
+                peer.sock.sendall(b"ping while editing\n")
+                screen = term.wait_for(lambda s: "<pat> ping while editing" in s, "the line")
+                self.assertEqual(last_line(screen), "> helXlo")
+                term.wait_prompt("helXlo", cursor=6)
+                # Home/End, Delete and Backspace in the middle, multi-byte text.
+                term.keys("Home")
+                term.wait_prompt("helXlo", cursor=2)
+                term.literal("A\u00e9")
+                term.wait_prompt("A\u00e9helXlo", cursor=4)
+                term.keys("DC", "End")
+                term.literal("Z")
+                term.wait_prompt("A\u00e9elXloZ", cursor=10)
+                term.keys("Left", "BSpace")
+                term.wait_prompt("A\u00e9elXlZ", cursor=8)
+                term.keys("Enter")
+                self.assertEqual(peer.until(b"elXlZ").split("] ", 1)[1], "<ed> A\u00e9elXlZ")
+                term.literal("second")
+                term.keys("Enter")
+                peer.until(b"<ed> second")
+                term.wait_prompt("", cursor=2)
+                # Up/Down walk the lines sent; Down past the newest restores the draft.
+                term.literal("dr")
+                term.keys("Up")
+                term.wait_prompt("second", cursor=8)
+                term.keys("Up")
+                term.wait_prompt("A\u00e9elXlZ", cursor=9)
+                term.keys("Up")  # the oldest stays
+                term.wait_prompt("A\u00e9elXlZ", cursor=9)
+                term.keys("Down")
+                term.wait_prompt("second")
+                term.keys("Down")
+                term.wait_prompt("dr", cursor=4)
+                # Editing a recalled line sends the edit and leaves the history entry alone.
+                term.keys("C-u", "Up", "BSpace")
+                term.wait_prompt("secon")
+                term.keys("Enter")
+                peer.until(b"<ed> secon")
+                term.keys("Up")
+                term.wait_prompt("secon")
+                term.keys("Up")
+                term.wait_prompt("second")
+                term.keys("Enter")
+                self.assertIn("<ed> second", peer.until(b"<ed> second"))
+                # Commands are history too: Up recalls /quit, Enter leaves.
+                term.literal("/quit")
+                term.keys("Enter")
+                self.assertIn("ed left (quit)", peer.until(b"ed left"))
+                self.wait_exit(term)
+            finally:
+                term.close()
+
+    def test_a_long_line_scrolls_and_keeps_the_cursor_visible(self):
+        with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
+            peer = Peer(srv)
+            self.addCleanup(peer.sock.close)
+            cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick wide"
+            term = Tmux(cmd, env_prefix="env NO_COLOR=1 TERM=xterm")
+            try:
+                term.wait_for(lambda s: "welcome" in s, "the welcome")
+                peer.until(b"known as wide")
+                text = "".join(chr(ord("a") + i % 26) for i in range(150))
+                term.literal(text)
+                # 100 columns: "> " and 97 characters, the tail, the cursor after it.
+                term.wait_prompt(text[-97:], cursor=99)
+                term.keys("Home")
+                term.wait_prompt(text[:97], cursor=2)
+                term.keys("Enter")
+                self.assertIn(text, peer.until(text[:20].encode()))
+                term.keys("C-d")
                 self.wait_exit(term)
             finally:
                 term.close()
