@@ -193,15 +193,50 @@ bool set_mtime(int fd, std::int64_t mtime_ns) {
 
 }  // namespace
 
-void finish_file(int fd, std::uint64_t size, int mode, std::int64_t mtime_ns, std::error_code& ec) {
+void set_file_attrs(int fd, std::uint64_t size, int mode, std::int64_t mtime_ns,
+                    std::error_code& ec) {
   ec.clear();
   if (::ftruncate(fd, static_cast<off_t>(size)) != 0 ||
       (mode >= 0 && ::fchmod(fd, static_cast<mode_t>(mode) & 07777 & ~06000) != 0) ||
       !set_mtime(fd, mtime_ns)) {
     ec = last_error();
-    return;
   }
-  if (::fsync(fd) != 0) ec = last_error();
+}
+
+void finish_file(int fd, std::uint64_t size, int mode, std::int64_t mtime_ns, std::error_code& ec) {
+  set_file_attrs(fd, size, mode, mtime_ns, ec);
+  if (!ec && ::fsync(fd) != 0) ec = last_error();
+}
+
+std::vector<std::error_code> sync_files(std::span<const int> fds) {
+  std::vector<std::error_code> out(fds.size());
+  if (fds.size() == 1) {
+    if (::fsync(fds[0]) != 0) out[0] = last_error();
+    return out;
+  }
+  // syncfs writes back the whole filesystem and (Linux >= 5.8) reports a writeback error
+  // that happened since this descriptor was opened, so it covers every file on that device.
+  // A subdirectory may be another mount: one syncfs per device, through the first file of
+  // that device in `fds` (callers pass them in the order they were opened, so its error
+  // window starts earliest); fsync each file if syncfs fails.
+  std::vector<std::pair<dev_t, std::error_code>> devices;
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    struct stat st {};
+    if (::fstat(fds[i], &st) != 0) {
+      out[i] = last_error();
+      continue;
+    }
+    auto it = std::find_if(devices.begin(), devices.end(),
+                           [&](const auto& d) { return d.first == st.st_dev; });
+    if (it == devices.end()) {
+      std::error_code ec;
+      if (::syncfs(fds[i]) != 0) ec = last_error();
+      devices.emplace_back(st.st_dev, ec);
+      it = devices.end() - 1;
+    }
+    if (it->second && ::fsync(fds[i]) != 0) out[i] = last_error();
+  }
+  return out;
 }
 
 void finish_dir(int fd, int mode, std::int64_t mtime_ns, std::error_code& ec) {

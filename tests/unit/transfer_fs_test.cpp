@@ -105,5 +105,41 @@ TEST_F(TransferFsDir, SparseWritesPromoteAndNoReplace) {
   EXPECT_EQ(std::filesystem::file_size(dir_ + "/f"), 0u);
 }
 
+TEST_F(TransferFsDir, FinishDirSetsModeAndMtimeKeepingOwnerAccess) {
+  std::error_code ec;
+  unique_fd root = open_root_dir(dir_, ec);
+  std::vector<std::string> chain{"d"};
+  unique_fd d = open_dir_chain(root.get(), chain, true, 0755, ec);
+  ASSERT_FALSE(ec);
+  finish_dir(d.get(), 0550, 1'400'000'000'123'456'789, ec);
+  ASSERT_FALSE(ec);
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_ + "/d").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0750u);  // the owner keeps rwx for later uploads
+  EXPECT_EQ(st.st_mtim.tv_sec, 1'400'000'000);
+  EXPECT_EQ(st.st_mtim.tv_nsec, 123'456'789);
+  finish_dir(d.get(), -1, -1, ec);  // leave both
+  ASSERT_EQ(::stat((dir_ + "/d").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1'400'000'000);
+}
+
+TEST_F(TransferFsDir, SyncFilesReportsPerFile) {
+  std::vector<unique_fd> files;
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) {
+    files.emplace_back(
+        ::open((dir_ + "/f" + std::to_string(i)).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    ASSERT_TRUE(files.back());
+    ASSERT_EQ(::write(files.back().get(), "x", 1), 1);
+    fds.push_back(files.back().get());
+  }
+  for (auto& e : sync_files(fds)) EXPECT_FALSE(e);
+  EXPECT_FALSE(sync_files(std::span<const int>(fds.data(), 1))[0]);
+  std::vector<int> bad{fds[0], -1};
+  auto r = sync_files(bad);
+  EXPECT_FALSE(r[0]);
+  EXPECT_TRUE(r[1]);  // a descriptor that cannot be synced is reported, not skipped
+}
+
 }  // namespace
 }  // namespace sockit::service
