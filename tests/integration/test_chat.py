@@ -150,6 +150,62 @@ class ChatRoom(unittest.TestCase):
             self.assertEqual(rc, 0, err)
             self.assertIn(f"{5 * n} messages", err)
 
+    def test_bursts_of_joins_and_leaves_are_announced_once_each_in_order(self):
+        # Join and leave notices are sent in batches; each member must still hear of every
+        # later arrival exactly once (never its own, never an earlier one), always before
+        # that member's first line, and of every departure once.
+        with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
+            observer = Member(srv)
+            n = 40
+            raw = []
+            for _ in range(n):  # connect and talk at once, without waiting for the welcome
+                s = socket.socket(srv.family, socket.SOCK_STREAM)
+                s.settimeout(timeout(10))
+                s.connect(srv.address)
+                s.sendall(b"hi\n")
+                raw.append(s)
+            closer = Member(srv)
+            closer.send("end")
+            views = {}
+            for s in raw:
+                r = Member.__new__(Member)
+                r.sock, r.buf = s, b""
+                welcome = r.text()
+                nick = re.search(r"welcome to #lobby, (\S+):", welcome).group(1)
+                views[nick] = r.until(rf"^<{closer.nick}> end$")
+            views[observer.nick] = observer.until(rf"^<{closer.nick}> end$")
+            order = [observer.nick] + [n for n in views if n != observer.nick] + [closer.nick]
+            self.assertEqual(len(set(order)), n + 2)
+            number = {nick: int(nick[len("guest"):]) for nick in order}
+            for me, lines in views.items():
+                joins = [m.group(1) for m in map(re.compile(r"^\*\*\* (\S+) joined #lobby$").match,
+                                                  lines) if m]
+                want = sorted((k for k in order if number[k] > number[me]), key=number.get)
+                self.assertEqual(sorted(joins, key=number.get), want, f"joins seen by {me}")
+                self.assertEqual(len(joins), len(set(joins)), f"a join twice for {me}")
+                for k, line in enumerate(lines):
+                    m = re.match(r"^<(\S+)> hi$", line)
+                    if m and number[m.group(1)] > number[me]:
+                        self.assertIn(f"*** {m.group(1)} joined #lobby", lines[:k],
+                                      f"{me} heard {m.group(1)} before its arrival")
+            # Everyone leaves at once: one notice each for those who stay.
+            for s in raw:
+                s.close()
+            left = set()
+            for _ in range(10 * n):
+                if len(left) == n:
+                    break
+                # "closed", or "connection lost" when the close found lines unread (RST)
+                m = re.match(r"^\*\*\* (\S+) left \(", observer.text())
+                if m:
+                    self.assertNotIn(m.group(1), left, "a leave announced twice")
+                    left.add(m.group(1))
+            self.assertEqual(left, set(views) - {observer.nick})
+            closer.send("after")
+            self.assertEqual(observer.until(r"after$")[-1], f"<{closer.nick}> after")
+            observer.close()
+            closer.close()
+
     def test_nicks_private_messages_actions(self):
         with Server("chat", "serve", "127.0.0.1:0") as srv:
             a, b, c = Member(srv), Member(srv), Member(srv)
