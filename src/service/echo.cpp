@@ -1,24 +1,16 @@
-// echo_server: accept loop on loop 0, connections spread round-robin over the pool,
-// UDP as one SO_REUSEPORT socket per loop.
+// echo_server: the echo loop on session::stream_server (TCP, Unix), and UDP as one
+// SO_REUSEPORT socket per loop of the same pool.
 #include "sockit/service/echo.hpp"
 
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <unistd.h>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/generic/datagram_protocol.hpp>
-#include <asio/generic/stream_protocol.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/post.hpp>
 #include <atomic>
-#include <condition_variable>
-#include <future>
-#include <mutex>
-#include <unordered_set>
 #include <vector>
 
 #include "sockit/net/error.hpp"
@@ -26,22 +18,14 @@
 #include "sockit/net/socket.hpp"
 #include "sockit/session/echo_loop.hpp"
 #include "sockit/session/io_pool.hpp"
+#include "sockit/session/stream_server.hpp"
 
 namespace sockit::service {
 namespace {
 
-using stream_socket =
-    asio::basic_stream_socket<asio::generic::stream_protocol, asio::io_context::executor_type>;
-using acceptor_type = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
+using session::stream_socket;
 using datagram_socket = asio::generic::datagram_protocol::socket;
 constexpr auto token = asio::experimental::as_tuple(asio::use_awaitable);
-
-std::string peer_of(const stream_socket& s) {
-  std::error_code ec;
-  auto ep = s.remote_endpoint(ec);
-  if (ec) return "unknown";
-  return net::socket_address(ep.data(), static_cast<socklen_t>(ep.size())).to_string();
-}
 
 // A UDP socket bound with SO_REUSEPORT so that one socket per loop can share the port.
 net::socket bind_udp(const net::socket_address& addr, bool dual_stack) {
@@ -70,51 +54,18 @@ asio::awaitable<void> echo_into(stream_socket& sock, std::span<char> buf, bool u
 
 struct echo_server::impl {
   echo_options opt;
-  session::io_pool pool;
+  session::stream_server server;
   std::function<void(const echo_event&)> callback;
-  net::endpoint bound;
-  int protocol = 0;  // IPPROTO_TCP, IPPROTO_UDP, or 0 for AF_UNIX
-  int family = AF_UNSPEC;
-
-  std::unique_ptr<acceptor_type> acceptor;            // lives on loop 0
+  net::endpoint udp_bound;
   std::vector<std::unique_ptr<datagram_socket>> udp;  // one per loop
-  int spare_fd = -1;  // kept open to accept-and-close when out of descriptors
-
-  // Per-loop connection registry, touched only on its own loop's thread.
-  struct loop_state {
-    std::unordered_set<stream_socket*> sockets;
-    bool stopping = false;
-  };
-  std::vector<loop_state> loops;
-  std::atomic<unsigned> next_loop{0};
 
   std::atomic<std::uint64_t> accepted{0}, rejected{0}, active{0}, idle_closed{0}, bytes{0},
       datagrams{0};
 
-  std::mutex mu;
-  std::condition_variable cv;
-  bool started = false, stopped = false, stopping = false;
-  bool remove_unix_path = false;
-
-  explicit impl(echo_options o) : opt(std::move(o)), pool(opt.threads), loops(pool.size()) {}
+  explicit impl(echo_options o) : opt(std::move(o)), server(opt.threads) {}
 
   void emit(echo_event::type what, std::string peer, std::uint64_t n = 0, std::string detail = {}) {
     if (callback) callback(echo_event{what, std::move(peer), n, std::move(detail)});
-  }
-
-  void open_stream() {
-    std::error_code ec;
-    std::string why;
-    net::socket listener = net::socket::listen(opt.endpoint, ec, &why);
-    if (ec) throw std::system_error(ec, why);
-    auto local = listener.local_address();
-    family = local.family();
-    protocol = family == AF_UNIX ? 0 : IPPROTO_TCP;
-    bound = opt.endpoint.is_unix() ? opt.endpoint : local.to_endpoint(net::transport::tcp);
-    remove_unix_path = opt.endpoint.type() == net::endpoint::kind::unix_path;
-    acceptor = std::make_unique<acceptor_type>(pool.context(0));
-    acceptor->assign(asio::generic::stream_protocol(family, protocol), listener.release());
-    spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   }
 
   void open_udp() {
@@ -131,98 +82,69 @@ struct echo_server::impl {
     bool dual = e.host().empty();
     net::socket first = bind_udp(addrs.front(), dual);
     auto local = first.local_address();
-    family = local.family();
-    protocol = IPPROTO_UDP;
-    bound = local.to_endpoint(net::transport::udp);
+    udp_bound = local.to_endpoint(net::transport::udp);
     std::vector<net::socket> all;
     all.push_back(std::move(first));
+    auto& pool = server.pool();
     for (unsigned i = 1; i < pool.size(); ++i) all.push_back(bind_udp(local, dual));
     for (unsigned i = 0; i < pool.size(); ++i) {
       auto s = std::make_unique<datagram_socket>(pool.context(i));
-      s->assign(asio::generic::datagram_protocol(family, protocol), all[i].release());
+      s->assign(asio::generic::datagram_protocol(local.family(), IPPROTO_UDP), all[i].release());
       udp.push_back(std::move(s));
     }
   }
 
-  // Out of file descriptors: accept the waiting connection with the spare descriptor and
-  // close it at once, so the listener is not left readable forever (which would spin).
-  bool shed_one_connection() {
-    if (spare_fd < 0) return false;
-    ::close(spare_fd);
-    int fd = ::accept4(acceptor->native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd >= 0) ::close(fd);
-    spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    return fd >= 0;
-  }
-
-  asio::awaitable<void> accept_loop() {
-    asio::steady_timer backoff(co_await asio::this_coro::executor);
-    for (;;) {
-      unsigned index = next_loop.fetch_add(1, std::memory_order_relaxed) % pool.size();
-      auto [ec, sock] = co_await acceptor->async_accept(pool.context(index), token);
-      if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
-      if (ec == asio::error::no_descriptors || ec == std::errc::too_many_files_open_in_system ||
-          ec == asio::error::no_buffer_space || ec == asio::error::no_memory) {
-        if (shed_one_connection()) {
-          rejected.fetch_add(1, std::memory_order_relaxed);
-          emit(echo_event::type::rejected, "unknown", 0, "out of file descriptors");
-        } else {
-          // Could not even shed: wait a little rather than spin on a readable listener.
-          backoff.expires_after(std::chrono::milliseconds(50));
-          co_await backoff.async_wait(token);
-        }
-        continue;
-      }
-      if (ec) continue;  // ECONNABORTED and friends: that client is gone, serve the next
-      if (opt.max_conns != 0 && active.load(std::memory_order_relaxed) >= opt.max_conns) {
-        rejected.fetch_add(1, std::memory_order_relaxed);
-        if (callback) emit(echo_event::type::rejected, peer_of(sock), 0, "over --max-conns");
-        std::error_code ignored;
-        sock.close(ignored);
-        continue;
-      }
+  session::stream_server::hooks hooks() {
+    session::stream_server::hooks h;
+    h.serve = [this](stream_socket& s, unsigned) { return connection(s); };
+    h.admit = [this] {
+      if (opt.max_conns != 0 && active.load(std::memory_order_relaxed) >= opt.max_conns)
+        return false;
       active.fetch_add(1, std::memory_order_relaxed);
       accepted.fetch_add(1, std::memory_order_relaxed);
-      asio::co_spawn(pool.context(index), connection(std::move(sock), index), asio::detached);
-    }
+      return true;
+    };
+    h.refused = [this](stream_socket* s, session::refusal why) {
+      rejected.fetch_add(1, std::memory_order_relaxed);
+      if (!callback) return;
+      if (why == session::refusal::full) {
+        emit(echo_event::type::rejected, s ? session::peer_name(*s) : "unknown", 0,
+             "over --max-conns");
+      } else {
+        emit(echo_event::type::rejected, "unknown", 0, "out of file descriptors");
+      }
+    };
+    h.on_stop = [this](unsigned i) {
+      std::error_code ignored;
+      if (i < udp.size()) udp[i]->close(ignored);
+    };
+    return h;
   }
 
-  asio::awaitable<void> connection(stream_socket sock, unsigned index) {
+  asio::awaitable<void> connection(stream_socket& sock) {
     using namespace asio::experimental::awaitable_operators;
-    std::string peer = callback ? peer_of(sock) : std::string();
-    loop_state& state = loops[index];
-    std::uint64_t echoed = 0;
-    std::string detail;
+    std::string peer = callback ? session::peer_name(sock) : std::string();
+    emit(echo_event::type::accepted, peer);
+    std::vector<char> buf(opt.buffer_size);
+    session::activity act;
+    session::echo_result r;
     bool timed_out = false;
-    if (!state.stopping) {
-      state.sockets.insert(&sock);
-      std::error_code opt_ec;
-      if (family != AF_UNIX) sock.set_option(asio::ip::tcp::no_delay(true), opt_ec);
-      emit(echo_event::type::accepted, peer);
-      std::vector<char> buf(opt.buffer_size);
-      session::activity act;
-      session::echo_result r;
-      if (opt.idle_timeout.count() > 0) {
-        auto v = co_await (echo_into(sock, buf, opt.upper, &act, r) ||
-                           session::idle_watchdog(act, opt.idle_timeout));
-        timed_out = v.index() == 1;
-      } else {
-        r = co_await session::echo_loop(sock, buf, opt.upper);
-      }
-      echoed = r.bytes;
-      if (r.error && r.error != asio::error::operation_aborted) detail = r.error.message();
-      state.sockets.erase(&sock);
+    if (opt.idle_timeout.count() > 0) {
+      auto v = co_await (echo_into(sock, buf, opt.upper, &act, r) ||
+                         session::idle_watchdog(act, opt.idle_timeout));
+      timed_out = v.index() == 1;
+    } else {
+      r = co_await session::echo_loop(sock, buf, opt.upper);
     }
-    std::error_code ignored;
-    sock.shutdown(asio::socket_base::shutdown_both, ignored);
-    sock.close(ignored);
-    bytes.fetch_add(echoed, std::memory_order_relaxed);
+    std::string detail;
+    if (r.error && r.error != asio::error::operation_aborted) detail = r.error.message();
+    bytes.fetch_add(r.bytes, std::memory_order_relaxed);
     active.fetch_sub(1, std::memory_order_relaxed);
     if (timed_out) {
       idle_closed.fetch_add(1, std::memory_order_relaxed);
-      emit(echo_event::type::idle_timeout, std::move(peer), echoed, "idle timeout");
+      emit(echo_event::type::idle_timeout, std::move(peer), r.bytes, "idle timeout");
     } else {
-      emit(echo_event::type::closed, std::move(peer), echoed, std::move(detail));
+      emit(echo_event::type::closed, std::move(peer), r.bytes, std::move(detail));
     }
   }
 
@@ -244,87 +166,30 @@ echo_server::echo_server(echo_options options) : impl_(std::make_unique<impl>(st
   if (impl_->opt.udp) {
     impl_->open_udp();
   } else {
-    impl_->open_stream();
+    impl_->server.listen(impl_->opt.endpoint);
   }
 }
 
-echo_server::~echo_server() {
-  stop();
-  if (impl_->spare_fd >= 0) ::close(impl_->spare_fd);
-}
+echo_server::~echo_server() { stop(); }
 
-net::endpoint echo_server::local_endpoint() const { return impl_->bound; }
+net::endpoint echo_server::local_endpoint() const {
+  return impl_->opt.udp ? impl_->udp_bound : impl_->server.local_endpoint();
+}
 
 void echo_server::on_event(std::function<void(const echo_event&)> callback) {
   impl_->callback = std::move(callback);
 }
 
 void echo_server::start() {
-  {
-    std::lock_guard lock(impl_->mu);
-    if (impl_->started) return;
-    impl_->started = true;
-  }
-  if (impl_->acceptor) {
-    asio::co_spawn(impl_->pool.context(0), impl_->accept_loop(), asio::detached);
-  }
   for (auto& s : impl_->udp) {
     asio::co_spawn(s->get_executor(), impl_->udp_loop(*s), asio::detached);
   }
-  impl_->pool.start();
+  impl_->server.start(impl_->hooks());
 }
 
-void echo_server::stop() {
-  {
-    std::unique_lock lock(impl_->mu);
-    if (impl_->stopped) return;
-    if (impl_->stopping) {
-      impl_->cv.wait(lock, [&] { return impl_->stopped; });
-      return;
-    }
-    impl_->stopping = true;
-  }
-  impl* self = impl_.get();
-  if (self->acceptor) {
-    // Close the acceptor first and wait for it: a connection accepted just before must be
-    // spawned on its loop before that loop is told to stop, or the loop can run out of work
-    // and exit with the connection never run (counted accepted, never closed or reported).
-    if (self->started) {
-      std::promise<void> closed;
-      asio::post(self->pool.context(0), [self, &closed] {
-        std::error_code ignored;
-        self->acceptor->close(ignored);
-        closed.set_value();
-      });
-      closed.get_future().wait();
-    } else {
-      std::error_code ignored;  // no loop runs: nothing else touches the acceptor
-      self->acceptor->close(ignored);
-    }
-  }
-  for (unsigned i = 0; i < self->pool.size(); ++i) {
-    asio::post(self->pool.context(i), [self, i] {
-      auto& state = self->loops[i];
-      state.stopping = true;
-      std::error_code ignored;
-      for (stream_socket* s : state.sockets) s->close(ignored);
-      if (i < self->udp.size()) self->udp[i]->close(ignored);
-    });
-  }
-  self->pool.release();
-  if (self->started) self->pool.join();
-  if (self->remove_unix_path) ::unlink(self->opt.endpoint.path().c_str());
-  {
-    std::lock_guard lock(self->mu);
-    self->stopped = true;
-  }
-  self->cv.notify_all();
-}
+void echo_server::stop() { impl_->server.stop(); }
 
-void echo_server::wait() {
-  std::unique_lock lock(impl_->mu);
-  impl_->cv.wait(lock, [&] { return impl_->stopped; });
-}
+void echo_server::wait() { impl_->server.wait(); }
 
 echo_stats echo_server::stats() const {
   auto& i = *impl_;

@@ -40,7 +40,18 @@ asio::io_context& io_pool::next() noexcept {
 
 void io_pool::start() {
   for (auto& l : loops_) {
-    threads_.emplace_back([ctx = &l->context] { ctx->run(); });
+    threads_.emplace_back([this, ctx = &l->context] {
+      // A handler that throws must not end the loop (and with it every connection on it):
+      // count it and keep running. run() returns normally once the loop is out of work.
+      for (;;) {
+        try {
+          ctx->run();
+          return;
+        } catch (...) {
+          exceptions_.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+    });
   }
 }
 

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
 namespace sockit::session {
@@ -81,6 +82,18 @@ TEST(IoPool, DestructorStopsRunningLoops) {
   pool->start();
   pool.reset();  // must not hang: the work guards are still held
   SUCCEED();
+}
+
+TEST(IoPool, AThrowingHandlerDoesNotEndItsLoop) {
+  io_pool pool(1);
+  std::atomic<bool> after{false};
+  asio::post(pool.context(0), [] { throw std::runtime_error("handler bug"); });
+  asio::post(pool.context(0), [&] { after = true; });
+  pool.start();
+  pool.release();
+  pool.join();
+  EXPECT_TRUE(after.load());
+  EXPECT_EQ(pool.exceptions(), 1u);
 }
 
 TEST(IoPool, DestructorWithoutStart) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -35,11 +36,15 @@ class io_pool {
   /// Stops every loop now, abandoning pending handlers. Safe from any thread.
   void stop() noexcept;
 
+  /// Exceptions that escaped a handler; each was caught and its loop kept running.
+  std::uint64_t exceptions() const noexcept { return exceptions_.load(std::memory_order_relaxed); }
+
  private:
   struct loop;
   std::vector<std::unique_ptr<loop>> loops_;
   std::vector<std::thread> threads_;
   std::atomic<unsigned> next_{0};
+  std::atomic<std::uint64_t> exceptions_{0};
 };
 
 /// The number of loops io_pool(0) creates.

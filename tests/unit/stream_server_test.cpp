@@ -1,0 +1,203 @@
+// Test that the header is self-contained: it comes first.
+#include "sockit/session/stream_server.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <atomic>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sockit/net/socket.hpp"
+
+namespace sockit::session {
+namespace {
+
+using net::as_bytes;
+constexpr auto token = asio::experimental::as_tuple(asio::use_awaitable);
+
+void set_timeout(net::socket& s, int seconds) {
+  timeval tv{seconds, 0};
+  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+net::socket connect_to(const net::endpoint& e) {
+  std::error_code ec;
+  std::string why;
+  net::socket s = net::socket::connect(e, ec, &why);
+  EXPECT_FALSE(ec) << why;
+  set_timeout(s, 10);
+  return s;
+}
+
+// Reads until `n` bytes or EOF/error; a broken server fails the test by the 10 s timeout.
+std::string read_n(net::socket& s, std::size_t n) {
+  std::string out;
+  std::byte buf[4096];
+  while (out.size() < n) {
+    std::error_code ec;
+    std::size_t got = s.recv(std::span(buf, std::min(sizeof buf, n - out.size())), ec);
+    if (ec || got == 0) break;
+    out.append(reinterpret_cast<const char*>(buf), got);
+  }
+  return out;
+}
+
+// Echoes each read back; "boom" throws instead, as a buggy service might.
+asio::awaitable<void> echo_or_throw(stream_socket& s) {
+  char buf[256];
+  for (;;) {
+    auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), token);
+    if (ec) co_return;
+    if (std::string_view(buf, n) == "boom") throw std::runtime_error("boom");
+    auto [wec, w] = co_await asio::async_write(s, asio::buffer(buf, n), token);
+    if (wec) co_return;
+  }
+}
+
+net::endpoint loopback() { return net::endpoint::parse("127.0.0.1:0"); }
+
+TEST(stream_server, serves_connections_on_every_loop) {
+  stream_server server(2);
+  server.listen(loopback());
+  ASSERT_NE(server.local_endpoint().port(), 0);
+  EXPECT_EQ(server.family(), AF_INET);
+  std::atomic<unsigned> on_loop[2] = {0, 0};
+  stream_server::hooks h;
+  h.serve = [&](stream_socket& s, unsigned loop) {
+    on_loop[loop]++;
+    return echo_or_throw(s);
+  };
+  server.start(std::move(h));
+  std::vector<net::socket> clients;
+  for (int i = 0; i < 8; ++i) clients.push_back(connect_to(server.local_endpoint()));
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    std::string msg = "hello " + std::to_string(i);
+    std::error_code ec;
+    clients[i].send_all(as_bytes(msg), ec);
+    ASSERT_FALSE(ec);
+    EXPECT_EQ(read_n(clients[i], msg.size()), msg);
+  }
+  EXPECT_EQ(on_loop[0] + on_loop[1], 8u);
+  EXPECT_GT(on_loop[0], 0u);
+  EXPECT_GT(on_loop[1], 0u);
+  server.stop();
+}
+
+TEST(stream_server, an_exception_in_one_connection_spares_the_others) {
+  stream_server server(1);
+  server.listen(loopback());
+  stream_server::hooks h;
+  h.serve = [](stream_socket& s, unsigned) { return echo_or_throw(s); };
+  server.start(std::move(h));
+  net::socket good = connect_to(server.local_endpoint());
+  net::socket bad = connect_to(server.local_endpoint());
+  std::error_code ec;
+  bad.send_all(as_bytes("boom"), ec);
+  EXPECT_EQ(read_n(bad, 1), "");  // closed by the server after the exception
+  good.send_all(as_bytes("still here"), ec);
+  EXPECT_EQ(read_n(good, 10), "still here");
+  net::socket later = connect_to(server.local_endpoint());
+  later.send_all(as_bytes("new"), ec);
+  EXPECT_EQ(read_n(later, 3), "new");
+  EXPECT_EQ(server.exceptions(), 1u);
+  server.stop();
+}
+
+TEST(stream_server, refused_connections_are_reported_and_closed) {
+  stream_server server(1);
+  server.listen(loopback());
+  std::atomic<int> admitted{0}, refused{0};
+  stream_server::hooks h;
+  h.serve = [](stream_socket& s, unsigned) { return echo_or_throw(s); };
+  h.admit = [&] { return admitted.fetch_add(1) < 1; };  // the first one only
+  h.refused = [&](stream_socket* s, refusal why) {
+    EXPECT_EQ(why, refusal::full);
+    ASSERT_NE(s, nullptr);
+    ::send(s->native_handle(), "full\n", 5, MSG_NOSIGNAL | MSG_DONTWAIT);
+    refused++;
+  };
+  server.start(std::move(h));
+  net::socket first = connect_to(server.local_endpoint());
+  std::error_code ec;
+  first.send_all(as_bytes("x"), ec);
+  EXPECT_EQ(read_n(first, 1), "x");  // admitted and served before the second arrives
+  net::socket second = connect_to(server.local_endpoint());
+  EXPECT_EQ(read_n(second, 100), "full\n");  // the goodbye, then EOF
+  EXPECT_EQ(refused.load(), 1);
+  server.stop();
+}
+
+TEST(stream_server, stop_closes_live_connections_runs_on_stop_and_is_idempotent) {
+  char tmpl[] = "/tmp/sockit-stream-server-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::filesystem::path dir = tmpl;
+  std::string path = (dir / "s.sock").string();
+  std::atomic<int> stopped_loops{0};
+  {
+    stream_server server(2);
+    server.listen(net::endpoint::parse("unix:" + path));
+    EXPECT_EQ(server.family(), AF_UNIX);
+    stream_server::hooks h;
+    h.serve = [](stream_socket& s, unsigned) { return echo_or_throw(s); };
+    h.on_stop = [&](unsigned) { stopped_loops++; };
+    server.start(std::move(h));
+    net::socket c = connect_to(server.local_endpoint());
+    std::error_code ec;
+    c.send_all(as_bytes("ping"), ec);
+    EXPECT_EQ(read_n(c, 4), "ping");
+    std::thread other([&] { server.stop(); });  // concurrent stops both return
+    server.stop();
+    other.join();
+    server.wait();
+    EXPECT_EQ(read_n(c, 1), "");  // the live connection was closed
+    EXPECT_EQ(stopped_loops.load(), 2);
+    struct stat st {};
+    EXPECT_NE(::stat(path.c_str(), &st), 0) << "the Unix socket file is removed";
+    server.stop();
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(stream_server, adopt_hands_over_the_socket) {
+  stream_server server(1);
+  server.listen(loopback());
+  std::vector<std::unique_ptr<stream_socket>> kept;  // loop 0 only
+  stream_server::hooks h;
+  h.adopt = [&](stream_socket s, unsigned) {
+    ::send(s.native_handle(), "mine\n", 5, MSG_NOSIGNAL);
+    kept.push_back(std::make_unique<stream_socket>(std::move(s)));
+  };
+  h.on_stop = [&](unsigned) {
+    for (auto& s : kept) {
+      std::error_code ignored;
+      s->close(ignored);
+    }
+  };
+  server.start(std::move(h));
+  net::socket c = connect_to(server.local_endpoint());
+  EXPECT_EQ(read_n(c, 5), "mine\n");
+  server.stop();
+  EXPECT_EQ(read_n(c, 1), "");  // closed by on_stop, not by the server
+}
+
+TEST(stream_server, stop_before_start_and_no_listener) {
+  stream_server a(1);
+  a.listen(loopback());
+  a.stop();
+  a.wait();
+  stream_server b(1);  // a pool with no listener (echo's UDP mode)
+  b.start({});
+  b.stop();
+}
+
+}  // namespace
+}  // namespace sockit::session
