@@ -1,0 +1,109 @@
+"""`sockit bench chat`: counts every delivery once, in order, against sockit's room and
+against a Python relay that writes each line in pieces (markers split across reads)."""
+import json
+import socket
+import subprocess
+import threading
+import unittest
+
+from sockit_test import SOCKIT, Server, timeout
+
+
+def bench(endpoint, *args):
+    r = subprocess.run([SOCKIT, "bench", "chat", endpoint, "--json", *args],
+                       capture_output=True, text=True, timeout=timeout(60))
+    return r.returncode, json.loads(r.stdout.strip().splitlines()[-1]), r.stderr
+
+
+class SplittingRelay:
+    """A minimal chat relay: a greeting, then every line to every other client, each line
+    written in two pieces cut at a different place each time (inside the marker too), with
+    notices between them that the generator must skip."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.clients, self.lock, self.cut = [], threading.Lock(), 0
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c, _ = self.listener.accept()
+            except OSError:
+                return
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self.lock:
+                c.sendall(b"*** welcome\n")
+                for other in self.clients:
+                    other.sendall(b"*** someone joined ~B:not:a:message\n")
+                self.clients.append(c)
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        buf = b""
+        while True:
+            try:
+                chunk = c.recv(65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                with self.lock:
+                    if c in self.clients:
+                        self.clients.remove(c)
+                return
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                out = b"[00:00:00] <x> " + line + b"\n"
+                with self.lock:
+                    self.cut = (self.cut + 7) % len(out)
+                    for other in self.clients:
+                        if other is c:
+                            continue
+                        try:
+                            other.sendall(out[:self.cut])
+                            other.sendall(out[self.cut:])
+                        except OSError:
+                            pass
+
+    def close(self):
+        self.listener.close()
+        with self.lock:
+            for c in self.clients:
+                c.close()
+
+
+class ChatBench(unittest.TestCase):
+    def check(self, result, clients):
+        self.assertEqual(result["ready"], clients)
+        self.assertGreater(result["sent"], 0)
+        self.assertEqual(result["expected"], result["sent"] * (clients - 1))
+        self.assertEqual(result["delivered"], result["expected"])
+        self.assertEqual(result["lost"], 0)
+        self.assertEqual(result["out_of_order"], 0)
+        self.assertEqual(result["disconnected"], 0)
+        self.assertGreater(result["latency_us"]["p99"], 0)
+
+    def test_against_sockit_room(self):
+        with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
+            for threads in ("1", "2"):
+                rc, r, err = bench(srv.endpoint, "--clients", "30", "--senders", "3", "--rate",
+                                   "40", "--duration", "1", "--threads", threads)
+                self.assertEqual(rc, 0, err)
+                self.check(r, 30)
+                self.assertEqual(r["sent"], 3 * 40)
+
+    def test_markers_split_across_reads_and_false_markers(self):
+        relay = SplittingRelay()
+        try:
+            rc, r, err = bench(f"127.0.0.1:{relay.port}", "--clients", "8", "--senders", "2",
+                               "--rate", "50", "--duration", "1", "--size", "90")
+            self.assertEqual(rc, 0, err)
+            self.check(r, 8)
+        finally:
+            relay.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
