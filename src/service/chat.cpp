@@ -1,8 +1,7 @@
-// chat_server: accept loop, members (one reader and one writer coroutine each, over a
-// bounded write_queue) and rooms, all on one io_context thread.
+// chat_server: members (one reader and one writer coroutine each, over a bounded
+// write_queue) and rooms, all on the one loop of a session::stream_server.
 #include "sockit/service/chat.hpp"
 
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -11,22 +10,19 @@
 #include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/generic/stream_protocol.hpp>
 #include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <map>
-#include <mutex>
 #include <unordered_map>
 #include <vector>
 
 #include "sockit/net/socket.hpp"
 #include "sockit/session/io_pool.hpp"
 #include "sockit/session/line_reader.hpp"
+#include "sockit/session/stream_server.hpp"
 #include "sockit/session/write_queue.hpp"
 
 namespace sockit::service {
@@ -130,19 +126,10 @@ std::string check_room(std::string_view room) {
 
 namespace {
 
-using stream_socket =
-    asio::basic_stream_socket<asio::generic::stream_protocol, asio::io_context::executor_type>;
-using acceptor_type = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
 using session::shared_message;
+using session::stream_socket;
 using steady = std::chrono::steady_clock;
 constexpr auto token = asio::experimental::as_tuple(asio::use_awaitable);
-
-std::string peer_of(const stream_socket& s) {
-  std::error_code ec;
-  auto ep = s.remote_endpoint(ec);
-  if (ec) return "unknown";
-  return net::socket_address(ep.data(), static_cast<socklen_t>(ep.size())).to_string();
-}
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -188,15 +175,10 @@ const char* help_text =
 
 struct chat_server::impl {
   chat_options opt;
-  session::io_pool pool{1};
-  asio::io_context& io = pool.context(0);
+  session::stream_server server{1};  // one loop: the room needs no locks
+  asio::io_context& io = server.pool().context(0);
   std::function<void(const chat_event&)> callback;
-  net::endpoint bound;
-  int family = AF_UNSPEC;
-  std::unique_ptr<acceptor_type> acceptor;
   asio::steady_timer sweep{io};
-  bool remove_unix_path = false;
-  int spare_fd = -1;
 
   // Loop-only state.
   std::map<std::string, room, std::less<>> rooms;
@@ -208,9 +190,7 @@ struct chat_server::impl {
   std::atomic<std::uint64_t> accepted{0}, rejected{0}, active{0}, messages{0}, deliveries{0},
       dropped{0}, idle_closed{0}, too_long{0};
 
-  std::mutex mu;
-  std::condition_variable cv;
-  bool started = false, stopping = false, stopped = false;
+  std::atomic<bool> started{false};
 
   // Cached "[HH:MM:SS] " for the current second.
   std::time_t stamp_second = 0;
@@ -533,7 +513,7 @@ struct chat_server::impl {
 
   void reject(stream_socket& sock, std::string_view why) {
     rejected.fetch_add(1, std::memory_order_relaxed);
-    std::string peer = callback ? peer_of(sock) : std::string();
+    std::string peer = callback ? session::peer_name(sock) : std::string();
     std::string msg = fmt::format("{}*** {}, try again later\n", timestamp(), why);
     // One best-effort non-blocking send: the client may read why before the close.
     (void)::send(sock.native_handle(), msg.data(), msg.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -550,42 +530,23 @@ struct chat_server::impl {
     }
   }
 
-  bool shed_one_connection() {
-    if (spare_fd < 0) return false;
-    ::close(spare_fd);
-    int fd = ::accept4(acceptor->native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd >= 0) ::close(fd);
-    spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    return fd >= 0;
-  }
-
-  asio::awaitable<void> accept_loop() {
-    asio::steady_timer backoff(io);
-    for (;;) {
-      auto [ec, sock] = co_await acceptor->async_accept(io, token);
-      if (closing || !acceptor->is_open()) co_return;
-      if (ec == asio::error::no_descriptors || ec == std::errc::too_many_files_open_in_system ||
-          ec == asio::error::no_buffer_space || ec == asio::error::no_memory) {
-        if (shed_one_connection()) {
-          rejected.fetch_add(1, std::memory_order_relaxed);
-        } else {
-          backoff.expires_after(std::chrono::milliseconds(50));
-          co_await backoff.async_wait(token);
-        }
-        continue;
+  session::stream_server::hooks hooks() {
+    session::stream_server::hooks h;
+    h.adopt = [this](stream_socket sock, unsigned) { admit(std::move(sock)); };
+    h.admit = [this] { return opt.max_clients == 0 || members < opt.max_clients; };
+    h.refused = [this](stream_socket* sock, session::refusal why) {
+      if (sock) {
+        reject(*sock, fmt::format("the room is full ({} members)", opt.max_clients));
+      } else {
+        rejected.fetch_add(1, std::memory_order_relaxed);  // out of descriptors: already closed
       }
-      if (ec) continue;
-      if (opt.max_clients != 0 && members >= opt.max_clients) {
-        reject(sock, fmt::format("the room is full ({} members)", opt.max_clients));
-        continue;
-      }
-      admit(std::move(sock));
-    }
+    };
+    h.on_stop = [this](unsigned) { close_room(); };
+    return h;
   }
 
   void admit(stream_socket sock) {
     std::error_code ignored;
-    if (family != AF_UNIX) sock.set_option(asio::ip::tcp::no_delay(true), ignored);
     if (opt.socket_buffer != 0) {
       sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(opt.socket_buffer)),
                       ignored);
@@ -593,7 +554,7 @@ struct chat_server::impl {
     // Non-blocking, so write_queue::push can hand a line to an idle member's socket at once.
     sock.non_blocking(true, ignored);
     auto m = std::make_shared<member>(std::move(sock), opt.max_queue);
-    m->peer = peer_of(m->sock);
+    m->peer = session::peer_name(m->sock);
     m->nick = guest_name();
     nicks[m->nick] = m.get();
     ++members;
@@ -631,8 +592,6 @@ struct chat_server::impl {
   // On the loop: stop accepting, say goodbye to everyone, let the writers drain.
   void close_room() {
     closing = true;
-    std::error_code ignored;
-    acceptor->close(ignored);
     sweep.cancel();
     std::vector<std::shared_ptr<member>> all;
     for (auto& [name, r] : rooms)
@@ -655,75 +614,28 @@ struct chat_server::impl {
 };
 
 chat_server::chat_server(chat_options options) : impl_(std::make_shared<impl>(std::move(options))) {
-  auto& i = *impl_;
-  std::error_code ec;
-  std::string why;
-  net::socket listener = net::socket::listen(i.opt.endpoint, ec, &why);
-  if (ec) throw std::system_error(ec, why);
-  auto local = listener.local_address();
-  i.family = local.family();
-  int protocol = i.family == AF_UNIX ? 0 : IPPROTO_TCP;
-  i.bound = i.opt.endpoint.is_unix() ? i.opt.endpoint : local.to_endpoint(net::transport::tcp);
-  i.remove_unix_path = i.opt.endpoint.type() == net::endpoint::kind::unix_path;
-  i.acceptor = std::make_unique<acceptor_type>(i.io);
-  i.acceptor->assign(asio::generic::stream_protocol(i.family, protocol), listener.release());
-  i.spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  impl_->server.listen(impl_->opt.endpoint);
 }
 
-chat_server::~chat_server() {
-  stop();
-  if (impl_->spare_fd >= 0) ::close(impl_->spare_fd);
-}
+chat_server::~chat_server() { stop(); }
 
-net::endpoint chat_server::local_endpoint() const { return impl_->bound; }
+net::endpoint chat_server::local_endpoint() const { return impl_->server.local_endpoint(); }
 
 void chat_server::on_event(std::function<void(const chat_event&)> callback) {
   impl_->callback = std::move(callback);
 }
 
 void chat_server::start() {
-  {
-    std::lock_guard lock(impl_->mu);
-    if (impl_->started) return;
-    impl_->started = true;
-  }
-  asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+  if (impl_->started.exchange(true)) return;
   if (impl_->opt.idle_timeout.count() > 0) {
     asio::co_spawn(impl_->io, impl_->idle_sweeper(), asio::detached);
   }
-  impl_->pool.start();
+  impl_->server.start(impl_->hooks());
 }
 
-void chat_server::stop() {
-  impl* self = impl_.get();
-  {
-    std::unique_lock lock(self->mu);
-    if (self->stopped) return;
-    if (self->stopping) {
-      self->cv.wait(lock, [&] { return self->stopped; });
-      return;
-    }
-    self->stopping = true;
-  }
-  asio::post(self->io, [self] { self->close_room(); });
-  self->pool.release();
-  if (self->started) {
-    self->pool.join();
-  } else {
-    self->pool.stop();
-  }
-  if (self->remove_unix_path) ::unlink(self->opt.endpoint.path().c_str());
-  {
-    std::lock_guard lock(self->mu);
-    self->stopped = true;
-  }
-  self->cv.notify_all();
-}
+void chat_server::stop() { impl_->server.stop(); }
 
-void chat_server::wait() {
-  std::unique_lock lock(impl_->mu);
-  impl_->cv.wait(lock, [&] { return impl_->stopped; });
-}
+void chat_server::wait() { impl_->server.wait(); }
 
 chat_stats chat_server::stats() const {
   auto& i = *impl_;
