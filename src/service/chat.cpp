@@ -148,16 +148,30 @@ struct member : std::enable_shared_from_this<member> {
   session::write_queue<stream_socket> out;
   std::string nick, peer;
   room* where = nullptr;
+  std::uint64_t entered = 0;  // the room's notice sequence number when this member came in
   steady::time_point last_active = steady::now();
   bool gone = false;  // left the room; only its goodbye may still be written
   std::unique_ptr<asio::steady_timer> grace;  // bounds how long that goodbye may take
+};
+
+/// A join, leave or drop notice waiting for the room's next batch.
+struct pending_notice {
+  std::uint64_t seq;
+  shared_message text;
 };
 
 struct room {
   std::string name;
   std::vector<std::shared_ptr<member>> members;
   std::deque<shared_message> history;
+  std::vector<pending_notice> pending;  // not yet queued to the members; oldest first
+  std::uint64_t next_seq = 1;
 };
+
+// Join and leave notices wait this long so that a burst of them (a thousand clients
+// connecting) costs one write per member per batch rather than one per notice: sent one
+// at a time, N joins cost N^2/2 sends. Anything else said in the room sends them first.
+constexpr std::chrono::milliseconds notice_delay{10};
 
 const char* help_text =
     "*** commands:\n"
@@ -179,6 +193,8 @@ struct chat_server::impl {
   asio::io_context& io = server.pool().context(0);
   std::function<void(const chat_event&)> callback;
   asio::steady_timer sweep{io};
+  asio::steady_timer notice_timer{io};
+  bool notice_timer_armed = false;
 
   // Loop-only state.
   std::map<std::string, room, std::less<>> rooms;
@@ -249,6 +265,7 @@ struct chat_server::impl {
   /// afterwards (which notifies the room in turn), never waited for.
   void broadcast(room& r, const shared_message& msg, const member* except = nullptr) {
     std::vector<std::shared_ptr<member>> slow;
+    queue_notices(r, slow);  // what happened before this line is read before it
     std::uint64_t queued = 0;
     for (auto& m : r.members) {
       if (m.get() == except) continue;
@@ -262,10 +279,64 @@ struct chat_server::impl {
     for (auto& m : slow) drop(*m);
   }
 
+  // ---- notices, batched
+
+  /// Adds a notice to the room's next batch.
+  void post_notice(room& r, shared_message text) {
+    r.pending.push_back({r.next_seq++, std::move(text)});
+    if (notice_timer_armed || closing) return;
+    notice_timer_armed = true;
+    notice_timer.expires_after(notice_delay);
+    notice_timer.async_wait([this](std::error_code ec) {
+      notice_timer_armed = false;
+      if (!ec && !closing) flush_notices();
+    });
+  }
+
+  /// Queues the room's pending notices to its members: all of them as one message to
+  /// everyone who was here before the first, only the later ones to members who came in
+  /// during the batch (never their own join or anything before it). Members that cannot
+  /// take them are added to `slow`; the caller drops them once it is done with the room.
+  void queue_notices(room& r, std::vector<std::shared_ptr<member>>& slow) {
+    if (r.pending.empty()) return;
+    std::vector<pending_notice> batch;
+    batch.swap(r.pending);
+    shared_message all = batch.front().text;
+    if (batch.size() > 1) {
+      std::string joined;
+      for (auto& n : batch) joined += *n.text;
+      all = std::make_shared<const std::string>(std::move(joined));
+    }
+    std::uint64_t queued = 0;
+    for (auto& m : r.members) {
+      bool ok = true;
+      if (m->entered < batch.front().seq) {
+        ok = m->out.push(all);
+        queued += ok ? batch.size() : 0;
+      } else {
+        for (auto& n : batch) {
+          if (n.seq <= m->entered) continue;
+          ok = m->out.push(n.text);
+          if (!ok) break;
+          ++queued;
+        }
+      }
+      if (!ok) slow.push_back(m);
+    }
+    deliveries.fetch_add(queued, std::memory_order_relaxed);
+  }
+
+  void flush_notices() {
+    std::vector<std::shared_ptr<member>> slow;
+    for (auto& [name, r] : rooms) queue_notices(r, slow);
+    for (auto& m : slow) drop(*m);  // which may post notices (and rooms) of its own
+  }
+
   // ---- membership
 
   void enter(member& m, room& r) {
     m.where = &r;
+    m.entered = r.next_seq;  // its own join notice is the next one
     r.members.push_back(m.shared_from_this());
     reply(m, fmt::format("*** welcome to {}, {}: {} here. /help lists the commands", r.name, m.nick,
                          r.members.size()));
@@ -274,7 +345,7 @@ struct chat_server::impl {
     while (first > 0 && bytes + r.history[first - 1]->size() <= opt.max_queue / 2)
       bytes += r.history[--first]->size();
     for (std::size_t k = first; k < r.history.size(); ++k) send(m, r.history[k]);
-    broadcast(r, line(fmt::format("*** {} joined {}", m.nick, r.name)), &m);
+    post_notice(r, line(fmt::format("*** {} joined {}", m.nick, r.name)));
   }
 
   void exit_room(member& m) {
@@ -342,9 +413,9 @@ struct chat_server::impl {
   }
 
   // By name: the room may have been removed (it emptied) meanwhile.
-  void notify(const std::string& room_name, std::string_view notice) {
+  void notify(const std::string& room_name, std::string_view text) {
     auto it = rooms.find(room_name);
-    if (it != rooms.end()) broadcast(it->second, line(notice));
+    if (it != rooms.end()) post_notice(it->second, line(text));
   }
 
   std::string guest_name() {
@@ -450,7 +521,15 @@ struct chat_server::impl {
     auto it = nicks.find(lower(to));
     if (it == nicks.end())
       return reply(m, fmt::format("*** no one called {} is here", neutralize(to.substr(0, 64))));
-    member& target = *it->second;
+    auto keep = it->second->shared_from_this();  // a drop below must not free it
+    member& target = *keep;
+    // The target hears of the sender's arrival before its first private line.
+    if (m.where && target.where == m.where) {
+      std::vector<std::shared_ptr<member>> slow;
+      queue_notices(*m.where, slow);
+      for (auto& p : slow) drop(*p);
+      if (m.gone || target.gone) return;
+    }
     std::string clean = neutralize(text);
     emit(chat_event::type::private_message, &m, {}, target.nick);
     send(target, line(fmt::format("*{}* {}", m.nick, clean)));
@@ -467,7 +546,7 @@ struct chat_server::impl {
     std::string old = m.where->name;
     room* from = m.where;
     exit_room(m);
-    if (rooms.count(old)) broadcast(*from, line(fmt::format("*** {} left for {}", m.nick, name)));
+    if (rooms.count(old)) post_notice(*from, line(fmt::format("*** {} left for {}", m.nick, name)));
     auto [it, created] = rooms.try_emplace(std::string(name));
     if (created) it->second.name = std::string(name);
     enter(m, it->second);
@@ -591,8 +670,10 @@ struct chat_server::impl {
 
   // On the loop: stop accepting, say goodbye to everyone, let the writers drain.
   void close_room() {
+    flush_notices();  // what happened before the goodbye is read before it
     closing = true;
     sweep.cancel();
+    notice_timer.cancel();
     std::vector<std::shared_ptr<member>> all;
     for (auto& [name, r] : rooms)
       for (auto& m : r.members) all.push_back(m);
