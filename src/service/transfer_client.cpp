@@ -302,7 +302,9 @@ std::vector<put_item> plan_put(const std::vector<std::string>& paths, const std:
     std::vector<put_item> found;
     for (auto it = fs::recursive_directory_iterator(path, sec);
          !sec && it != fs::recursive_directory_iterator(); it.increment(sec)) {
-      std::string rel = base + "/" + fs::relative(it->path(), path, sec).generic_string();
+      // Lexical: the iterator's paths all start with `path` (fs::relative would canonicalise
+      // both, a readlink per component per file).
+      std::string rel = base + "/" + it->path().lexically_relative(path).generic_string();
       auto est = it->symlink_status(sec);
       if (fs::is_symlink(est)) {
         skipped.push_back(it->path().string() + " (symlink, not followed)");
@@ -465,13 +467,81 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
   std::thread sender([&] {
     std::string frame;
     std::vector<char> buf(1 << 20);
+    // Small files go as whole frames (put + body + end) gathered into one buffer and sent
+    // together: a few syscalls per batch instead of ~8 per file (mmap, sendfile, 2 sends...).
+    constexpr std::uint64_t small_file = 64 * 1024;
+    constexpr std::size_t gather_limit = 256 * 1024;
+    std::string gathered;
+    auto send_gathered = [&](std::error_code& ec) {
+      if (!gathered.empty() && !ec) send_all(s.fd(), gathered, ec);
+      gathered.clear();
+    };
     for (std::size_t i = 0; i < items.size(); ++i) {
       const auto& it = items[i];
       std::uint64_t id = base_id + i;
       std::error_code ec;
       started[i] = clock_type::now();
       frame.clear();
-      if (it.what == put_item::kind::directory) {
+      bool small = false;
+      if (it.what == put_item::kind::file && expected[i] <= small_file) {
+        small = true;
+      } else {
+        send_gathered(ec);  // keep the stream in request order
+      }
+      if (ec) {
+        // The gathered small files could not be sent: the connection is gone (below).
+      } else if (small) {
+        unique_fd f(::open(it.local_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        struct stat st {};
+        std::uint64_t size = 0, got = 0;
+        bool ok = f && ::fstat(f.get(), &st) == 0 && S_ISREG(st.st_mode);
+        if (ok) size = static_cast<std::uint64_t>(st.st_size);
+        std::uint64_t from = ok && start[i] <= size ? start[i] : 0;
+        // Read it whole before its header announces the size: a file that changed under us
+        // fails alone (io_error) and the stream stays in step.
+        ok = ok && size - from <= buf.size();
+        while (ok && got < size - from) {
+          ssize_t n =
+              ::pread(f.get(), buf.data() + got, static_cast<std::size_t>(size - from - got),
+                      static_cast<off_t>(from + got));
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) ok = false;
+          if (n > 0) got += static_cast<std::uint64_t>(n);
+        }
+        if (!ok) {
+          std::lock_guard lock(mu);
+          results[i].code = "io_error";
+          results[i].message = "cannot read " + it.local_path;
+          overall.finished(expected[i]);
+          continue;
+        }
+        std::string_view body(buf.data(), static_cast<std::size_t>(size - from));
+        hasher hs = prefix[i] && from > 0 ? *prefix[i] : hasher(s.opt.hash);
+        hs.update(body);
+        local_hash[i] = hs.hex();
+        json h{{"op", "put"},
+               {"id", id},
+               {"name", it.remote_name},
+               {"size", body.size()},
+               {"offset", from},
+               {"hash", hash_name(s.opt.hash)},
+               {"mode", st.st_mode & 0777},
+               {"mtime_ns", mtime_ns_of(st)},
+               {"overwrite", s.opt.overwrite}};
+        if (from > 0) h["prefix_hash"] = prefix_hex[i];
+        codec::append_frame(gathered, h);
+        gathered.append(body);
+        codec::append_frame(gathered, json{{"op", "end"}, {"id", id}, {"hash", local_hash[i]}});
+        if (gathered.size() >= gather_limit) send_gathered(ec);
+        {
+          std::lock_guard lock(mu);
+          done_bytes[i] = body.size();
+          results[i].resumed_from = from;
+          results[i].file_size = size;
+        }
+        overall.report(progress, it.remote_name, size, size, i, items.size());
+        overall.finished(size);
+      } else if (it.what == put_item::kind::directory) {
         struct stat st {};
         int mode =
             ::lstat(it.local_path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 0777) : 0755;
@@ -572,6 +642,17 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
         send_error = ec;
         break;
       }
+    }
+    {
+      std::error_code gec;
+      bool failed_before = false;
+      {
+        std::lock_guard lock(mu);
+        failed_before = static_cast<bool>(send_error);
+      }
+      if (!failed_before) send_gathered(gec);
+      std::lock_guard lock(mu);
+      if (gec) send_error = gec;
     }
     // Directory mtimes last, deepest first: the server's writes into a directory changed its
     // mtime, and requests are handled in order, so these come after every file is stored.
