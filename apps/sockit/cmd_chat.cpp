@@ -9,6 +9,7 @@
 #include "chat_client.hpp"
 #include "commands.hpp"
 #include "output.hpp"
+#include "serving.hpp"
 #include "sockit/net/socket.hpp"
 #include "sockit/service/chat.hpp"
 
@@ -141,29 +142,17 @@ int run_chat_serve(const chat_serve_cli_options& o) {
   if (!o.quiet) {
     server.on_event([json = o.json](const service::chat_event& e) { print_chat_event(e, json); });
   }
-  print_listening(server.local_endpoint(), o.json);
-  server.start();
-  int sig = wait_for_stop_signal();
-  server.stop();
+  int sig = serve_until_stop_signal(server, o.json);
   auto s = server.stats();
-  const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
-  if (o.json) {
-    print_json({{"event", "stopped"},
-                {"signal", name},
-                {"accepted", s.accepted},
-                {"rejected", s.rejected},
-                {"messages", s.messages},
-                {"deliveries", s.deliveries},
-                {"dropped", s.dropped},
-                {"idle_closed", s.idle_closed},
-                {"too_long", s.too_long}});
-  } else {
-    print_line(fmt::format("stopped ({}): {} accepted, {} rejected, {} messages, {} deliveries, "
-                           "{} dropped, {} idle-closed, {} lines too long",
-                           name, s.accepted, s.rejected, s.messages, s.deliveries, s.dropped,
-                           s.idle_closed, s.too_long),
-               stderr);
-  }
+  print_stopped(sig,
+                {{"accepted", s.accepted, "accepted"},
+                 {"rejected", s.rejected, "rejected"},
+                 {"messages", s.messages, "messages"},
+                 {"deliveries", s.deliveries, "deliveries"},
+                 {"dropped", s.dropped, "dropped"},
+                 {"idle_closed", s.idle_closed, "idle-closed"},
+                 {"too_long", s.too_long, "lines too long"}},
+                o.json);
   return 0;
 }
 

@@ -1,12 +1,11 @@
 // sockit echo: the seeds' (upper-casing) echo server for many clients, TCP, UDP or Unix.
 #include <fmt/format.h>
-#include <csignal>
-
 #include <memory>
 #include <string>
 
 #include "commands.hpp"
 #include "output.hpp"
+#include "serving.hpp"
 #include "sockit/service/echo.hpp"
 
 namespace sockit::cli {
@@ -68,26 +67,15 @@ int run_echo(const echo_cli_options& o) {
       }
     });
   }
-  server.start();
-  print_listening(server.local_endpoint(), o.json);
-  int sig = wait_for_stop_signal();
-  server.stop();
+  int sig = serve_until_stop_signal(server, o.json);
   auto s = server.stats();
-  if (o.json) {
-    print_json({{"event", "stopped"},
-                {"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"},
-                {"accepted", s.accepted},
-                {"rejected", s.rejected},
-                {"idle_closed", s.idle_closed},
-                {"bytes", s.bytes},
-                {"datagrams", s.datagrams}});
-  } else {
-    print_line(
-        fmt::format("stopped ({}): {} accepted, {} rejected, {} idle-closed, {} bytes echoed{}",
-                    sig == SIGINT ? "SIGINT" : "SIGTERM", s.accepted, s.rejected, s.idle_closed,
-                    s.bytes, opt.udp ? fmt::format(", {} datagrams", s.datagrams) : ""),
-        stderr);
-  }
+  print_stopped(sig,
+                {{"accepted", s.accepted, "accepted"},
+                 {"rejected", s.rejected, "rejected"},
+                 {"idle_closed", s.idle_closed, "idle-closed"},
+                 {"bytes", s.bytes, "bytes echoed"},
+                 {"datagrams", s.datagrams, opt.udp ? "datagrams" : nullptr}},
+                o.json);
   return 0;
 }
 

@@ -8,6 +8,7 @@
 
 #include "commands.hpp"
 #include "output.hpp"
+#include "serving.hpp"
 #include "sockit/service/transfer_server.hpp"
 
 namespace sockit::cli {
@@ -105,27 +106,17 @@ int run_serve(const serve_cli_options& o) {
       print_line(line, stderr);
     }
   });
-  server.start();
-  print_listening(server.local_endpoint(), o.json);
-  int sig = wait_for_stop_signal();
-  server.stop();
+  int sig = serve_until_stop_signal(server, o.json);
   auto s = server.stats();
-  if (o.json) {
-    print_json({{"event", "stopped"},
-                {"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"},
-                {"accepted", s.accepted},
-                {"rejected", s.rejected},
-                {"stored", s.stored},
-                {"sent", s.sent},
-                {"failed", s.failed},
-                {"bytes_in", s.bytes_in},
-                {"bytes_out", s.bytes_out}});
-  } else {
-    print_line(fmt::format("stopped ({}): {} accepted, {} rejected, {} stored, {} sent, {} failed",
-                           sig == SIGINT ? "SIGINT" : "SIGTERM", s.accepted, s.rejected, s.stored,
-                           s.sent, s.failed),
-               stderr);
-  }
+  print_stopped(sig,
+                {{"accepted", s.accepted, "accepted"},
+                 {"rejected", s.rejected, "rejected"},
+                 {"stored", s.stored, "stored"},
+                 {"sent", s.sent, "sent"},
+                 {"failed", s.failed, "failed"},
+                 {"bytes_in", s.bytes_in, nullptr},
+                 {"bytes_out", s.bytes_out, nullptr}},
+                o.json);
   return 0;
 }
 

@@ -1,9 +1,12 @@
-// Synchronous handling of SIGINT/SIGTERM: block them everywhere, take them with sigwait.
+// Synchronous handling of SIGINT/SIGTERM: block them everywhere, take them with sigwait;
+// and the summary a server subcommand prints once a signal stopped it.
+#include <fmt/format.h>
 #include <pthread.h>
 
 #include <csignal>
 
 #include "commands.hpp"
+#include "serving.hpp"
 
 namespace sockit::cli {
 namespace {
@@ -27,6 +30,24 @@ int wait_for_stop_signal() {
   while (sigwait(&set, &sig) != 0) {
   }
   return sig;
+}
+
+void print_stopped(int signal, std::initializer_list<stop_count> counts, bool json) {
+  const char* name = signal == SIGINT ? "SIGINT" : "SIGTERM";
+  if (json) {
+    nlohmann::json j{{"event", "stopped"}, {"signal", name}};
+    for (const auto& c : counts) j[c.key] = c.value;
+    print_json(j);
+    return;
+  }
+  std::string line = fmt::format("stopped ({})", name);
+  const char* sep = ": ";
+  for (const auto& c : counts) {
+    if (!c.label) continue;
+    line += fmt::format("{}{} {}", sep, c.value, c.label);
+    sep = ", ";
+  }
+  print_line(line, stderr);
 }
 
 }  // namespace sockit::cli
