@@ -47,6 +47,7 @@ int run_bench_chat(const bench_chat_cli_options& o) {
                 {"senders", opt.senders},
                 {"rate", opt.rate},
                 {"seconds", r.seconds},
+                {"setup_seconds", r.setup_seconds},
                 {"sent", r.sent},
                 {"expected", r.expected},
                 {"delivered", r.delivered},
@@ -70,6 +71,8 @@ int run_bench_chat(const bench_chat_cli_options& o) {
                            human_duration_ns(h.max())));
     print_line(fmt::format("  lost {}  out of order {}  disconnected {}", r.lost(), r.out_of_order,
                            r.disconnected));
+    print_line(
+        fmt::format("  setup       {:.2f} s until every member was in the room", r.setup_seconds));
   }
   // Nothing delivered, or a room that reorders a sender's lines, is a failed run.
   return (r.delivered == 0 || r.out_of_order != 0) ? 1 : 0;

@@ -246,7 +246,8 @@ chat_bench_result run_chat_bench(const chat_bench_options& options) {
     return settled >= options.clients;
   });
   const unsigned ready = st.ready.load();
-  auto start = st.now_ns() + 20'000'000;  // 20 ms for the senders to see it
+  const std::int64_t setup_ns = st.now_ns();
+  auto start = setup_ns + 20'000'000;  // 20 ms for the senders to see it
   st.end_ns.store(start + std::chrono::nanoseconds(options.duration).count());
   st.start_ns.store(start);
   std::this_thread::sleep_until(st.epoch + std::chrono::nanoseconds(st.end_ns.load()) +
@@ -269,6 +270,7 @@ chat_bench_result run_chat_bench(const chat_bench_options& options) {
   auto span_ns = std::max<std::int64_t>(st.last_delivery_ns.load() - start,
                                         std::chrono::nanoseconds(options.duration).count());
   r.seconds = static_cast<double>(span_ns) / 1e9;
+  r.setup_seconds = static_cast<double>(setup_ns) / 1e9;
   for (auto& l : per_loop) {
     r.latency.merge(l.latency);
     r.out_of_order += l.out_of_order;

@@ -32,6 +32,7 @@ struct chat_bench_result {
   std::uint64_t out_of_order = 0;  // received with a sequence number not above the last one
   std::uint64_t disconnected = 0;  // clients the server closed before the end
   double seconds = 0;              // first send to last delivery (at least the duration)
+  double setup_seconds = 0;        // first connect until every member was in the room
   latency_histogram latency;       // per delivery, ns
 
   std::uint64_t lost() const { return expected > delivered ? expected - delivered : 0; }
