@@ -1,4 +1,4 @@
-// transfer_server: accept loop on loop 0, one coroutine per connection (reader and writer
+// transfer_server: on session::stream_server, one coroutine per connection (reader and writer
 // in one, since replies follow requests in order), a watchdog for header/body deadlines.
 // Uploads go to ".name.sockit-part" and are renamed only after size and hash match.
 #include "sockit/service/transfer_server.hpp"
@@ -9,19 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/generic/stream_protocol.hpp>
 #include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/post.hpp>
 #include <atomic>
-#include <condition_variable>
-#include <future>
 #include <mutex>
 #include <set>
-#include <unordered_set>
 #include <vector>
 
 #include "sockit/codec/frame.hpp"
@@ -31,26 +23,17 @@
 #include "sockit/service/transfer_hash.hpp"
 #include "sockit/session/deadline.hpp"
 #include "sockit/session/frame_io.hpp"
-#include "sockit/session/io_pool.hpp"
+#include "sockit/session/stream_server.hpp"
 
 namespace sockit::service {
 namespace {
 
-using stream_socket =
-    asio::basic_stream_socket<asio::generic::stream_protocol, asio::io_context::executor_type>;
-using acceptor_type = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
+using session::stream_socket;
 using reader_type = session::frame_reader<stream_socket>;
 using writer_type = session::frame_writer<stream_socket>;
 using json = nlohmann::json;
 
 constexpr const char* server_name = "sockit/0.1";
-
-std::string peer_of(const stream_socket& s) {
-  std::error_code ec;
-  auto ep = s.remote_endpoint(ec);
-  if (ec) return "unknown";
-  return net::socket_address(ep.data(), static_cast<socklen_t>(ep.size())).to_string();
-}
 
 // The stable code string for an error, as docs/PROTOCOL.md lists them.
 std::string code_of(const std::error_code& ec) {
@@ -134,20 +117,9 @@ std::int64_t mtime_ns_of(const struct stat& st) {
 
 struct transfer_server::impl {
   transfer_server_options opt;
-  session::io_pool pool;
+  session::stream_server server;
   std::function<void(const transfer_event&)> callback;
-  net::endpoint bound;
-  int family = AF_UNSPEC;
   unique_fd root;
-  std::unique_ptr<acceptor_type> acceptor;
-  bool remove_unix_path = false;
-
-  struct loop_state {
-    std::unordered_set<stream_socket*> sockets;
-    bool stopping = false;
-  };
-  std::vector<loop_state> loops;
-  std::atomic<unsigned> next_loop{0};
 
   // Names with an upload in progress (any loop): a second upload of one gets "busy".
   std::mutex busy_mu;
@@ -156,12 +128,7 @@ struct transfer_server::impl {
   std::atomic<std::uint64_t> accepted{0}, rejected{0}, active{0}, stored{0}, sent{0}, failed{0},
       bytes_in{0}, bytes_out{0};
 
-  std::mutex mu;
-  std::condition_variable cv;
-  bool started = false, stopped = false, stopping = false;
-
-  explicit impl(transfer_server_options o)
-      : opt(std::move(o)), pool(opt.threads), loops(pool.size()) {}
+  explicit impl(transfer_server_options o) : opt(std::move(o)), server(opt.threads) {}
 
   void emit(transfer_event::type what, const std::string& peer, std::string name = {},
             std::uint64_t bytes = 0, std::string detail = {}) {
@@ -298,75 +265,55 @@ struct transfer_server::impl {
     std::string why;
     root = open_root_dir(opt.root, ec);
     if (ec) throw std::system_error(ec, "cannot open directory " + opt.root);
-    net::socket listener = net::socket::listen(opt.endpoint, ec, &why);
-    if (ec) throw std::system_error(ec, why);
-    auto local = listener.local_address();
-    family = local.family();
-    bound = opt.endpoint.is_unix() ? opt.endpoint : local.to_endpoint(net::transport::tcp);
-    remove_unix_path = opt.endpoint.type() == net::endpoint::kind::unix_path;
-    acceptor = std::make_unique<acceptor_type>(pool.context(0));
-    acceptor->assign(asio::generic::stream_protocol(family, family == AF_UNIX ? 0 : IPPROTO_TCP),
-                     listener.release());
+    server.listen(opt.endpoint);
   }
 
-  asio::awaitable<void> accept_loop() {
-    constexpr auto token = asio::experimental::as_tuple(asio::use_awaitable);
-    asio::steady_timer backoff(co_await asio::this_coro::executor);
-    for (;;) {
-      unsigned index = next_loop.fetch_add(1, std::memory_order_relaxed) % pool.size();
-      auto [ec, sock] = co_await acceptor->async_accept(pool.context(index), token);
-      if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
-      if (ec) {
-        // Out of descriptors and friends: back off instead of spinning on the listener.
-        backoff.expires_after(std::chrono::milliseconds(20));
-        co_await backoff.async_wait(token);
-        continue;
-      }
-      if (opt.max_conns != 0 && active.load(std::memory_order_relaxed) >= opt.max_conns) {
-        rejected.fetch_add(1, std::memory_order_relaxed);
-        std::string peer = peer_of(sock);
-        // Best effort, never blocking the accept loop: say why, then close.
-        std::string f = codec::encode(
-            error_frame(nullptr, errc::too_many_connections, "server is at its connection limit"));
-        ::send(sock.native_handle(), f.data(), f.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-        std::error_code ignored;
-        sock.close(ignored);
-        emit(transfer_event::type::rejected, peer, {}, 0, "too_many_connections");
-        continue;
-      }
+  session::stream_server::hooks hooks() {
+    session::stream_server::hooks h;
+    h.serve = [this](stream_socket& s, unsigned) { return connection(s); };
+    h.admit = [this] {
+      if (opt.max_conns != 0 && active.load(std::memory_order_relaxed) >= opt.max_conns)
+        return false;
       active.fetch_add(1, std::memory_order_relaxed);
       accepted.fetch_add(1, std::memory_order_relaxed);
-      asio::co_spawn(pool.context(index), connection(std::move(sock), index), asio::detached);
-    }
+      return true;
+    };
+    h.refused = [this](stream_socket* sock, session::refusal why) {
+      rejected.fetch_add(1, std::memory_order_relaxed);
+      if (!sock) {
+        emit(transfer_event::type::rejected, "unknown", {}, 0, "out of file descriptors");
+        return;
+      }
+      // Best effort, never blocking the accept loop: say why; the server then closes it.
+      std::string f = codec::encode(
+          error_frame(nullptr, errc::too_many_connections, "server is at its connection limit"));
+      ::send(sock->native_handle(), f.data(), f.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      emit(transfer_event::type::rejected, session::peer_name(*sock), {}, 0,
+           "too_many_connections");
+    };
+    return h;
   }
 
-  asio::awaitable<void> connection(stream_socket sock, unsigned index) {
+  asio::awaitable<void> connection(stream_socket& sock) {
     using namespace asio::experimental::awaitable_operators;
-    std::string peer = peer_of(sock);
-    loop_state& state = loops[index];
+    std::string peer = session::peer_name(sock);
     std::string detail;
-    if (!state.stopping) {
-      state.sockets.insert(&sock);
-      std::error_code opt_ec;
-      if (family != AF_UNIX) sock.set_option(asio::ip::tcp::no_delay(true), opt_ec);
-      emit(transfer_event::type::accepted, peer);
-      session::deadline d;
-      try {
-        auto v = co_await (serve(sock, d, peer) || session::watch_deadline(d));
-        if (v.index() == 0) {
-          auto ec = std::get<0>(v);
-          if (ec && ec != asio::error::eof && ec != asio::error::operation_aborted)
-            detail = code_of(ec) + ": " + ec.message();
-        } else {
-          detail = "timed_out: deadline passed";
-        }
-      } catch (const std::exception& e) {
-        // A bug or resource exhaustion on one connection must not take the server down.
-        detail = std::string("internal error: ") + e.what();
+    emit(transfer_event::type::accepted, peer);
+    session::deadline d;
+    try {
+      auto v = co_await (serve(sock, d, peer) || session::watch_deadline(d));
+      if (v.index() == 0) {
+        auto ec = std::get<0>(v);
+        if (ec && ec != asio::error::eof && ec != asio::error::operation_aborted)
+          detail = code_of(ec) + ": " + ec.message();
+      } else {
+        detail = "timed_out: deadline passed";
       }
-      state.sockets.erase(&sock);
+    } catch (const std::exception& e) {
+      // A bug or resource exhaustion on one connection must not take the server down.
+      detail = std::string("internal error: ") + e.what();
     }
-    std::error_code ignored;
+    std::error_code ignored;  // closed before "closed" is reported
     sock.shutdown(asio::socket_base::shutdown_both, ignored);
     sock.close(ignored);
     active.fetch_sub(1, std::memory_order_relaxed);
@@ -841,65 +788,15 @@ transfer_server::transfer_server(transfer_server_options options)
 
 transfer_server::~transfer_server() { stop(); }
 
-net::endpoint transfer_server::local_endpoint() const { return impl_->bound; }
+net::endpoint transfer_server::local_endpoint() const { return impl_->server.local_endpoint(); }
 
 void transfer_server::on_event(std::function<void(const transfer_event&)> callback) {
   impl_->callback = std::move(callback);
 }
 
-void transfer_server::start() {
-  {
-    std::lock_guard lock(impl_->mu);
-    if (impl_->started) return;
-    impl_->started = true;
-  }
-  asio::co_spawn(impl_->pool.context(0), impl_->accept_loop(), asio::detached);
-  impl_->pool.start();
-}
+void transfer_server::start() { impl_->server.start(impl_->hooks()); }
 
-void transfer_server::stop() {
-  {
-    std::unique_lock lock(impl_->mu);
-    if (impl_->stopped) return;
-    if (impl_->stopping) {
-      impl_->cv.wait(lock, [&] { return impl_->stopped; });
-      return;
-    }
-    impl_->stopping = true;
-  }
-  impl* self = impl_.get();
-  // As in echo_server::stop(): close the acceptor and wait for it, so a connection accepted
-  // just before is queued on its loop ahead of that loop's stop and is closed, not dropped.
-  // TODO(next session): echo, chat and transfer share this lifecycle; move it into session/.
-  if (self->started) {
-    std::promise<void> closed;
-    asio::post(self->pool.context(0), [self, &closed] {
-      std::error_code ignored;
-      self->acceptor->close(ignored);
-      closed.set_value();
-    });
-    closed.get_future().wait();
-  } else {
-    std::error_code ignored;  // no loop runs: nothing else touches the acceptor
-    self->acceptor->close(ignored);
-  }
-  for (unsigned i = 0; i < self->pool.size(); ++i) {
-    asio::post(self->pool.context(i), [self, i] {
-      auto& state = self->loops[i];
-      state.stopping = true;
-      std::error_code ignored;
-      for (stream_socket* s : state.sockets) s->close(ignored);
-    });
-  }
-  self->pool.release();
-  if (self->started) self->pool.join();
-  if (self->remove_unix_path) ::unlink(self->opt.endpoint.path().c_str());
-  {
-    std::lock_guard lock(self->mu);
-    self->stopped = true;
-  }
-  self->cv.notify_all();
-}
+void transfer_server::stop() { impl_->server.stop(); }
 
 transfer_stats transfer_server::stats() const {
   auto& i = *impl_;
