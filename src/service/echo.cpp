@@ -59,10 +59,10 @@ struct echo_server::impl {
   net::endpoint udp_bound;
   std::vector<std::unique_ptr<datagram_socket>> udp;  // one per loop
 
-  std::atomic<std::uint64_t> accepted{0}, rejected{0}, active{0}, idle_closed{0}, bytes{0},
-      datagrams{0};
+  session::connection_count conns;
+  std::atomic<std::uint64_t> rejected{0}, idle_closed{0}, bytes{0}, datagrams{0};
 
-  explicit impl(echo_options o) : opt(std::move(o)), server(opt.threads) {}
+  explicit impl(echo_options o) : opt(std::move(o)), server(opt.threads), conns(opt.max_conns) {}
 
   void emit(echo_event::type what, std::string peer, std::uint64_t n = 0, std::string detail = {}) {
     if (callback) callback(echo_event{what, std::move(peer), n, std::move(detail)});
@@ -97,13 +97,7 @@ struct echo_server::impl {
   session::stream_server::hooks hooks() {
     session::stream_server::hooks h;
     h.serve = [this](stream_socket& s, unsigned) { return connection(s); };
-    h.admit = [this] {
-      if (opt.max_conns != 0 && active.load(std::memory_order_relaxed) >= opt.max_conns)
-        return false;
-      active.fetch_add(1, std::memory_order_relaxed);
-      accepted.fetch_add(1, std::memory_order_relaxed);
-      return true;
-    };
+    h.admit = [this] { return conns.try_admit(); };
     h.refused = [this](stream_socket* s, session::refusal why) {
       rejected.fetch_add(1, std::memory_order_relaxed);
       if (!callback) return;
@@ -139,7 +133,7 @@ struct echo_server::impl {
     std::string detail;
     if (r.error && r.error != asio::error::operation_aborted) detail = r.error.message();
     bytes.fetch_add(r.bytes, std::memory_order_relaxed);
-    active.fetch_sub(1, std::memory_order_relaxed);
+    conns.release();
     if (timed_out) {
       idle_closed.fetch_add(1, std::memory_order_relaxed);
       emit(echo_event::type::idle_timeout, std::move(peer), r.bytes, "idle timeout");
@@ -194,7 +188,7 @@ void echo_server::wait() { impl_->server.wait(); }
 echo_stats echo_server::stats() const {
   auto& i = *impl_;
   constexpr auto r = std::memory_order_relaxed;
-  return echo_stats{i.accepted.load(r),    i.rejected.load(r), i.active.load(r),
+  return echo_stats{i.conns.accepted(),    i.rejected.load(r), i.conns.active(),
                     i.idle_closed.load(r), i.bytes.load(r),    i.datagrams.load(r)};
 }
 

@@ -125,10 +125,11 @@ struct transfer_server::impl {
   std::mutex busy_mu;
   std::set<std::string> busy;
 
-  std::atomic<std::uint64_t> accepted{0}, rejected{0}, active{0}, stored{0}, sent{0}, failed{0},
-      bytes_in{0}, bytes_out{0};
+  session::connection_count conns;
+  std::atomic<std::uint64_t> rejected{0}, stored{0}, sent{0}, failed{0}, bytes_in{0}, bytes_out{0};
 
-  explicit impl(transfer_server_options o) : opt(std::move(o)), server(opt.threads) {}
+  explicit impl(transfer_server_options o)
+      : opt(std::move(o)), server(opt.threads), conns(opt.max_conns) {}
 
   void emit(transfer_event::type what, const std::string& peer, std::string name = {},
             std::uint64_t bytes = 0, std::string detail = {}) {
@@ -271,14 +272,8 @@ struct transfer_server::impl {
   session::stream_server::hooks hooks() {
     session::stream_server::hooks h;
     h.serve = [this](stream_socket& s, unsigned) { return connection(s); };
-    h.admit = [this] {
-      if (opt.max_conns != 0 && active.load(std::memory_order_relaxed) >= opt.max_conns)
-        return false;
-      active.fetch_add(1, std::memory_order_relaxed);
-      accepted.fetch_add(1, std::memory_order_relaxed);
-      return true;
-    };
-    h.refused = [this](stream_socket* sock, session::refusal why) {
+    h.admit = [this] { return conns.try_admit(); };
+    h.refused = [this](stream_socket* sock, session::refusal) {
       rejected.fetch_add(1, std::memory_order_relaxed);
       if (!sock) {
         emit(transfer_event::type::rejected, "unknown", {}, 0, "out of file descriptors");
@@ -316,7 +311,7 @@ struct transfer_server::impl {
     std::error_code ignored;  // closed before "closed" is reported
     sock.shutdown(asio::socket_base::shutdown_both, ignored);
     sock.close(ignored);
-    active.fetch_sub(1, std::memory_order_relaxed);
+    conns.release();
     emit(transfer_event::type::closed, peer, {}, 0, detail);
   }
 
@@ -801,7 +796,7 @@ void transfer_server::stop() { impl_->server.stop(); }
 transfer_stats transfer_server::stats() const {
   auto& i = *impl_;
   constexpr auto r = std::memory_order_relaxed;
-  return transfer_stats{i.accepted.load(r), i.rejected.load(r), i.active.load(r),
+  return transfer_stats{i.conns.accepted(), i.rejected.load(r), i.conns.active(),
                         i.stored.load(r),   i.sent.load(r),     i.failed.load(r),
                         i.bytes_in.load(r), i.bytes_out.load(r)};
 }

@@ -31,6 +31,28 @@ enum class refusal {
 /// "tcp://127.0.0.1:5555", "unix:/path", or "unknown" when the peer is already gone.
 std::string peer_name(const stream_socket& s);
 
+/// Admitted and live connections against a cap (0 = none): what echo and serve plug into
+/// hooks.admit. try_admit() runs on loop 0 only, release() on any loop.
+class connection_count {
+ public:
+  explicit connection_count(std::size_t max) noexcept : max_(max) {}
+  /// Counts one more connection unless the cap is reached.
+  bool try_admit() noexcept {
+    if (max_ != 0 && active_.load(std::memory_order_relaxed) >= max_) return false;
+    active_.fetch_add(1, std::memory_order_relaxed);
+    accepted_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  /// One admitted connection has ended.
+  void release() noexcept { active_.fetch_sub(1, std::memory_order_relaxed); }
+  std::uint64_t accepted() const noexcept { return accepted_.load(std::memory_order_relaxed); }
+  std::uint64_t active() const noexcept { return active_.load(std::memory_order_relaxed); }
+
+ private:
+  std::size_t max_;
+  std::atomic<std::uint64_t> accepted_{0}, active_{0};
+};
+
 class stream_server {
  public:
   /// What a service plugs in. Every hook runs on a loop thread; set them before start().
