@@ -613,7 +613,7 @@ struct chat_server::impl {
     session::stream_server::hooks h;
     h.adopt = [this](stream_socket sock, unsigned) { admit(std::move(sock)); };
     h.admit = [this] { return opt.max_clients == 0 || members < opt.max_clients; };
-    h.refused = [this](stream_socket* sock, session::refusal why) {
+    h.refused = [this](stream_socket* sock, session::refusal) {
       if (sock) {
         reject(*sock, fmt::format("the room is full ({} members)", opt.max_clients));
       } else {
