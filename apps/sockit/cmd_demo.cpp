@@ -7,6 +7,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "commands.hpp"
@@ -31,48 +33,57 @@ void expect(bool ok, const std::string& what) {
   if (!ok) throw std::runtime_error(what);
 }
 
-std::string step_tcp_upper() {
+// An echo server on `at` with one loop; `upper` as --upper.
+std::unique_ptr<service::echo_server> start_echo(const std::string& at, bool upper) {
   service::echo_options opt;
-  opt.endpoint = net::endpoint::parse("127.0.0.1:0");
-  opt.upper = true;
+  opt.endpoint = net::endpoint::parse(at);
+  opt.udp = opt.endpoint.proto() == net::transport::udp;
+  opt.upper = upper;
   opt.threads = 1;
-  service::echo_server server(opt);
-  server.start();
+  auto server = std::make_unique<service::echo_server>(opt);
+  server->start();
+  return server;
+}
+
+// Connects to a stream echo server, sends `msg` and reads as many bytes back.
+std::pair<net::socket, std::string> stream_round_trip(const net::endpoint& at,
+                                                      std::string_view msg) {
   std::error_code ec;
   std::string why;
-  net::socket c = net::socket::connect(server.local_endpoint(), ec, &why);
+  net::socket c = net::socket::connect(at, ec, &why);
   expect(!ec, why);
-  c.send_all(net::as_bytes("hello, sockit"), ec);
+  c.send_all(net::as_bytes(msg), ec);
   expect(!ec, "send: " + ec.message());
   std::string reply;
-  while (reply.size() < 13) {
+  while (reply.size() < msg.size()) {
     std::string part = recv_some(c);
     expect(!part.empty(), "server closed early");
     reply += part;
   }
+  return {std::move(c), std::move(reply)};
+}
+
+std::string step_tcp_upper() {
+  auto server = start_echo("127.0.0.1:0", true);
+  auto [c, reply] = stream_round_trip(server->local_endpoint(), "hello, sockit");
   expect(reply == "HELLO, SOCKIT", "unexpected reply '" + reply + "'");
+  std::error_code ec;
   c.shutdown_write(ec);
   std::string after = recv_some(c);
   expect(after.empty(), "expected recv() to return empty after shutdown");
-  server.stop();
+  server->stop();
   return fmt::format(
       "{}: sent 'hello, sockit', got '{}'; after our shutdown the server's recv "
       "returned empty, so it closed and recv() gave us b'' too",
-      server.local_endpoint().to_string(), reply);
+      server->local_endpoint().to_string(), reply);
 }
 
 std::string step_udp() {
-  service::echo_options opt;
-  opt.endpoint = net::endpoint::parse("udp://127.0.0.1:0");
-  opt.udp = true;
-  opt.upper = true;
-  opt.threads = 1;
-  service::echo_server server(opt);
-  server.start();
+  auto server = start_echo("udp://127.0.0.1:0", true);
   std::error_code ec;
   net::socket c = net::socket::bind_datagram(net::endpoint::parse("127.0.0.1:0"), ec);
   expect(!ec, "bind: " + ec.message());
-  auto to = server.local_endpoint();
+  auto to = server->local_endpoint();
   std::string why;
   net::socket target = net::socket::connect(to, ec, &why);  // resolve the address once
   expect(!ec, why);
@@ -85,7 +96,7 @@ std::string step_udp() {
   expect(!ec, "recvfrom: " + ec.message());
   buf.resize(n);
   expect(buf == "DATAGRAM ONE", "unexpected reply '" + buf + "'");
-  server.stop();
+  server->stop();
   return fmt::format(
       "{}: sendto('datagram one') -> recvfrom() = ('{}', {}); no connection, "
       "each datagram carries the sender's address",
@@ -96,48 +107,30 @@ std::string step_unix() {
   auto dir = std::filesystem::temp_directory_path() / fmt::format("sockit-demo-{}", ::getpid());
   std::filesystem::create_directories(dir);
   auto path = (dir / "echo.sock").string();
-  service::echo_options opt;
-  opt.endpoint = net::endpoint::parse("unix:" + path);
-  opt.threads = 1;
   std::string result;
   {
-    service::echo_server server(opt);
-    server.start();
-    std::error_code ec;
-    std::string why;
-    net::socket c = net::socket::connect(server.local_endpoint(), ec, &why);
-    expect(!ec, why);
-    c.send_all(net::as_bytes("over AF_UNIX"), ec);
-    std::string reply;
-    while (reply.size() < 12) {
-      std::string part = recv_some(c);
-      expect(!part.empty(), "server closed early");
-      reply += part;
-    }
+    auto server = start_echo("unix:" + path, false);
+    auto [c, reply] = stream_round_trip(server->local_endpoint(), "over AF_UNIX");
     expect(reply == "over AF_UNIX", "unexpected reply '" + reply + "'");
-    server.stop();
+    server->stop();
     result = fmt::format(
         "{}: the same echo over a socket file, no TCP/IP stack involved; "
         "got '{}' back",
-        server.local_endpoint().to_string(), reply);
+        server->local_endpoint().to_string(), reply);
   }
   std::filesystem::remove_all(dir);
   return result;
 }
 
 std::string step_bench() {
-  service::echo_options opt;
-  opt.endpoint = net::endpoint::parse("127.0.0.1:0");
-  opt.threads = 1;
-  service::echo_server server(opt);
-  server.start();
+  auto server = start_echo("127.0.0.1:0", false);
   service::bench_echo_options b;
-  b.endpoint = server.local_endpoint();
+  b.endpoint = server->local_endpoint();
   b.connections = 10;
   b.duration = std::chrono::milliseconds(500);
   b.size = 64;
   auto r = service::run_bench_echo(b);
-  server.stop();
+  server->stop();
   expect(r.mismatches == 0, fmt::format("{} mismatched echoes", r.mismatches));
   expect(r.round_trips > 0, "no round trips completed");
   return fmt::format(
