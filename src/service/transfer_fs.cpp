@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <string>
 
 #include "sockit/net/error.hpp"
 
@@ -196,7 +197,7 @@ bool set_mtime(int fd, std::int64_t mtime_ns) {
 void set_file_attrs(int fd, std::uint64_t size, int mode, std::int64_t mtime_ns,
                     std::error_code& ec) {
   ec.clear();
-  if (::ftruncate(fd, static_cast<off_t>(size)) != 0 ||
+  if ((size != UINT64_MAX && ::ftruncate(fd, static_cast<off_t>(size)) != 0) ||
       (mode >= 0 && ::fchmod(fd, static_cast<mode_t>(mode) & 07777 & ~06000) != 0) ||
       !set_mtime(fd, mtime_ns)) {
     ec = last_error();
@@ -206,6 +207,24 @@ void set_file_attrs(int fd, std::uint64_t size, int mode, std::int64_t mtime_ns,
 void finish_file(int fd, std::uint64_t size, int mode, std::int64_t mtime_ns, std::error_code& ec) {
   set_file_attrs(fd, size, mode, mtime_ns, ec);
   if (!ec && ::fsync(fd) != 0) ec = last_error();
+}
+
+unique_fd open_unnamed(int dir, std::error_code& ec) {
+  ec.clear();
+  unique_fd fd(::openat(dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (!fd) ec = last_error();
+  return fd;
+}
+
+void link_unnamed(int fd, int dir, const std::string& name, std::error_code& ec) {
+  ec.clear();
+  // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH on older kernels; /proc/self/fd works for anyone.
+  if (::linkat(fd, "", dir, name.c_str(), AT_EMPTY_PATH) == 0) return;
+  if (errno != EEXIST) {
+    std::string self = "/proc/self/fd/" + std::to_string(fd);
+    if (::linkat(AT_FDCWD, self.c_str(), dir, name.c_str(), AT_SYMLINK_FOLLOW) == 0) return;
+  }
+  ec = errno == EEXIST ? make_error_code(errc::name_exists) : last_error();
 }
 
 std::vector<std::error_code> sync_files(std::span<const int> fds) {

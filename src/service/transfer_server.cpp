@@ -9,8 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
+#include <asio/thread_pool.hpp>
+#include <asio/use_awaitable.hpp>
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -121,6 +125,24 @@ struct transfer_server::impl {
   std::function<void(const transfer_event&)> callback;
   unique_fd root;
 
+  // Blocking file work (fsync + rename of finished uploads, hashing a resumed prefix) runs
+  // here, off the event loops, so one slow disk does not stall every connection on a loop.
+  // A coroutine awaiting a job resumes on its own loop; the pending completion counts as
+  // that loop's work, so stop() (which joins the loops) returns only after every job ended
+  // and no connection state is destroyed under a running job. Destroyed after stop().
+  asio::thread_pool disk{2};
+
+  template <class F>
+  asio::awaitable<void> on_disk(F f) {
+    co_await asio::co_spawn(
+        disk.get_executor(),
+        [f = std::move(f)]() mutable -> asio::awaitable<void> {
+          f();
+          co_return;
+        },
+        asio::use_awaitable);
+  }
+
   // Names with an upload in progress (any loop): a second upload of one gets "busy".
   std::mutex busy_mu;
   std::set<std::string> busy;
@@ -174,17 +196,23 @@ struct transfer_server::impl {
     std::string base, partial;
     hasher hash;
     std::uint64_t offset = 0, written = 0;
+    std::uint64_t disk_size = 0;  // size on disk: all-zero pieces are holes, not writes
     bool done = false;
+    bool unnamed = false;  // an O_TMPFILE (small uploads), linked in by commit()
+    static constexpr std::uint64_t small_upload = 64 * 1024;
 
     upload(impl& s, const std::string& p, hash_algorithm a) : srv(s), peer(p), hash(a) {}
     ~upload() {
       // Interrupted (peer gone, deadline): the partial stays for --resume.
-      if (file && !done) srv.emit(transfer_event::type::partial, peer, name, offset + written);
+      if (file && !done && !unnamed) {
+        srv.emit(transfer_event::type::partial, peer, name, offset + written);
+      }
     }
 
+    // Checks and opens the partial. With start > 0 the caller then verifies the prefix
+    // (verify_prefix, off the loop) before any byte is written.
     std::error_code open(const std::vector<std::string>& parts, std::uint64_t start,
-                         std::uint64_t announced, bool overwrite, const std::string& prefix_hash,
-                         const hasher* cached_prefix) {
+                         std::uint64_t announced, bool overwrite) {
       std::error_code ec;
       if (!claim.claim(&srv, name)) return errc::name_busy;
       std::span<const std::string> dirs(parts.data(), parts.size() - 1);
@@ -201,27 +229,49 @@ struct transfer_server::impl {
         std::uint64_t avail = free_space(parent.get(), ec);
         if (!ec && avail < announced) return errc::no_space;
       }
+      if (start == 0 && !overwrite && announced <= small_upload) {
+        // Small: an unnamed file, linked in under its name once verified and durable. One
+        // directory entry instead of a partial's plus a rename (10,000-file uploads); an
+        // interrupted one leaves nothing, which costs nothing to send again.
+        std::error_code tec;
+        file = open_unnamed(parent.get(), tec);
+        if (file) {
+          unnamed = true;
+          return {};
+        }  // no O_TMPFILE on this filesystem: a named partial as for any other size
+      }
       file.reset(
           ::openat(parent.get(), partial.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
       if (!file)
         return errno == ELOOP ? make_error_code(errc::unsafe_name)
                               : std::error_code(errno, std::system_category());
       if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) return errc::unsafe_name;
-      if (start > 0) {
-        // Resume only onto a prefix whose hash the client has checked against its own.
-        if (static_cast<std::uint64_t>(st.st_size) < start) return errc::protocol_error;
-        if (cached_prefix) {
-          hash = *cached_prefix;
-        } else {
-          hash_file_range(file.get(), 0, start, hash, ec);
-          if (ec) return ec;
-        }
-        if (hash.hex() != prefix_hash) return errc::hash_mismatch;
-      }
-      if (::ftruncate(file.get(), static_cast<off_t>(start)) != 0) {
-        return {errno, std::system_category()};
+      if (start > 0 && static_cast<std::uint64_t>(st.st_size) < start) {
+        return errc::protocol_error;
       }
       offset = start;
+      if (start == 0 && st.st_size != 0 && ::ftruncate(file.get(), 0) != 0) {
+        return {errno, std::system_category()};
+      }
+      disk_size = start;
+      return {};
+    }
+
+    // Resume only onto a prefix whose hash the client has checked against its own. Runs on
+    // the disk pool when the prefix is not cached (it reads `offset` bytes).
+    std::error_code verify_prefix(const std::string& prefix_hash, const hasher* cached_prefix) {
+      std::error_code ec;
+      if (cached_prefix) {
+        hash = *cached_prefix;
+      } else {
+        hash_file_range(file.get(), 0, offset, hash, ec);
+        if (ec) return ec;
+      }
+      if (hash.hex() != prefix_hash) return errc::hash_mismatch;
+      if (::ftruncate(file.get(), static_cast<off_t>(offset)) != 0) {
+        return {errno, std::system_category()};
+      }
+      disk_size = offset;
       return {};
     }
 
@@ -230,6 +280,10 @@ struct transfer_server::impl {
       if (offset + written + piece.size() > srv.opt.max_file_size) return errc::body_too_large;
       write_at(file.get(), piece, offset + written, true, ec);
       if (ec) return ec;
+      if (!piece.empty() && (piece.front() != 0 || std::any_of(piece.begin(), piece.end(),
+                                                               [](char c) { return c != 0; }))) {
+        disk_size = offset + written + piece.size();
+      }
       hash.update(piece);
       written += piece.size();
       srv.bytes_in.fetch_add(piece.size(), std::memory_order_relaxed);
@@ -237,22 +291,92 @@ struct transfer_server::impl {
     }
 
     // Verifies the hash; a mismatch is never promoted (the partial is removed, since it is
-    // known bad). Then size, mode, mtime, fsync, rename.
-    std::error_code commit(const std::string& expected, bool overwrite, int mode,
-                           std::int64_t mtime_ns) {
+    // known bad). Then size, mode and mtime; the fsync and the rename come in a batch
+    // (commit_batch), still before the file gets its final name.
+    std::error_code finish(const std::string& expected, int mode, std::int64_t mtime_ns) {
       std::error_code ec;
       done = true;
       if (expected.empty() || hash.hex() != expected) {
-        ::unlinkat(parent.get(), partial.c_str(), 0);
+        if (!unnamed) ::unlinkat(parent.get(), partial.c_str(), 0);
         return errc::hash_mismatch;
       }
-      finish_file(file.get(), offset + written, mode >= 0 ? mode : 0644, mtime_ns, ec);
-      if (ec) return ec;
-      promote(parent.get(), partial, base, overwrite, ec);
-      if (ec) ::unlinkat(parent.get(), partial.c_str(), 0);
+      std::uint64_t size = offset + written;  // extended over trailing holes only if needed
+      set_file_attrs(file.get(), size == disk_size ? UINT64_MAX : size, mode >= 0 ? mode : 0644,
+                     mtime_ns, ec);
+      if (ec && !unnamed) ::unlinkat(parent.get(), partial.c_str(), 0);
       return ec;
     }
   };
+
+  // Verified uploads of one connection waiting to be made durable and renamed, with their
+  // replies. Pipelined small files are committed together: one syncfs (sync_files) for the
+  // batch instead of one fsync per file, and nothing is renamed before that. A batch is
+  // committed before any other reply is queued (replies stay in request order), before the
+  // connection waits for the network, and when it reaches max_files or max_bytes.
+  struct commit_batch {
+    static constexpr std::size_t max_files = 256;
+    static constexpr std::uint64_t max_bytes = 64u << 20;
+    struct item {
+      std::unique_ptr<upload> up;
+      json id;
+      bool overwrite = false;
+      std::string reply_name;
+      std::error_code result;
+    };
+    std::vector<item> items;
+    std::uint64_t bytes = 0;
+    bool full() const { return items.size() >= max_files || bytes >= max_bytes; }
+  };
+
+  // fsync (or syncfs) and rename every upload in the batch on the disk pool; then, back on
+  // this connection's loop, events and replies in order. `w` may be null (classic: no
+  // replies).
+  asio::awaitable<void> commit(commit_batch& b, writer_type* w, const std::string& peer) {
+    if (b.items.empty()) co_return;
+    co_await on_disk([&b] {
+      std::vector<int> fds;
+      for (auto& it : b.items) fds.push_back(it.up->file.get());
+      auto synced = sync_files(fds);
+      for (std::size_t i = 0; i < b.items.size(); ++i) {
+        auto& it = b.items[i];
+        auto& up = *it.up;
+        it.result = synced[i];
+        if (!it.result && up.unnamed) {
+          link_unnamed(up.file.get(), up.parent.get(), up.base, it.result);
+          // A stale partial of an earlier, larger attempt is obsolete now (this name is
+          // claimed, so no other upload uses it).
+          if (!it.result) ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
+        } else if (!it.result) {
+          promote(up.parent.get(), up.partial, up.base, it.overwrite, it.result);
+        }
+        if (it.result && !up.unnamed) ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
+      }
+    });
+    for (auto& it : b.items) {
+      auto& up = *it.up;
+      std::uint64_t size = up.offset + up.written;
+      if (it.result) {
+        failed.fetch_add(1, std::memory_order_relaxed);
+        emit(transfer_event::type::failed, peer, it.reply_name, up.written, code_of(it.result));
+        if (w) w->queue(error_frame(it.id, it.result));
+        continue;
+      }
+      stored.fetch_add(1, std::memory_order_relaxed);
+      std::string digest = up.hash.hex();
+      emit(
+          transfer_event::type::stored, peer, it.reply_name, size,
+          w ? std::string(hash_name(up.hash.algorithm())) + " " + digest : "classic md5 " + digest);
+      if (w) {
+        w->queue(json{{"op", "ok"},
+                      {"id", it.id},
+                      {"name", it.reply_name},
+                      {"file_size", size},
+                      {"hash", digest}});
+      }
+    }
+    b.items.clear();
+    b.bytes = 0;
+  }
 
   // Cached from the last stat on a connection, so a resume does not hash the prefix twice.
   struct prefix_cache {
@@ -339,10 +463,11 @@ struct transfer_server::impl {
       std::string base = classic_safe_name(shown, ec);
       std::string md5 = str_field(h.fields, "md5");
       for (char& c : md5) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      upload up(*this, peer, hash_algorithm::md5);
+      auto owned = std::make_unique<upload>(*this, peer, hash_algorithm::md5);
+      upload& up = *owned;
       up.name = base;
       if (!ec && h.body_size > opt.max_file_size) ec = errc::body_too_large;
-      if (!ec) ec = up.open({base}, 0, h.body_size, false, {}, nullptr);
+      if (!ec) ec = up.open({base}, 0, h.body_size, false);
       if (ec) {
         failed.fetch_add(1, std::memory_order_relaxed);
         emit(transfer_event::type::failed, peer, shown, h.body_size, code_of(ec));
@@ -360,13 +485,14 @@ struct transfer_server::impl {
       }
       // Without an md5 in the head only the size can be checked (it was: the body is exact).
       std::string expected = md5.empty() ? up.hash.hex() : md5;
-      if (auto cec = up.commit(expected, false, -1, -1)) {
+      if (auto cec = up.finish(expected, -1, -1)) {
         failed.fetch_add(1, std::memory_order_relaxed);
         emit(transfer_event::type::failed, peer, shown, up.written, code_of(cec));
         continue;
       }
-      stored.fetch_add(1, std::memory_order_relaxed);
-      emit(transfer_event::type::stored, peer, base, up.written, "classic md5 " + up.hash.hex());
+      commit_batch one;
+      one.items.push_back({std::move(owned), nullptr, false, base, {}});
+      co_await commit(one, nullptr, peer);
     }
   }
 
@@ -409,22 +535,30 @@ struct transfer_server::impl {
     if (auto ec = co_await w.flush()) co_return ec;
 
     prefix_cache cache;
+    commit_batch batch;
     for (;;) {
       if (!r.has_buffered()) {
+        co_await commit(batch, &w, peer);  // before waiting for more from the network
         if (auto ec = co_await w.flush()) co_return ec;
       }
       std::error_code ec = co_await r.read_header(h);
       if (ec) {
+        co_await commit(batch, &w, peer);  // verified files are stored even if the rest fails
         if (ec == asio::error::eof) co_return co_await w.flush();
         co_return co_await refuse(r, w, ec);
       }
       id = id_field(h.fields);
       std::string_view op = h.op();
+      if (op != "put") co_await commit(batch, &w, peer);  // replies stay in request order
       if (op == "put") {
-        ec = co_await handle_put(r, w, h, id, peer, cache);
-        if (ec) co_return ec;
+        ec = co_await handle_put(r, w, h, id, peer, cache, batch);
+        if (ec) {
+          co_await commit(batch, &w, peer);
+          co_await w.flush();
+          co_return ec;
+        }
       } else if (op == "stat") {
-        handle_stat(w, h, id, cache);
+        co_await handle_stat(w, h, id, cache);
       } else if (op == "get") {
         ec = co_await handle_get(w, h, id, peer);
         if (ec) co_return ec;
@@ -461,7 +595,8 @@ struct transfer_server::impl {
 
   asio::awaitable<std::error_code> handle_put(reader_type& r, writer_type& w,
                                               const codec::frame_header& h, const json& id,
-                                              const std::string& peer, prefix_cache& cache) {
+                                              const std::string& peer, prefix_cache& cache,
+                                              commit_batch& batch) {
     const json& f = h.fields;
     std::string name = str_field(f, "name");
     bool stream = !h.has_body;
@@ -480,16 +615,22 @@ struct transfer_server::impl {
     if (bool_field(f, "overwrite") && !opt.allow_overwrite && !ec) {
       // Asked but not allowed: refuse only if the name exists (checked in open()).
     }
-    upload up(*this, peer, algo);
+    auto owned = std::make_unique<upload>(*this, peer, algo);
+    upload& up = *owned;
     up.name = name;
     const hasher* cached = nullptr;
     if (!ec && offset > 0 && cache.state && cache.name == name && cache.size == offset &&
         cache.state->algorithm() == algo) {
       cached = &*cache.state;
     }
-    if (!ec) {
-      ec = up.open(parts, offset, stream ? UINT64_MAX : h.body_size, overwrite,
-                   str_field(f, "prefix_hash"), cached);
+    if (!ec) ec = up.open(parts, offset, stream ? UINT64_MAX : h.body_size, overwrite);
+    if (!ec && offset > 0) {
+      std::string prefix_hash = str_field(f, "prefix_hash");
+      if (cached) {
+        ec = up.verify_prefix(prefix_hash, cached);
+      } else {
+        co_await on_disk([&] { ec = up.verify_prefix(prefix_hash, nullptr); });
+      }
     }
     cache = prefix_cache{};
     if (ec) {
@@ -497,6 +638,7 @@ struct transfer_server::impl {
       failed.fetch_add(1, std::memory_order_relaxed);
       emit(transfer_event::type::failed, peer, name, 0, code_of(ec));
       if (auto dec = co_await drain_put(r, stream)) co_return dec;
+      co_await commit(batch, &w, peer);
       w.queue(error_frame(id, ec));
       co_return std::error_code{};
     }
@@ -517,6 +659,7 @@ struct transfer_server::impl {
       for (;;) {
         if (auto rec = co_await r.read_header(dh)) co_return rec;
         if (dh.op() != "data") {
+          co_await commit(batch, &w, peer);
           w.queue(error_frame(id, errc::protocol_error, "expected a data frame"));
           co_return errc::protocol_error;
         }
@@ -527,6 +670,7 @@ struct transfer_server::impl {
     codec::frame_header t;
     if (auto rec = co_await r.read_header(t)) co_return rec;
     if (t.op() != "end") {
+      co_await commit(batch, &w, peer);
       w.queue(error_frame(id, errc::protocol_error, "expected the end trailer"));
       co_return errc::protocol_error;
     }
@@ -534,24 +678,20 @@ struct transfer_server::impl {
       up.done = true;
       failed.fetch_add(1, std::memory_order_relaxed);
       emit(transfer_event::type::failed, peer, name, up.written, code_of(werr));
+      co_await commit(batch, &w, peer);
       w.queue(error_frame(id, werr));
       co_return std::error_code{};
     }
-    if (auto cec = up.commit(str_field(t.fields, "hash"), overwrite, mode, mtime_ns)) {
+    if (auto cec = up.finish(str_field(t.fields, "hash"), mode, mtime_ns)) {
       failed.fetch_add(1, std::memory_order_relaxed);
       emit(transfer_event::type::failed, peer, name, up.written, code_of(cec));
+      co_await commit(batch, &w, peer);
       w.queue(error_frame(id, cec));
       co_return std::error_code{};
     }
-    stored.fetch_add(1, std::memory_order_relaxed);
-    std::string digest = up.hash.hex();
-    emit(transfer_event::type::stored, peer, name, up.offset + up.written,
-         std::string(hash_name(algo)) + " " + digest);
-    w.queue(json{{"op", "ok"},
-                 {"id", id},
-                 {"name", name},
-                 {"file_size", up.offset + up.written},
-                 {"hash", digest}});
+    batch.bytes += up.offset + up.written;
+    batch.items.push_back({std::move(owned), id, overwrite, name, {}});
+    if (batch.full()) co_await commit(batch, &w, peer);
     co_return std::error_code{};
   }
 
@@ -564,14 +704,14 @@ struct transfer_server::impl {
                           false, 0, ec);
   }
 
-  void handle_stat(writer_type& w, const codec::frame_header& h, const json& id,
-                   prefix_cache& cache) {
+  asio::awaitable<void> handle_stat(writer_type& w, const codec::frame_header& h, const json& id,
+                                    prefix_cache& cache) {
     const json& f = h.fields;
     std::string name = str_field(f, "name");
     hash_algorithm algo = hash_algorithm::xxh3;
     if (f.contains("hash") && !parse_hash_name(str_field(f, "hash"), algo)) {
       w.queue(error_frame(id, errc::bad_header, "unknown hash algorithm"));
-      return;
+      co_return;
     }
     std::string base;
     std::error_code ec;
@@ -579,7 +719,7 @@ struct transfer_server::impl {
     json reply{{"op", "stat"}, {"id", id}, {"name", name}, {"exists", false}, {"partial_size", 0}};
     if (ec == errc::unsafe_name) {
       w.queue(error_frame(id, ec));
-      return;
+      co_return;
     }
     if (!ec) {
       struct stat st {};
@@ -593,7 +733,7 @@ struct transfer_server::impl {
       if (pf && ::fstat(pf.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
         hasher hs(algo);
         auto size = static_cast<std::uint64_t>(st.st_size);
-        hash_file_range(pf.get(), 0, size, hs, ec);
+        co_await on_disk([&] { hash_file_range(pf.get(), 0, size, hs, ec); });
         if (!ec) {
           reply["partial_size"] = size;
           reply["partial_hash"] = hs.hex();
@@ -641,7 +781,9 @@ struct transfer_server::impl {
     bool restarted = false;
     if (offset > 0) {
       // Continue only if the client's prefix is our prefix; otherwise start over.
-      if (offset <= size) hash_file_range(file.get(), 0, offset, hs, ec);
+      if (offset <= size) {
+        co_await on_disk([&] { hash_file_range(file.get(), 0, offset, hs, ec); });
+      }
       if (offset > size || ec || hs.hex() != str_field(f, "prefix_hash")) {
         hs.reset();
         offset = 0;
@@ -763,10 +905,11 @@ struct transfer_server::impl {
     std::error_code ec;
     auto parts = split_safe_name(name, ec);
     int mode = num_field<int>(h.fields, "mode", 0755);
+    auto mtime_ns = num_field<std::int64_t>(h.fields, "mtime_ns", -1);
     if (!ec) {
       unique_fd d =
           open_dir_chain(root.get(), parts, true, static_cast<mode_t>((mode & 0777) | 0700), ec);
-      if (!ec) ::fchmod(d.get(), static_cast<mode_t>((mode & 0777) | 0700));
+      if (!ec) finish_dir(d.get(), mode, mtime_ns, ec);
     }
     if (ec) {
       w.queue(error_frame(id, ec));

@@ -71,6 +71,48 @@ class Exchange(unittest.TestCase):
             c.sock.shutdown(socket.SHUT_WR)
             self.assertEqual(recv_until_eof(c.sock), b"")
 
+    def test_pipelined_puts_commit_in_batches_with_replies_in_order(self):
+        # Many small puts in one write: the server may make them durable together, but every
+        # reply keeps its place, a bad one in the middle fails alone, and a directory's mkdir
+        # with mtime_ns after its files leaves that mtime.
+        with TempDir() as d, Server("serve", d, "127.0.0.1:0") as srv:
+            c = Client.connect(srv)
+            blobs = {f"b/f{i:03d}": os.urandom(i * 7) for i in range(300)}
+            wire = []
+            for i, (name, data) in enumerate(blobs.items()):
+                bad = i == 150
+                wire.append(frame({"op": "put", "id": 1000 + i, "name": name, "hash": "sha256"},
+                                  data))
+                wire.append(frame({"op": "end", "id": 1000 + i,
+                                   "hash": "0" * 64 if bad else digest(data)}))
+                if i == 200:
+                    wire.append(frame({"op": "stat", "id": 5000, "name": "b/f100"}))
+            wire.append(frame({"op": "mkdir", "id": 6000, "name": "b", "mode": 0o755,
+                               "mtime_ns": 1_234_567_890_123_456_789}))
+            c.sock.sendall(b"".join(wire))
+            replies = [c.recv()[0] for _ in range(302)]
+            ids = [r["id"] for r in replies]
+            self.assertEqual(ids, list(range(1000, 1201)) + [5000] + list(range(1201, 1300))
+                             + [6000])
+            for r in replies:
+                if r["id"] == 1150:
+                    self.assertEqual((r["op"], r["code"]), ("error", "hash_mismatch"))
+                elif r["id"] == 5000:
+                    self.assertEqual((r["op"], r["exists"]), ("stat", True))  # already renamed
+                else:
+                    self.assertEqual(r["op"], "ok", r)
+            for i, (name, data) in enumerate(blobs.items()):
+                path = os.path.join(d, name)
+                if i == 150:
+                    self.assertFalse(os.path.exists(path))
+                else:
+                    with open(path, "rb") as f:
+                        self.assertEqual(f.read(), data, name)
+            self.assertEqual(sorted(os.listdir(os.path.join(d, "b"))),
+                             sorted(n[2:] for i, n in enumerate(blobs) if i != 150))
+            self.assertEqual(os.stat(os.path.join(d, "b")).st_mtime_ns, 1_234_567_890_123_456_789)
+            c.close()
+
     def test_version_and_first_frame(self):
         with TempDir() as d, Server("serve", d, "127.0.0.1:0") as srv:
             c = Client.connect(srv, hello=False)

@@ -67,6 +67,13 @@ class RoundTrip(unittest.TestCase):
             os.chmod(os.path.join(tree, "a.txt"), 0o600)
             os.utime(os.path.join(tree, "子目录/b.bin"), ns=(1_500_000_000_000_000_000,) * 2)
             os.symlink("/etc/passwd", os.path.join(tree, "link"))
+            os.chmod(os.path.join(tree, "子目录"), 0o750)
+            # Directory mtimes, set last (adding entries changes them), deepest first.
+            dirs = ["子目录/深", "x/y/z", "x/y", "x", "子目录", "empty_dir", ""]
+            dir_ns = {rel: 1_300_000_000_000_000_000 + i * 1_000_000_003
+                      for i, rel in enumerate(dirs)}
+            for rel in dirs:
+                os.utime(os.path.join(tree, rel), ns=(dir_ns[rel],) * 2)
             with Server("serve", served, "127.0.0.1:0") as srv:
                 r = run("put", tree, srv.endpoint)
                 self.assertEqual(r.returncode, 0, r.stderr)
@@ -85,6 +92,11 @@ class RoundTrip(unittest.TestCase):
                 self.assertEqual(os.stat(os.path.join(root, "项目", "a.txt")).st_mode & 0o777, 0o600)
                 self.assertEqual(os.stat(os.path.join(root, "项目", "子目录/b.bin")).st_mtime_ns,
                                  1_500_000_000_000_000_000)
+                self.assertEqual(os.stat(os.path.join(root, "项目", "子目录")).st_mode & 0o777,
+                                 0o750)
+                for rel, ns in dir_ns.items():
+                    self.assertEqual(os.stat(os.path.join(root, "项目", rel)).st_mtime_ns, ns,
+                                     (root, rel))
 
     def test_get_restores_directory_modes_and_mtimes(self):
         with TempDir() as d:
@@ -243,6 +255,30 @@ class RoundTrip(unittest.TestCase):
             self.assertIn("\x1b[1A", text)  # back up to the per-file line
             self.assertIn("5 files, 0 failed", text)  # the summary after the bar was cleared
             self.assertEqual(out.decode().count("sent t/"), 5)
+
+    def test_put_resume_of_small_files_sent_as_whole_frames(self):
+        # Files up to 64 KiB travel as whole frames gathered into one send; resume still
+        # checks the server's prefix.
+        with TempDir() as d:
+            served = os.path.join(d, "served")
+            os.mkdir(served)
+            data = os.urandom(60000)
+            write(os.path.join(d, "s.bin"), data)
+            write(os.path.join(d, "t.bin"), data[::-1])
+            write(os.path.join(served, ".s.bin.sockit-part"), data[:20000])
+            write(os.path.join(served, ".t.bin.sockit-part"), b"X" * 100)  # not our prefix
+            with Server("serve", served, "127.0.0.1:0") as srv:
+                r = run("put", "--resume", "--json", os.path.join(d, "s.bin"),
+                        os.path.join(d, "t.bin"), srv.endpoint)
+                self.assertEqual(r.returncode, 0, r.stderr)
+            files = {e["name"]: e for e in map(json.loads, r.stdout.decode().splitlines())
+                     if e["event"] == "file"}
+            self.assertEqual(files["s.bin"]["resumed_from"], 20000)
+            self.assertEqual(files["s.bin"]["bytes"], 40000)
+            self.assertTrue(files["t.bin"]["restarted"])
+            self.assertEqual(read(os.path.join(served, "s.bin")), data)
+            self.assertEqual(read(os.path.join(served, "t.bin")), data[::-1])
+            self.assertEqual(sorted(os.listdir(served)), ["s.bin", "t.bin"])
 
     def test_get_resume_verifies_prefix(self):
         with TempDir() as d:

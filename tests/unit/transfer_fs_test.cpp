@@ -141,5 +141,25 @@ TEST_F(TransferFsDir, SyncFilesReportsPerFile) {
   EXPECT_TRUE(r[1]);  // a descriptor that cannot be synced is reported, not skipped
 }
 
+TEST_F(TransferFsDir, UnnamedFileLinkedInOnlyOnceAndNeverReplaces) {
+  std::error_code ec;
+  unique_fd root = open_root_dir(dir_, ec);
+  unique_fd f = open_unnamed(root.get(), ec);
+  if (ec) GTEST_SKIP() << "no O_TMPFILE here: " << ec.message();
+  ASSERT_EQ(::write(f.get(), "data", 4), 4);
+  EXPECT_TRUE(std::filesystem::is_empty(dir_));  // no name until linked
+  link_unnamed(f.get(), root.get(), "a", ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(std::filesystem::file_size(dir_ + "/a"), 4u);
+  unique_fd g = open_unnamed(root.get(), ec);
+  ASSERT_FALSE(ec);
+  link_unnamed(g.get(), root.get(), "a", ec);
+  EXPECT_EQ(ec, errc::name_exists);
+  EXPECT_EQ(std::filesystem::file_size(dir_ + "/a"), 4u);
+  set_file_attrs(f.get(), UINT64_MAX, 0640, -1, ec);  // size left alone
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(std::filesystem::file_size(dir_ + "/a"), 4u);
+}
+
 }  // namespace
 }  // namespace sockit::service

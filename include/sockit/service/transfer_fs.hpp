@@ -71,9 +71,17 @@ void write_at(int fd, std::string_view data, std::uint64_t offset, bool sparse,
 void finish_file(int fd, std::uint64_t size, int mode, std::int64_t mtime_ns, std::error_code& ec);
 
 /// finish_file without the fsync, for callers that make a batch of files durable at once
-/// (sync_files) before renaming any of them.
+/// (sync_files) before renaming any of them. `size` UINT64_MAX leaves the size as it is.
 void set_file_attrs(int fd, std::uint64_t size, int mode, std::int64_t mtime_ns,
                     std::error_code& ec);
+
+/// An unnamed regular file in `dir` (O_TMPFILE): it vanishes on close unless link_unnamed
+/// gives it a name. Fails (EOPNOTSUPP, EISDIR...) on filesystems without O_TMPFILE.
+unique_fd open_unnamed(int dir, std::error_code& ec);
+
+/// Links an open_unnamed file into `dir` as `name`; errc::name_exists if it exists (never
+/// replaces). The caller has fsynced the file already.
+void link_unnamed(int fd, int dir, const std::string& name, std::error_code& ec);
 
 /// Makes the data and metadata of every file in `fds` durable: fsync for one file, syncfs
 /// once per filesystem for several (one journal commit instead of one per file: 10,000
