@@ -9,6 +9,7 @@ import time
 import unittest
 
 from sockit_test import SANITIZED, SOCKIT, Server, TempDir, run, timeout
+from transfer_proto import Client
 
 KiB, MiB, GiB = 1024, 1024 * 1024, 1024 * 1024 * 1024
 # Reader buffer 256 KiB, client read 1 MiB, server hash chunk 4 MiB, client mmap window 8 MiB.
@@ -310,6 +311,33 @@ class RoundTrip(unittest.TestCase):
                 r = run("get", "nope", srv.endpoint, "-o", out)
                 self.assertEqual(r.returncode, 1)
                 self.assertIn(b"not_found", r.stderr)
+
+
+class DiskWorkOffTheLoop(unittest.TestCase):
+    def test_hashing_a_big_partial_does_not_hold_up_another_client_on_the_same_loop(self):
+        # One event loop; client A asks for the stat of a 1 GiB (sparse) partial, whose
+        # prefix hash takes seconds. Client B, on the same loop, is served meanwhile: its
+        # hello and ls complete while A's reply is still pending.
+        with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--threads", "1") as srv:
+            with open(os.path.join(d, ".big.sockit-part"), "wb") as f:
+                f.truncate(GiB)
+            a = Client.connect(srv)
+            a.send({"op": "stat", "id": 1, "name": "big", "hash": "xxh3"})
+            b = Client.connect(srv)
+            head, entries = b.ls("")
+            self.assertEqual((head["op"], entries), ("ls", []))
+            a.sock.setblocking(False)
+            try:
+                pending = a.sock.recv(1)
+            except BlockingIOError:
+                pending = None
+            self.assertIsNone(pending, "A's 1 GiB hash finished before B's ls: not a test")
+            a.sock.setblocking(True)
+            a.sock.settimeout(timeout(120))
+            reply, _ = a.recv()
+            self.assertEqual((reply["op"], reply["partial_size"]), ("stat", GiB))
+            a.close()
+            b.close()
 
 
 if __name__ == "__main__":
