@@ -1,6 +1,9 @@
 // sockit chat serve|join: the seeds' two-way chat grown into a room for many clients.
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <ctime>
 #include <memory>
@@ -12,6 +15,7 @@
 #include "serving.hpp"
 #include "sockit/net/socket.hpp"
 #include "sockit/service/chat.hpp"
+#include "sockit/service/chat_event_queue.hpp"
 
 namespace sockit::cli {
 namespace {
@@ -23,6 +27,7 @@ struct chat_serve_cli_options {
   std::size_t max_line = 2048;
   std::size_t max_queue = 256 * 1024;
   double idle_timeout = 0;
+  std::size_t log_buffer = 4096;
   bool json = false;
   bool quiet = false;
 };
@@ -65,7 +70,19 @@ std::string iso_time(std::chrono::system_clock::time_point t) {
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
 }
 
-void print_chat_event(const service::chat_event& e, bool json) {
+std::string stamp(std::chrono::system_clock::time_point t) {
+  std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  ::localtime_r(&secs, &tm);
+  return fmt::format("[{:02}:{:02}:{:02}]", tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+std::string json_line(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+// One event as one log line (with its '\n').
+std::string format_chat_event(const service::chat_event& e, bool json) {
   using type = service::chat_event::type;
   if (json) {
     nlohmann::json j{{"event", event_name(e.what)}, {"time", iso_time(e.time)}};
@@ -81,8 +98,7 @@ void print_chat_event(const service::chat_event& e, bool json) {
                                                           : "reason";
       j[key] = e.detail;
     }
-    print_json(j);
-    return;
+    return json_line(j);
   }
   std::string nick = escape_for_terminal(e.nick);
   std::string line;
@@ -121,10 +137,28 @@ void print_chat_event(const service::chat_event& e, bool json) {
       line = fmt::format("closing: telling {} members", e.detail);
       break;
   }
-  std::time_t secs = std::chrono::system_clock::to_time_t(e.time);
-  std::tm tm{};
-  ::localtime_r(&secs, &tm);
-  print_line(fmt::format("[{:02}:{:02}:{:02}] {}", tm.tm_hour, tm.tm_min, tm.tm_sec, line));
+  return fmt::format("{} {}\n", stamp(e.time), line);
+}
+
+std::string format_log_gap(std::uint64_t dropped, bool json) {
+  auto now = std::chrono::system_clock::now();
+  if (json)
+    return json_line({{"event", "log_dropped"}, {"time", iso_time(now)}, {"events", dropped}});
+  return fmt::format("{} {} events not logged: the log was not being read fast enough\n",
+                     stamp(now), dropped);
+}
+
+// The log's only writer while the room runs. Straight to the descriptor, so a write stuck
+// on a full pipe holds no stdio lock that the main thread's summary would need.
+void write_stdout(std::string_view s) {
+  while (!s.empty()) {
+    ssize_t n = ::write(STDOUT_FILENO, s.data(), s.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;  // a closed pipe: the log is gone, the room is not
+    }
+    s.remove_prefix(static_cast<std::size_t>(n));
+  }
 }
 
 int run_chat_serve(const chat_serve_cli_options& o) {
@@ -137,12 +171,26 @@ int run_chat_serve(const chat_serve_cli_options& o) {
   if (o.idle_timeout < 0) throw std::invalid_argument("--idle-timeout must not be negative");
   opt.idle_timeout = std::chrono::milliseconds(static_cast<long long>(o.idle_timeout * 1000));
 
-  block_stop_signals();  // before the server thread exists, so it inherits the mask
-  service::chat_server server(opt);
+  block_stop_signals();  // before any thread exists (room, log printer): they inherit the mask
+  // The room's thread only hands events to a bounded queue; a printer thread writes them.
+  // A log nobody reads (a full pipe) then costs log lines, counted, never the room's time.
+  // Declared before the server, so it outlives every event the server emits.
+  std::unique_ptr<service::chat_event_queue> log;
   if (!o.quiet) {
-    server.on_event([json = o.json](const service::chat_event& e) { print_chat_event(e, json); });
+    log = std::make_unique<service::chat_event_queue>(
+        o.log_buffer,
+        [json = o.json](const service::chat_event& e) { write_stdout(format_chat_event(e, json)); },
+        [json = o.json](std::uint64_t n) { write_stdout(format_log_gap(n, json)); });
   }
+  service::chat_server server(opt);
+  if (log) server.on_event([q = log.get()](const service::chat_event& e) { q->push(e); });
   int sig = serve_until_stop_signal(server, o.json);
+  std::uint64_t not_logged = 0;
+  if (log) {
+    if (!log->close())
+      print_line("the event log is not being read; its last events are not written", stderr);
+    not_logged = log->dropped();
+  }
   auto s = server.stats();
   print_stopped(sig,
                 {{"accepted", s.accepted, "accepted"},
@@ -151,7 +199,8 @@ int run_chat_serve(const chat_serve_cli_options& o) {
                  {"deliveries", s.deliveries, "deliveries"},
                  {"dropped", s.dropped, "dropped"},
                  {"idle_closed", s.idle_closed, "idle-closed"},
-                 {"too_long", s.too_long, "lines too long"}},
+                 {"too_long", s.too_long, "lines too long"},
+                 {"not_logged", not_logged, "events not logged"}},
                 o.json);
   return 0;
 }
@@ -183,6 +232,11 @@ void setup_chat(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   serve->add_option("--idle-timeout", s->idle_timeout,
                     "Disconnect members silent for this many seconds (0 = never)");
+  serve
+      ->add_option("--log-buffer", s->log_buffer,
+                   "Events waiting for a slow log before they are dropped (and counted)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
   serve->add_flag("--json", s->json, "Events as JSON lines on stdout");
   serve->add_flag("-q,--quiet", s->quiet, "No event log, only the listening line and summary");
   serve->footer(

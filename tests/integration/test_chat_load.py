@@ -1,5 +1,6 @@
 """sockit chat serve under load and abuse: 1000 members, a member that never reads, hostile
 bytes, a 1 MiB line, a flood of joins and leaves. The room must keep serving everyone."""
+import json
 import re
 import resource
 import selectors
@@ -109,6 +110,51 @@ class ChatLoad(unittest.TestCase):
                 pass
             rc, out, err = srv.stop()
             self.assertIn("1 dropped", err)
+
+    def test_an_event_log_nobody_reads_never_stalls_the_room(self):
+        # stdout is a pipe this test leaves unread until the end: 20000 messages are ~1 MB
+        # of log, far more than the pipe (64 KiB) and the 64 events the log may buffer.
+        for json_mode in (False, True):
+            args = ["chat", "serve", "127.0.0.1:0", "--log-buffer", "64"]
+            with Server(*args, *(["--json"] if json_mode else []), json_mode=json_mode) as srv:
+                reader = LineSock(connect(srv))
+                reader.line()
+                sender = LineSock(connect(srv))
+                sender.line()
+                reader.until(b"joined")
+                n, batch = 20000, 1000
+                got = []
+                # In batches the reader has taken before the next, so no member's queue
+                # fills: only the log falls behind.
+                for first in range(0, n, batch):
+                    sender.sock.sendall(b"".join(b"m %d\n" % i
+                                                 for i in range(first, first + batch)))
+                    while len(got) < first + batch:
+                        m = MSG.search(reader.line() + b" ")
+                        if m:
+                            got.append(int(m.group(2)))
+                self.assertEqual(got, list(range(n)))
+                rc, out, err = srv.stop()
+                self.assertEqual(rc, 0, err)
+                lines = out.splitlines()
+                if json_mode:
+                    events = [json.loads(l) for l in lines]  # every line whole JSON
+                    gaps = [e["events"] for e in events if e["event"] == "log_dropped"]
+                    summary = events[-1]
+                    self.assertEqual(summary["event"], "stopped")
+                    self.assertEqual(summary["not_logged"], sum(gaps))
+                    logged = sum(1 for e in events if e["event"] == "message")
+                else:
+                    gaps = [int(m.group(1)) for m in
+                            (re.search(r"\] (\d+) events not logged", l) for l in lines) if m]
+                    total = int(re.search(r"(\d+) events not logged", err).group(1))
+                    self.assertEqual(total, sum(gaps))
+                    logged = sum(1 for l in lines if re.search(r"#lobby <\S+> m \d+$", l))
+                self.assertGreater(sum(gaps), 0)
+                # Every message either logged or counted as not logged (joins and leaves
+                # may be among the dropped too).
+                self.assertGreaterEqual(logged + sum(gaps), n)
+                self.assertLess(logged, n)
 
     def test_thousand_members(self):
         clients = 1000
