@@ -21,6 +21,7 @@ struct serve_cli_options {
   std::size_t max_conns = 256;
   std::string max_file_size;
   bool allow_overwrite = false;
+  bool discard = false;
   double header_timeout = 30, body_timeout = 30;
   bool json = false, verbose = false;
 };
@@ -84,6 +85,7 @@ int run_serve(const serve_cli_options& o) {
   opt.allow_overwrite = o.allow_overwrite;
   opt.header_timeout = ms(o.header_timeout);
   opt.body_timeout = ms(o.body_timeout);
+  opt.discard = o.discard;
 
   block_stop_signals();
   service::transfer_server server(opt);
@@ -137,6 +139,8 @@ void setup_serve(CLI::App& app, int& exit_code) {
   cmd->add_option("--max-conns", o->max_conns, "Refuse clients beyond this many (0 = no limit)")
       ->capture_default_str();
   cmd->add_option("--max-file-size", o->max_file_size, "Largest upload, e.g. 10G (default: none)");
+  cmd->add_flag("--discard", o->discard,
+                "Benchmark sink: receive and verify uploads, store nothing (like iperf3 -s)");
   cmd->add_flag("--allow-overwrite", o->allow_overwrite,
                 "Let clients that ask (put --overwrite) replace existing files");
   cmd->add_option("--header-timeout", o->header_timeout,

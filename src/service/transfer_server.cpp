@@ -218,6 +218,7 @@ struct transfer_server::impl {
       std::span<const std::string> dirs(parts.data(), parts.size() - 1);
       base = parts.back();
       partial = partial_name(base);
+      if (srv.opt.discard) return start == 0 ? std::error_code{} : errc::hash_mismatch;
       parent = open_dir_chain(srv.root.get(), dirs, true, 0755, ec);
       if (ec) return ec;
       struct stat st {};
@@ -278,6 +279,12 @@ struct transfer_server::impl {
     std::error_code write(std::string_view piece) {
       std::error_code ec;
       if (offset + written + piece.size() > srv.opt.max_file_size) return errc::body_too_large;
+      if (srv.opt.discard) {
+        hash.update(piece);
+        written += piece.size();
+        srv.bytes_in.fetch_add(piece.size(), std::memory_order_relaxed);
+        return {};
+      }
       write_at(file.get(), piece, offset + written, true, ec);
       if (ec) return ec;
       if (!piece.empty() && (piece.front() != 0 || std::any_of(piece.begin(), piece.end(),
@@ -297,9 +304,10 @@ struct transfer_server::impl {
       std::error_code ec;
       done = true;
       if (expected.empty() || hash.hex() != expected) {
-        if (!unnamed) ::unlinkat(parent.get(), partial.c_str(), 0);
+        if (!unnamed && !srv.opt.discard) ::unlinkat(parent.get(), partial.c_str(), 0);
         return errc::hash_mismatch;
       }
+      if (srv.opt.discard) return {};
       std::uint64_t size = offset + written;  // extended over trailing holes only if needed
       set_file_attrs(file.get(), size == disk_size ? UINT64_MAX : size, mode >= 0 ? mode : 0644,
                      mtime_ns, ec);
@@ -333,25 +341,26 @@ struct transfer_server::impl {
   // replies).
   asio::awaitable<void> commit(commit_batch& b, writer_type* w, const std::string& peer) {
     if (b.items.empty()) co_return;
-    co_await on_disk([&b] {
-      std::vector<int> fds;
-      for (auto& it : b.items) fds.push_back(it.up->file.get());
-      auto synced = sync_files(fds);
-      for (std::size_t i = 0; i < b.items.size(); ++i) {
-        auto& it = b.items[i];
-        auto& up = *it.up;
-        it.result = synced[i];
-        if (!it.result && up.unnamed) {
-          link_unnamed(up.file.get(), up.parent.get(), up.base, it.result);
-          // A stale partial of an earlier, larger attempt is obsolete now (this name is
-          // claimed, so no other upload uses it).
-          if (!it.result) ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
-        } else if (!it.result) {
-          promote(up.parent.get(), up.partial, up.base, it.overwrite, it.result);
+    if (!opt.discard)
+      co_await on_disk([&b] {
+        std::vector<int> fds;
+        for (auto& it : b.items) fds.push_back(it.up->file.get());
+        auto synced = sync_files(fds);
+        for (std::size_t i = 0; i < b.items.size(); ++i) {
+          auto& it = b.items[i];
+          auto& up = *it.up;
+          it.result = synced[i];
+          if (!it.result && up.unnamed) {
+            link_unnamed(up.file.get(), up.parent.get(), up.base, it.result);
+            // A stale partial of an earlier, larger attempt is obsolete now (this name is
+            // claimed, so no other upload uses it).
+            if (!it.result) ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
+          } else if (!it.result) {
+            promote(up.parent.get(), up.partial, up.base, it.overwrite, it.result);
+          }
+          if (it.result && !up.unnamed) ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
         }
-        if (it.result && !up.unnamed) ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
-      }
-    });
+      });
     for (auto& it : b.items) {
       auto& up = *it.up;
       std::uint64_t size = up.offset + up.written;

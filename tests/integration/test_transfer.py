@@ -313,6 +313,27 @@ class RoundTrip(unittest.TestCase):
                 self.assertIn(b"not_found", r.stderr)
 
 
+class DiscardSink(unittest.TestCase):
+    def test_discard_verifies_and_stores_nothing(self):
+        with TempDir() as d:
+            served = os.path.join(d, "served")
+            os.mkdir(served)
+            write(os.path.join(d, "a.bin"), os.urandom(3 * MiB))
+            write(os.path.join(d, "s.txt"), b"small")
+            with Server("serve", served, "127.0.0.1:0", "--discard") as srv:
+                for _ in range(2):  # the same names again: nothing exists, nothing is busy
+                    r = run("put", "--json", os.path.join(d, "a.bin"), os.path.join(d, "s.txt"),
+                            srv.endpoint)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                c = Client.connect(srv)
+                self.assertEqual(c.put("x", b"data")["op"], "ok")
+                i = c.ident()
+                c.send({"op": "put", "id": i, "name": "y", "hash": "sha256"}, b"data")
+                c.send({"op": "end", "id": i, "hash": "0" * 64})
+                self.assertEqual(c.recv()[0]["code"], "hash_mismatch")  # still verified
+                c.close()
+            self.assertEqual(os.listdir(served), [])
+
 class DiskWorkOffTheLoop(unittest.TestCase):
     def test_hashing_a_big_partial_does_not_hold_up_another_client_on_the_same_loop(self):
         # One event loop; client A asks for the stat of a 1 GiB (sparse) partial, whose

@@ -24,6 +24,9 @@ struct transfer_server_options {
   std::chrono::milliseconds header_timeout{30000};  // absolute, per frame header
   std::chrono::milliseconds body_timeout{30000};    // inactivity while a body streams
   std::uint32_t max_header = 64 * 1024;
+  // A benchmark sink (like `iperf3 -s`): uploads are received and their hash verified, then
+  // dropped; nothing is written, DIR is only listed and served for get.
+  bool discard = false;
 };
 
 struct transfer_event {
