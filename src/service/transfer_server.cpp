@@ -132,6 +132,12 @@ struct transfer_server::impl {
   // and no connection state is destroyed under a running job. Destroyed after stop().
   asio::thread_pool disk{2};
 
+  // Uploads waiting in commit batches, all connections together: each holds two descriptors
+  // (file, directory), so this bounds what batching may hold open; past it a connection
+  // commits each file at once (an fsync each, as without batching).
+  static constexpr std::size_t max_batched = 2048;
+  std::atomic<std::size_t> batched{0};
+
   template <class F>
   asio::awaitable<void> on_disk(F f) {
     co_await asio::co_spawn(
@@ -320,9 +326,10 @@ struct transfer_server::impl {
   // replies. Pipelined small files are committed together: one syncfs (sync_files) for the
   // batch instead of one fsync per file, and nothing is renamed before that. A batch is
   // committed before any other reply is queued (replies stay in request order), before the
-  // connection waits for the network, and when it reaches max_files or max_bytes.
+  // connection waits for the network, and when it reaches max_files or max_bytes, or when
+  // max_batched uploads wait in batches across all connections.
   struct commit_batch {
-    static constexpr std::size_t max_files = 256;
+    static constexpr std::size_t max_files = 128;
     static constexpr std::uint64_t max_bytes = 64u << 20;
     struct item {
       std::unique_ptr<upload> up;
@@ -333,7 +340,27 @@ struct transfer_server::impl {
     };
     std::vector<item> items;
     std::uint64_t bytes = 0;
-    bool full() const { return items.size() >= max_files || bytes >= max_bytes; }
+
+    explicit commit_batch(std::atomic<std::size_t>& everywhere) : everywhere_(everywhere) {}
+    commit_batch(const commit_batch&) = delete;
+    commit_batch& operator=(const commit_batch&) = delete;
+    ~commit_batch() { everywhere_.fetch_sub(items.size(), std::memory_order_relaxed); }
+
+    /// Adds a verified upload; true when the batch should be committed now.
+    bool add(item it) {
+      bytes += it.up->offset + it.up->written;
+      items.push_back(std::move(it));
+      std::size_t all = everywhere_.fetch_add(1, std::memory_order_relaxed) + 1;
+      return items.size() >= max_files || bytes >= max_bytes || all >= max_batched;
+    }
+    void clear() {
+      everywhere_.fetch_sub(items.size(), std::memory_order_relaxed);
+      items.clear();
+      bytes = 0;
+    }
+
+   private:
+    std::atomic<std::size_t>& everywhere_;
   };
 
   // fsync (or syncfs) and rename every upload in the batch on the disk pool; then, back on
@@ -383,8 +410,7 @@ struct transfer_server::impl {
                       {"hash", digest}});
       }
     }
-    b.items.clear();
-    b.bytes = 0;
+    b.clear();
   }
 
   // Cached from the last stat on a connection, so a resume does not hash the prefix twice.
@@ -499,8 +525,8 @@ struct transfer_server::impl {
         emit(transfer_event::type::failed, peer, shown, up.written, code_of(cec));
         continue;
       }
-      commit_batch one;
-      one.items.push_back({std::move(owned), nullptr, false, base, {}});
+      commit_batch one(batched);
+      one.add({std::move(owned), nullptr, false, base, {}});
       co_await commit(one, nullptr, peer);
     }
   }
@@ -544,7 +570,7 @@ struct transfer_server::impl {
     if (auto ec = co_await w.flush()) co_return ec;
 
     prefix_cache cache;
-    commit_batch batch;
+    commit_batch batch(batched);
     for (;;) {
       if (!r.has_buffered()) {
         co_await commit(batch, &w, peer);  // before waiting for more from the network
@@ -698,9 +724,7 @@ struct transfer_server::impl {
       w.queue(error_frame(id, cec));
       co_return std::error_code{};
     }
-    batch.bytes += up.offset + up.written;
-    batch.items.push_back({std::move(owned), id, overwrite, name, {}});
-    if (batch.full()) co_await commit(batch, &w, peer);
+    if (batch.add({std::move(owned), id, overwrite, name, {}})) co_await commit(batch, &w, peer);
     co_return std::error_code{};
   }
 
