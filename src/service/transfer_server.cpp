@@ -236,7 +236,7 @@ struct transfer_server::impl {
         std::uint64_t avail = free_space(parent.get(), ec);
         if (!ec && avail < announced) return errc::no_space;
       }
-      if (start == 0 && !overwrite && announced <= small_upload) {
+      if (start == 0 && announced <= small_upload) {
         // Small: an unnamed file, linked in under its name once verified and durable. One
         // directory entry instead of a partial's plus a rename (10,000-file uploads); an
         // interrupted one leaves nothing, which costs nothing to send again.
@@ -380,8 +380,14 @@ struct transfer_server::impl {
           if (!it.result && up.unnamed) {
             link_unnamed(up.file.get(), up.parent.get(), up.base, it.result);
             // A stale partial of an earlier, larger attempt is obsolete now (this name is
-            // claimed, so no other upload uses it).
-            if (!it.result) ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
+            // claimed, so no other upload uses it); it is also the way to replace a file:
+            // linked in as the partial, then renamed over the old one.
+            ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
+            if (it.result == errc::name_exists && it.overwrite) {
+              link_unnamed(up.file.get(), up.parent.get(), up.partial, it.result);
+              if (!it.result) promote(up.parent.get(), up.partial, up.base, true, it.result);
+              if (it.result) ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
+            }
           } else if (!it.result) {
             promote(up.parent.get(), up.partial, up.base, it.overwrite, it.result);
           }

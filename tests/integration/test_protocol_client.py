@@ -139,21 +139,26 @@ class Exchange(unittest.TestCase):
                 self.assertEqual(r["code"], "exists")
                 # Two uploads of one name at once: the second gets a clear "busy".
                 a, b = Client.connect(srv), Client.connect(srv)
-                a.send({"op": "put", "id": 1, "name": "same", "hash": "sha256", "size": 10})
-                a.sock.sendall(b"12345")
+                # Over 64 KiB, so it is written to a named partial (smaller ones are unnamed).
+                body = b"12345" + b"x" * 100000 + b"67890"
+                a.send({"op": "put", "id": 1, "name": "same", "hash": "sha256",
+                        "size": len(body)})
+                a.sock.sendall(body[:5])
                 # a's upload is in progress once its partial file exists; b then gets "busy".
                 part = os.path.join(d, ".same.sockit-part")
                 for _ in range(2000):
                     if os.path.exists(part) and os.path.getsize(part) == 5:
                         break
                     time.sleep(0.005)  # bounded poll of server state, not synchronisation by sleep
+                else:
+                    self.fail("the first upload's partial never appeared")
                 r = b.put("same", b"other")
                 self.assertEqual(r.get("code"), "busy", r)
-                a.sock.sendall(b"67890")
-                a.send({"op": "end", "id": 1, "hash": digest(b"1234567890")})
+                a.sock.sendall(body[5:])
+                a.send({"op": "end", "id": 1, "hash": digest(body)})
                 self.assertEqual(a.recv()[0]["op"], "ok")
                 with open(os.path.join(d, "same"), "rb") as f:
-                    self.assertEqual(f.read(), b"1234567890")
+                    self.assertEqual(f.read(), body)
             with Server("serve", d, "127.0.0.1:0", "--allow-overwrite") as srv:
                 c = Client.connect(srv)
                 self.assertEqual(c.put("x", b"two", overwrite=True)["op"], "ok")
