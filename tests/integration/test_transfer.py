@@ -281,6 +281,20 @@ class RoundTrip(unittest.TestCase):
             self.assertEqual(read(os.path.join(served, "t.bin")), data[::-1])
             self.assertEqual(sorted(os.listdir(served)), ["s.bin", "t.bin"])
 
+    def test_overwrite_small_and_large_files(self):
+        with TempDir() as d:
+            served = os.path.join(d, "served")
+            os.mkdir(served)
+            with Server("serve", served, "127.0.0.1:0", "--allow-overwrite") as srv:
+                for n in (10, 200000):  # unnamed-file path and partial path
+                    for round_ in range(2):
+                        data = os.urandom(n)
+                        write(os.path.join(d, "o.bin"), data)
+                        r = run("put", "--overwrite", os.path.join(d, "o.bin"), srv.endpoint)
+                        self.assertEqual(r.returncode, 0, r.stderr)
+                        self.assertEqual(read(os.path.join(served, "o.bin")), data)
+                        self.assertEqual(os.listdir(served), ["o.bin"])
+
     def test_get_resume_verifies_prefix(self):
         with TempDir() as d:
             served, out = os.path.join(d, "served"), os.path.join(d, "out")
