@@ -217,7 +217,8 @@ chat_bench_result run_chat_bench(const chat_bench_options& options) {
   if (ec) throw std::system_error(ec, why);
 
   shared_state st{options, std::move(addrs)};
-  // Declared before the pool so they outlive every coroutine that refers to them.
+  // Declared before the pool so they outlive every coroutine that refers to them; cleared
+  // (below) before the pool goes, since their sockets and timers belong to its loops.
   std::vector<std::unique_ptr<client>> clients;
   const unsigned threads = options.threads == 0 ? 1 : options.threads;
   std::vector<loop_stats> per_loop(threads);
@@ -258,7 +259,9 @@ chat_bench_result run_chat_bench(const chat_bench_options& options) {
   st.finishing.store(true);
   for (auto& c : clients) asio::post(c->sock.get_executor(), [p = c.get()] { p->finish(); });
   pool.release();
-  pool.join();
+  pool.join();  // every coroutine has finished: nothing refers to the clients any more
+  // Their sockets and timers unregister from the loops, so they go while the pool is alive.
+  clients.clear();
 
   chat_bench_result r;
   r.connected = st.connected.load();
