@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "loopback_client.hpp"
 #include "sockit/net/socket.hpp"
 
 namespace sockit::service {
@@ -27,41 +28,9 @@ std::string python_upper(std::string s) {
   return s;
 }
 
-// Blocking reads with a deadline so a broken server fails the test instead of hanging it.
-void set_timeout(net::socket& s, int seconds) {
-  timeval tv{seconds, 0};
-  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-}
-
-net::socket connect_to(const net::endpoint& e) {
-  std::error_code ec;
-  std::string why;
-  net::socket s = net::socket::connect(e, ec, &why);
-  EXPECT_FALSE(ec) << why;
-  set_timeout(s, 10);
-  return s;
-}
-
-std::string recv_exactly(net::socket& s, std::size_t n) {
-  std::string out(n, '\0');
-  std::size_t got = 0;
-  while (got < n) {
-    std::error_code ec;
-    std::size_t k = s.recv(std::as_writable_bytes(std::span(out)).subspan(got), ec);
-    if (ec || k == 0) break;
-    got += k;
-  }
-  out.resize(got);
-  return out;
-}
-
-// True when the server closed the connection (EOF or reset) within the socket's timeout.
-bool closed_by_peer(net::socket& s) {
-  char c;
-  std::error_code ec;
-  std::size_t n = s.recv(std::as_writable_bytes(std::span(&c, 1)), ec);
-  return (n == 0 && !ec) || ec == std::errc::connection_reset;
-}
+using test::closed_by_peer;
+using test::connect_to;
+using test::recv_exactly;
 
 // Collects events from the I/O threads.
 struct event_log {

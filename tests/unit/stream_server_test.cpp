@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "loopback_client.hpp"
 #include "sockit/net/socket.hpp"
 
 namespace sockit::session {
@@ -24,32 +25,8 @@ namespace {
 using net::as_bytes;
 constexpr auto token = asio::experimental::as_tuple(asio::use_awaitable);
 
-void set_timeout(net::socket& s, int seconds) {
-  timeval tv{seconds, 0};
-  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-}
-
-net::socket connect_to(const net::endpoint& e) {
-  std::error_code ec;
-  std::string why;
-  net::socket s = net::socket::connect(e, ec, &why);
-  EXPECT_FALSE(ec) << why;
-  set_timeout(s, 10);
-  return s;
-}
-
-// Reads until `n` bytes or EOF/error; a broken server fails the test by the 10 s timeout.
-std::string read_n(net::socket& s, std::size_t n) {
-  std::string out;
-  std::byte buf[4096];
-  while (out.size() < n) {
-    std::error_code ec;
-    std::size_t got = s.recv(std::span(buf, std::min(sizeof buf, n - out.size())), ec);
-    if (ec || got == 0) break;
-    out.append(reinterpret_cast<const char*>(buf), got);
-  }
-  return out;
-}
+using test::connect_to;
+using test::recv_exactly;
 
 // Echoes each read back; "boom" throws instead, as a buggy service might.
 asio::awaitable<void> echo_or_throw(stream_socket& s) {
@@ -84,7 +61,7 @@ TEST(stream_server, serves_connections_on_every_loop) {
     std::error_code ec;
     clients[i].send_all(as_bytes(msg), ec);
     ASSERT_FALSE(ec);
-    EXPECT_EQ(read_n(clients[i], msg.size()), msg);
+    EXPECT_EQ(recv_exactly(clients[i], msg.size()), msg);
   }
   EXPECT_EQ(on_loop[0] + on_loop[1], 8u);
   EXPECT_GT(on_loop[0], 0u);
@@ -102,12 +79,12 @@ TEST(stream_server, an_exception_in_one_connection_spares_the_others) {
   net::socket bad = connect_to(server.local_endpoint());
   std::error_code ec;
   bad.send_all(as_bytes("boom"), ec);
-  EXPECT_EQ(read_n(bad, 1), "");  // closed by the server after the exception
+  EXPECT_EQ(recv_exactly(bad, 1), "");  // closed by the server after the exception
   good.send_all(as_bytes("still here"), ec);
-  EXPECT_EQ(read_n(good, 10), "still here");
+  EXPECT_EQ(recv_exactly(good, 10), "still here");
   net::socket later = connect_to(server.local_endpoint());
   later.send_all(as_bytes("new"), ec);
-  EXPECT_EQ(read_n(later, 3), "new");
+  EXPECT_EQ(recv_exactly(later, 3), "new");
   EXPECT_EQ(server.exceptions(), 1u);
   server.stop();
 }
@@ -129,9 +106,9 @@ TEST(stream_server, refused_connections_are_reported_and_closed) {
   net::socket first = connect_to(server.local_endpoint());
   std::error_code ec;
   first.send_all(as_bytes("x"), ec);
-  EXPECT_EQ(read_n(first, 1), "x");  // admitted and served before the second arrives
+  EXPECT_EQ(recv_exactly(first, 1), "x");  // admitted and served before the second arrives
   net::socket second = connect_to(server.local_endpoint());
-  EXPECT_EQ(read_n(second, 100), "full\n");  // the goodbye, then EOF
+  EXPECT_EQ(recv_exactly(second, 100), "full\n");  // the goodbye, then EOF
   EXPECT_EQ(refused.load(), 1);
   server.stop();
 }
@@ -153,12 +130,12 @@ TEST(stream_server, stop_closes_live_connections_runs_on_stop_and_is_idempotent)
     net::socket c = connect_to(server.local_endpoint());
     std::error_code ec;
     c.send_all(as_bytes("ping"), ec);
-    EXPECT_EQ(read_n(c, 4), "ping");
+    EXPECT_EQ(recv_exactly(c, 4), "ping");
     std::thread other([&] { server.stop(); });  // concurrent stops both return
     server.stop();
     other.join();
     server.wait();
-    EXPECT_EQ(read_n(c, 1), "");  // the live connection was closed
+    EXPECT_EQ(recv_exactly(c, 1), "");  // the live connection was closed
     EXPECT_EQ(stopped_loops.load(), 2);
     struct stat st {};
     EXPECT_NE(::stat(path.c_str(), &st), 0) << "the Unix socket file is removed";
@@ -184,9 +161,9 @@ TEST(stream_server, adopt_hands_over_the_socket) {
   };
   server.start(std::move(h));
   net::socket c = connect_to(server.local_endpoint());
-  EXPECT_EQ(read_n(c, 5), "mine\n");
+  EXPECT_EQ(recv_exactly(c, 5), "mine\n");
   server.stop();
-  EXPECT_EQ(read_n(c, 1), "");  // closed by on_stop, not by the server
+  EXPECT_EQ(recv_exactly(c, 1), "");  // closed by on_stop, not by the server
 }
 
 TEST(stream_server, stop_before_start_and_no_listener) {
