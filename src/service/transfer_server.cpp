@@ -317,8 +317,7 @@ struct transfer_server::impl {
       std::uint64_t size = offset + written;  // extended over trailing holes only if needed
       set_file_attrs(file.get(), size == disk_size ? UINT64_MAX : size, mode >= 0 ? mode : 0644,
                      mtime_ns, ec);
-      if (ec && !unnamed) ::unlinkat(parent.get(), partial.c_str(), 0);
-      return ec;
+      return ec;  // on failure the verified partial stays, for --resume
     }
   };
 
@@ -377,7 +376,9 @@ struct transfer_server::impl {
           auto& it = b.items[i];
           auto& up = *it.up;
           it.result = synced[i];
-          if (!it.result && up.unnamed) {
+          // Not durable (ENOSPC, EDQUOT, EIO): the verified partial stays for --resume.
+          if (it.result) continue;
+          if (up.unnamed) {
             link_unnamed(up.file.get(), up.parent.get(), up.base, it.result);
             // A stale partial of an earlier, larger attempt is obsolete now (this name is
             // claimed, so no other upload uses it); it is also the way to replace a file:
@@ -388,7 +389,7 @@ struct transfer_server::impl {
               if (!it.result) promote(up.parent.get(), up.partial, up.base, true, it.result);
               if (it.result) ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
             }
-          } else if (!it.result) {
+          } else {
             promote(up.parent.get(), up.partial, up.base, it.overwrite, it.result);
           }
           if (it.result && !up.unnamed) ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
@@ -405,9 +406,8 @@ struct transfer_server::impl {
       }
       stored.fetch_add(1, std::memory_order_relaxed);
       std::string digest = up.hash.hex();
-      emit(
-          transfer_event::type::stored, peer, it.reply_name, size,
-          w ? std::string(hash_name(up.hash.algorithm())) + " " + digest : "classic md5 " + digest);
+      emit(transfer_event::type::stored, peer, it.reply_name, size,
+           std::string(hash_name(up.hash.algorithm())) + " " + digest);
       if (w) {
         w->queue(json{{"op", "ok"},
                       {"id", it.id},
@@ -460,15 +460,24 @@ struct transfer_server::impl {
     std::string detail;
     emit(transfer_event::type::accepted, peer);
     session::deadline d;
+    // Verified uploads whose fsync and rename are still to come. Owned here, outside the
+    // race with the deadline, so that whatever ends serve() (a timeout, an error, a reset
+    // peer, stop()) they are still stored below; only their replies are lost then.
+    commit_batch pending(batched);
+    std::string failure;
     try {
-      auto v = co_await (serve(sock, d, peer) || session::watch_deadline(d));
-      if (v.index() == 0) {
+      auto v =
+          co_await (serve_guarded(sock, d, peer, pending, failure) || session::watch_deadline(d));
+      if (!failure.empty()) {
+        detail = "internal error: " + failure;
+      } else if (v.index() == 0) {
         auto ec = std::get<0>(v);
         if (ec && ec != asio::error::eof && ec != asio::error::operation_aborted)
           detail = code_of(ec) + ": " + ec.message();
       } else {
         detail = "timed_out: deadline passed";
       }
+      co_await commit(pending, nullptr, peer);
     } catch (const std::exception& e) {
       // A bug or resource exhaustion on one connection must not take the server down.
       detail = std::string("internal error: ") + e.what();
@@ -480,8 +489,25 @@ struct transfer_server::impl {
     emit(transfer_event::type::closed, peer, {}, 0, detail);
   }
 
+  // serve() for the race with the watchdog. It never throws: `||` waits for a branch that
+  // succeeds, so a throwing serve() would leave the connection to a watchdog that, with no
+  // deadline set, never fires (and stop() would wait for it forever).
+  asio::awaitable<std::error_code> serve_guarded(stream_socket& sock, session::deadline& d,
+                                                 const std::string& peer, commit_batch& pending,
+                                                 std::string& failure) {
+    try {
+      co_return co_await serve(sock, d, peer, pending);
+    } catch (const std::system_error& e) {
+      if (e.code() == asio::error::operation_aborted) co_return e.code();  // the deadline won
+      failure = e.what();
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    co_return make_error_code(std::errc::operation_canceled);
+  }
+
   asio::awaitable<std::error_code> serve(stream_socket& sock, session::deadline& d,
-                                         const std::string& peer) {
+                                         const std::string& peer, commit_batch& batch) {
     session::frame_timeouts t{opt.header_timeout, opt.body_timeout};
     reader_type r(sock, limits(), &d, t);
     writer_type w(sock, &d, opt.body_timeout);
@@ -491,7 +517,7 @@ struct transfer_server::impl {
       co_return ec;
     }
     if (fmt == codec::format::classic) co_return co_await classic_session(r, peer);
-    co_return co_await native_session(r, w, peer);
+    co_return co_await native_session(r, w, peer, batch);
   }
 
   // The seeds' format: head, file bytes, head, file bytes, ... and no replies at all.
@@ -538,7 +564,7 @@ struct transfer_server::impl {
   }
 
   asio::awaitable<std::error_code> native_session(reader_type& r, writer_type& w,
-                                                  const std::string& peer) {
+                                                  const std::string& peer, commit_batch& batch) {
     codec::frame_header h;
     if (auto ec = co_await r.read_header(h)) co_return co_await refuse(r, w, ec);
     json id = id_field(h.fields);
@@ -576,7 +602,6 @@ struct transfer_server::impl {
     if (auto ec = co_await w.flush()) co_return ec;
 
     prefix_cache cache;
-    commit_batch batch(batched);
     for (;;) {
       if (!r.has_buffered()) {
         co_await commit(batch, &w, peer);  // before waiting for more from the network

@@ -233,6 +233,26 @@ class Hostile(unittest.TestCase):
             self.assertLess(waited, timeout(8))
             self.assertIn(b"timed_out", rest + b"timed_out")  # closed (maybe without a frame)
 
+    def test_verified_uploads_survive_a_deadline_that_ends_the_connection(self):
+        # Five small puts pipelined, then half of a sixth header and silence: the five are
+        # verified but wait in a commit batch while the server reads on; the header deadline
+        # then ends the connection, and they must still be stored (durable, final names).
+        with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--header-timeout", "1") as srv:
+            c = Client.connect(srv)
+            blobs = {f"kept{i}": os.urandom(100 + i) for i in range(5)}
+            wire = []
+            for i, (name, data) in enumerate(blobs.items()):
+                wire.append(frame({"op": "put", "id": 10 + i, "name": name, "hash": "sha256"},
+                                  data))
+                wire.append(frame({"op": "end", "id": 10 + i, "hash": digest(data)}))
+            wire.append(struct.pack(">I", 60) + b'{"op":"put","id":99,')
+            c.sock.sendall(b"".join(wire))
+            recv_until_eof(c.sock)  # closed at the deadline, after storing what was verified
+            for name, data in blobs.items():
+                with open(os.path.join(d, name), "rb") as f:
+                    self.assertEqual(f.read(), data, name)
+            self.assertEqual(sorted(os.listdir(d)), sorted(blobs))
+
 
 # A sender that is SIGKILLed mid-header or mid-body: it prints "ready" when it has sent what
 # it should, then waits to be killed.
