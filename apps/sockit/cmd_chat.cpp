@@ -186,8 +186,10 @@ int run_chat_serve(const chat_serve_cli_options& o) {
   if (log) server.on_event([q = log.get()](const service::chat_event& e) { q->push(e); });
   int sig = serve_until_stop_signal(server, o.json);
   std::uint64_t not_logged = 0;
+  bool log_stuck = false;  // stdout is a full pipe nobody reads
   if (log) {
-    if (!log->close())
+    log_stuck = !log->close();
+    if (log_stuck)
       print_line("the event log is not being read; its last events are not written", stderr);
     not_logged = log->dropped();
   }
@@ -201,7 +203,7 @@ int run_chat_serve(const chat_serve_cli_options& o) {
                  {"idle_closed", s.idle_closed, "idle-closed"},
                  {"too_long", s.too_long, "lines too long"},
                  {"not_logged", not_logged, "events not logged"}},
-                o.json);
+                o.json && !log_stuck);  // a stuck stdout would block the exit: stderr then
   return 0;
 }
 

@@ -1,16 +1,19 @@
 """sockit chat serve under load and abuse: 1000 members, a member that never reads, hostile
 bytes, a 1 MiB line, a flood of joins and leaves. The room must keep serving everyone."""
 import json
+import os
 import re
 import resource
 import selectors
+import signal
 import socket
 import struct
+import subprocess
 import threading
 import time
 import unittest
 
-from sockit_test import SANITIZED, Server, timeout
+from sockit_test import SANITIZED, SOCKIT, Server, read_line, timeout
 
 
 def raise_fd_limit(want):
@@ -155,6 +158,43 @@ class ChatLoad(unittest.TestCase):
                 # may be among the dropped too).
                 self.assertGreaterEqual(logged + sum(gaps), n)
                 self.assertLess(logged, n)
+
+    def test_stops_promptly_when_its_json_log_is_never_read(self):
+        # stdout is a pipe this test fills itself once the server is listening, so every log
+        # write blocks. After SIGTERM the log gets its grace, then the summary goes to stderr
+        # (a JSON summary on the full stdout would block the exit forever).
+        r, w = os.pipe()
+        proc = subprocess.Popen([SOCKIT, "chat", "serve", "127.0.0.1:0", "--json"],
+                                stdin=subprocess.DEVNULL, stdout=w, stderr=subprocess.PIPE)
+        try:
+            with os.fdopen(r, "rb", buffering=0) as out:
+                ready = json.loads(read_line(out, timeout(10)))
+                port = int(ready["endpoint"].rsplit(":", 1)[1])
+                os.set_blocking(w, False)
+                try:
+                    while True:
+                        os.write(w, b"x" * 65536)
+                except BlockingIOError:
+                    pass  # the pipe is full
+                os.set_blocking(w, True)  # the flag is the server's too: its writes must block
+                os.close(w)
+                w = -1
+                member = LineSock(socket.create_connection(("127.0.0.1", port),
+                                                           timeout=timeout(10)))
+                member.line()  # in the room: its join is logged (or counted as not logged)
+                proc.send_signal(signal.SIGTERM)
+                self.assertEqual(proc.wait(timeout=timeout(10)), 0)
+                err = proc.stderr.read()
+                self.assertIn(b"stopped (SIGTERM)", err)
+                self.assertIn(b"events not logged", err)
+                member.sock.close()
+        finally:
+            if w >= 0:
+                os.close(w)
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
+            proc.stderr.close()
 
     def test_thousand_members(self):
         clients = 1000
