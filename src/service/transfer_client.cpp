@@ -445,6 +445,21 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
     }
   }
 
+  // The put frame's header for items[i]: `size` bytes of the file from `from` on.
+  auto put_header = [&](std::size_t i, const json& id, std::uint64_t size, std::uint64_t from,
+                        const struct stat& st) {
+    json h{{"op", "put"},
+           {"id", id},
+           {"name", items[i].remote_name},
+           {"size", size},
+           {"offset", from},
+           {"hash", hash_name(s.opt.hash)},
+           {"mode", st.st_mode & 0777},
+           {"mtime_ns", mtime_ns_of(st)},
+           {"overwrite", s.opt.overwrite}};
+    if (from > 0) h["prefix_hash"] = prefix_hex[i];
+    return h;
+  };
   overall_counter overall;
   std::vector<std::uint64_t> expected(items.size(), 0);
   for (std::size_t i = 0; i < items.size(); ++i) {
@@ -519,17 +534,7 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
         hasher hs = prefix[i] && from > 0 ? *prefix[i] : hasher(s.opt.hash);
         hs.update(body);
         local_hash[i] = hs.hex();
-        json h{{"op", "put"},
-               {"id", id},
-               {"name", it.remote_name},
-               {"size", body.size()},
-               {"offset", from},
-               {"hash", hash_name(s.opt.hash)},
-               {"mode", st.st_mode & 0777},
-               {"mtime_ns", mtime_ns_of(st)},
-               {"overwrite", s.opt.overwrite}};
-        if (from > 0) h["prefix_hash"] = prefix_hex[i];
-        codec::append_frame(gathered, h);
+        codec::append_frame(gathered, put_header(i, id, body.size(), from, st));
         gathered.append(body);
         codec::append_frame(gathered, json{{"op", "end"}, {"id", id}, {"hash", local_hash[i]}});
         if (gathered.size() >= gather_limit) send_gathered(ec);
@@ -601,17 +606,7 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
         auto size = static_cast<std::uint64_t>(st.st_size);
         std::uint64_t from = start[i] <= size ? start[i] : 0;
         hasher hs = prefix[i] && from > 0 ? *prefix[i] : hasher(s.opt.hash);
-        json h{{"op", "put"},
-               {"id", id},
-               {"name", it.remote_name},
-               {"size", size - from},
-               {"offset", from},
-               {"hash", hash_name(s.opt.hash)},
-               {"mode", st.st_mode & 0777},
-               {"mtime_ns", mtime_ns_of(st)},
-               {"overwrite", s.opt.overwrite}};
-        if (from > 0) h["prefix_hash"] = prefix_hex[i];
-        codec::append_frame(frame, h);
+        codec::append_frame(frame, put_header(i, id, size - from, from, st));
         send_all(s.fd(), frame, ec);
         std::uint64_t done = from;
         if (!ec) {
