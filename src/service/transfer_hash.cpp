@@ -122,10 +122,14 @@ std::string hasher::hex() const {
 }
 
 void hash_file_range(int fd, std::uint64_t offset, std::uint64_t length, hasher& h,
-                     std::error_code& ec) {
+                     std::error_code& ec, const std::atomic<bool>* stop) {
   ec.clear();
   std::vector<char> buf(1 << 20);
   while (length > 0) {
+    if (stop && stop->load(std::memory_order_relaxed)) {
+      ec = std::make_error_code(std::errc::operation_canceled);
+      return;
+    }
     std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(length, buf.size()));
     ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;

@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -130,18 +131,37 @@ struct transfer_server::impl {
   // A coroutine awaiting a job resumes on its own loop; the pending completion counts as
   // that loop's work, so stop() (which joins the loops) returns only after every job ended
   // and no connection state is destroyed under a running job. Destroyed after stop().
+  // Prefix hashes (as long as a file, and any client can ask for one with stat) have their
+  // own thread, so they never queue ahead of commits; stop() makes them give up.
   asio::thread_pool disk{2};
+  asio::thread_pool hashing{1};
+  std::atomic<bool> stopping{false};
 
   // Uploads waiting in commit batches, all connections together: each holds two descriptors
   // (file, directory), so this bounds what batching may hold open; past it a connection
-  // commits each file at once (an fsync each, as without batching).
-  static constexpr std::size_t max_batched = 2048;
+  // commits each file at once (an fsync each, as without batching). At most 2048, and at
+  // most an eighth of the descriptor limit, so connections keep the rest.
+  std::size_t max_batched = batch_cap();
   std::atomic<std::size_t> batched{0};
+
+  static std::size_t batch_cap() {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 2048;
+    return std::clamp<std::size_t>(static_cast<std::size_t>(rl.rlim_cur) / 8, 1, 2048);
+  }
 
   template <class F>
   asio::awaitable<void> on_disk(F f) {
+    co_await on_pool(disk, std::move(f));
+  }
+  template <class F>
+  asio::awaitable<void> on_hashing(F f) {
+    co_await on_pool(hashing, std::move(f));
+  }
+  template <class F>
+  static asio::awaitable<void> on_pool(asio::thread_pool& pool, F f) {
     co_await asio::co_spawn(
-        disk.get_executor(),
+        pool.get_executor(),
         [f = std::move(f)]() mutable -> asio::awaitable<void> {
           f();
           co_return;
@@ -271,7 +291,7 @@ struct transfer_server::impl {
       if (cached_prefix) {
         hash = *cached_prefix;
       } else {
-        hash_file_range(file.get(), 0, offset, hash, ec);
+        hash_file_range(file.get(), 0, offset, hash, ec, &srv.stopping);
         if (ec) return ec;
       }
       if (hash.hex() != prefix_hash) return errc::hash_mismatch;
@@ -340,7 +360,8 @@ struct transfer_server::impl {
     std::vector<item> items;
     std::uint64_t bytes = 0;
 
-    explicit commit_batch(std::atomic<std::size_t>& everywhere) : everywhere_(everywhere) {}
+    commit_batch(std::atomic<std::size_t>& everywhere, std::size_t cap)
+        : everywhere_(everywhere), cap_(cap) {}
     commit_batch(const commit_batch&) = delete;
     commit_batch& operator=(const commit_batch&) = delete;
     ~commit_batch() { everywhere_.fetch_sub(items.size(), std::memory_order_relaxed); }
@@ -350,7 +371,7 @@ struct transfer_server::impl {
       bytes += it.up->offset + it.up->written;
       items.push_back(std::move(it));
       std::size_t all = everywhere_.fetch_add(1, std::memory_order_relaxed) + 1;
-      return items.size() >= max_files || bytes >= max_bytes || all >= max_batched;
+      return items.size() >= max_files || bytes >= max_bytes || all >= cap_;
     }
     void clear() {
       everywhere_.fetch_sub(items.size(), std::memory_order_relaxed);
@@ -360,6 +381,7 @@ struct transfer_server::impl {
 
    private:
     std::atomic<std::size_t>& everywhere_;
+    std::size_t cap_;
   };
 
   // fsync (or syncfs) and rename every upload in the batch on the disk pool; then, back on
@@ -438,6 +460,7 @@ struct transfer_server::impl {
     session::stream_server::hooks h;
     h.serve = [this](stream_socket& s, unsigned) { return connection(s); };
     h.admit = [this] { return conns.try_admit(); };
+    h.on_stop = [this](unsigned) { stopping.store(true, std::memory_order_relaxed); };
     h.refused = [this](stream_socket* sock, session::refusal) {
       rejected.fetch_add(1, std::memory_order_relaxed);
       if (!sock) {
@@ -463,7 +486,7 @@ struct transfer_server::impl {
     // Verified uploads whose fsync and rename are still to come. Owned here, outside the
     // race with the deadline, so that whatever ends serve() (a timeout, an error, a reset
     // peer, stop()) they are still stored below; only their replies are lost then.
-    commit_batch pending(batched);
+    commit_batch pending(batched, max_batched);
     std::string failure;
     try {
       auto v =
@@ -557,7 +580,7 @@ struct transfer_server::impl {
         emit(transfer_event::type::failed, peer, shown, up.written, code_of(cec));
         continue;
       }
-      commit_batch one(batched);
+      commit_batch one(batched, max_batched);
       one.add({std::move(owned), nullptr, false, base, {}});
       co_await commit(one, nullptr, peer);
     }
@@ -695,7 +718,7 @@ struct transfer_server::impl {
       if (cached) {
         ec = up.verify_prefix(prefix_hash, cached);
       } else {
-        co_await on_disk([&] { ec = up.verify_prefix(prefix_hash, nullptr); });
+        co_await on_hashing([&] { ec = up.verify_prefix(prefix_hash, nullptr); });
       }
     }
     cache = prefix_cache{};
@@ -797,7 +820,7 @@ struct transfer_server::impl {
       if (pf && ::fstat(pf.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
         hasher hs(algo);
         auto size = static_cast<std::uint64_t>(st.st_size);
-        co_await on_disk([&] { hash_file_range(pf.get(), 0, size, hs, ec); });
+        co_await on_hashing([&] { hash_file_range(pf.get(), 0, size, hs, ec, &stopping); });
         if (!ec) {
           reply["partial_size"] = size;
           reply["partial_hash"] = hs.hex();
@@ -846,7 +869,7 @@ struct transfer_server::impl {
     if (offset > 0) {
       // Continue only if the client's prefix is our prefix; otherwise start over.
       if (offset <= size) {
-        co_await on_disk([&] { hash_file_range(file.get(), 0, offset, hs, ec); });
+        co_await on_hashing([&] { hash_file_range(file.get(), 0, offset, hs, ec, &stopping); });
       }
       if (offset > size || ec || hs.hex() != str_field(f, "prefix_hash")) {
         hs.reset();

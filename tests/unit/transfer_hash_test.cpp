@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <string>
 
@@ -67,6 +68,14 @@ TEST(TransferHash, FileRange) {
   EXPECT_EQ(h.hex(), digest(hash_algorithm::sha256, std::string_view(data).substr(10)));
   hash_file_range(fd, 0, data.size() + 1, h, ec);  // past the end: an error, not a hang
   EXPECT_TRUE(ec);
+  std::atomic<bool> stop{false};
+  hasher again(hash_algorithm::sha256);
+  hash_file_range(fd, 0, data.size(), again, ec, &stop);
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(again.hex(), digest(hash_algorithm::sha256, data));
+  stop = true;  // a server shutting down: give up rather than read the rest
+  hash_file_range(fd, 0, data.size(), again, ec, &stop);
+  EXPECT_EQ(ec, std::errc::operation_canceled);
   ::close(fd);
 }
 

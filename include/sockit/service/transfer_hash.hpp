@@ -2,6 +2,7 @@
 // classic format), computed in one pass as bytes go by and printed as lowercase hex.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -41,8 +42,10 @@ class hasher {
   std::unique_ptr<state> s_;
 };
 
-/// Hashes the first `length` bytes of the open file `fd` (pread, no seek) into `h`.
+/// Hashes `length` bytes of the open file `fd` from `offset` (pread, no seek) into `h`.
+/// When `stop` is given and becomes true, gives up between 1 MiB reads with
+/// std::errc::operation_canceled (a server shutting down does not wait for a huge prefix).
 void hash_file_range(int fd, std::uint64_t offset, std::uint64_t length, hasher& h,
-                     std::error_code& ec);
+                     std::error_code& ec, const std::atomic<bool>* stop = nullptr);
 
 }  // namespace sockit::service
