@@ -99,8 +99,10 @@ void setup_bench_chat(CLI::App& app, int& exit_code) {
   cmd->add_option("-t,--threads", o->threads, "Client event loops")->capture_default_str();
   cmd->add_flag("--json", o->json, "One JSON object with the result");
   cmd->footer(
-      "Each message should reach every other member once, in order per sender; latency is\n"
-      "send to receipt by each member. Exit status 1 when nothing arrived or order broke.");
+      "Each message should reach every other member once, in order per sender; latency runs\n"
+      "from when a message was due to be sent (a sender held back by the server still counts\n"
+      "the wait) to its receipt by each member. Exit status 1 when nothing arrived or order\n"
+      "broke.");
   cmd->callback([o, &exit_code] { exit_code = run_bench_chat(*o); });
 }
 

@@ -178,8 +178,11 @@ struct client {
       if (st.finishing.load()) co_return;
       msg.clear();
       msg += marker;
-      msg +=
-          std::to_string(id) + ':' + std::to_string(seq) + ':' + std::to_string(st.now_ns()) + ':';
+      // Stamped with when it was due, not when it went out: a server that pushes back on
+      // its senders (blocking writes) or a late timer must not hide that wait from the
+      // latency (coordinated omission, as wrk2 corrects it).
+      const auto due = std::chrono::duration_cast<std::chrono::nanoseconds>(at - st.epoch).count();
+      msg += std::to_string(id) + ':' + std::to_string(seq) + ':' + std::to_string(due) + ':';
       if (msg.size() + 1 < st.opt.size) msg.append(st.opt.size - 1 - msg.size(), 'x');
       msg += '\n';
       // Counted before the write, so the drain never ends while a message is in flight.

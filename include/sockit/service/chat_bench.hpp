@@ -1,6 +1,7 @@
 // chat_bench: a load generator for line-based chat rooms (sockit's, ncat --chat, any server
 // that relays each line to the other clients). Measures deliveries per second, delivery
-// latency from send to receipt by each member, losses and per-sender ordering.
+// latency from when a message was due to be sent to its receipt by each member, losses and
+// per-sender ordering.
 #pragma once
 
 #include <chrono>
