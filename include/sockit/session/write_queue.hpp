@@ -2,6 +2,7 @@
 // coroutine, so a socket never has two writes in flight (Asio's chat_server writer()).
 #pragma once
 
+#include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/buffer.hpp>
 #include <asio/error.hpp>
@@ -10,6 +11,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <deque>
@@ -23,18 +25,117 @@ namespace sockit::session {
 /// One outgoing message. Shared so that a broadcast to a thousand members holds one copy.
 using shared_message = std::shared_ptr<const std::string>;
 
+namespace detail {
+/// What a flush_pass calls; implemented by write_queue.
+class flushable {
+ public:
+  virtual void flush_now() = 0;
+
+ protected:
+  ~flushable() = default;
+};
+}  // namespace detail
+
+/// Flushes, once per turn of a loop, every write_queue that was pushed to during it: the
+/// first push of a turn posts one pass, which runs after everything the loop already had
+/// queued (the other reads of that turn among it), so lines read from several senders in
+/// one turn reach each member in one gathered write, and a broadcast to N members costs one
+/// posted handler rather than N. Under load, turns grow and so does the batching.
+/// Thread-safety: none; use on one loop. Queues that use a pass must be destroyed before it.
+class flush_pass {
+ public:
+  /// With `rest` > 0 the pass paces itself: after a pass that took T, the next one starts
+  /// no sooner than rest x T after it ended. A big room under load then spends at most
+  /// 1 / (1 + rest) of its thread in sends and each send carries more lines, at the cost of
+  /// up to rest x T more latency; a small or idle room (short passes) is not delayed.
+  explicit flush_pass(asio::any_io_executor executor, double rest = 0)
+      : executor_(executor), timer_(std::move(executor)), rest_(rest) {}
+  flush_pass(const flush_pass&) = delete;
+  flush_pass& operator=(const flush_pass&) = delete;
+
+  /// Queues `q` for the next pass; a queue adds itself at most once per pass.
+  void add(detail::flushable* q) {
+    pending_.push_back(q);
+    if (posted_) return;
+    posted_ = true;
+    auto token = std::weak_ptr<flush_pass*>(self_);
+    if (rest_ > 0) {
+      auto ready = last_end_ + std::chrono::duration_cast<clock::duration>(last_took_ * rest_);
+      if (ready - clock::now() > std::chrono::microseconds(20)) {
+        ++paced_;
+        timer_.expires_at(ready);
+        timer_.async_wait([token](std::error_code) {
+          if (auto self = token.lock()) (*self)->run();
+        });
+        return;
+      }
+    }
+    asio::post(executor_, [token] {
+      if (auto self = token.lock()) (*self)->run();
+    });
+  }
+
+  /// A queue that is going away before its flush ran.
+  void forget(detail::flushable* q) noexcept {
+    for (auto* list : {&pending_, &running_})
+      for (auto*& p : *list)
+        if (p == q) p = nullptr;
+  }
+
+  /// Passes run, queues flushed by them, and passes that waited to keep the pace (for tests
+  /// and statistics).
+  std::size_t passes() const noexcept { return passes_; }
+  std::size_t flushed() const noexcept { return flushed_; }
+  std::size_t paced() const noexcept { return paced_; }
+
+ private:
+  using clock = std::chrono::steady_clock;
+
+  void run() {
+    posted_ = false;
+    ++passes_;
+    const auto start = rest_ > 0 ? clock::now() : clock::time_point();
+    running_.swap(pending_);
+    for (auto* q : running_) {
+      if (q == nullptr) continue;
+      ++flushed_;
+      q->flush_now();
+    }
+    running_.clear();
+    if (rest_ > 0) {
+      last_end_ = clock::now();
+      last_took_ = last_end_ - start;
+    }
+  }
+
+  asio::any_io_executor executor_;
+  asio::steady_timer timer_;
+  double rest_;
+  clock::time_point last_end_{};
+  clock::duration last_took_{};
+  std::vector<detail::flushable*> pending_, running_;
+  std::shared_ptr<flush_pass*> self_ = std::make_shared<flush_pass*>(this);
+  bool posted_ = false;
+  std::size_t passes_ = 0, flushed_ = 0, paced_ = 0;
+};
+
 /// Thread-safety: none. Every member function, and run(), must be used on the stream's
 /// executor (one loop, or one strand).
 /// Lifetime: the queue references `stream`, which must outlive it; run() references the
 /// queue, so whoever co_spawns run() keeps the queue alive until run() completes (the chat
 /// member does this with shared_from_this()).
 template <class AsyncStream>
-class write_queue {
+class write_queue final : detail::flushable {
  public:
   /// `max_bytes` bounds the bytes queued or being written (not yet taken by the kernel).
-  write_queue(AsyncStream& stream, std::size_t max_bytes)
-      : stream_(stream), timer_(stream.get_executor()), max_bytes_(max_bytes) {
+  /// With a `pass`, direct flushes are batched by it (it must outlive the queue); without
+  /// one, each queue posts its own.
+  write_queue(AsyncStream& stream, std::size_t max_bytes, flush_pass* pass = nullptr)
+      : stream_(stream), timer_(stream.get_executor()), max_bytes_(max_bytes), pass_(pass) {
     timer_.expires_at(asio::steady_timer::time_point::max());
+  }
+  ~write_queue() {
+    if (pass_ && flush_posted_) pass_->forget(this);
   }
   write_queue(const write_queue&) = delete;
   write_queue& operator=(const write_queue&) = delete;
@@ -54,9 +155,13 @@ class write_queue {
     if (can_write_now()) {
       if (!flush_posted_) {
         flush_posted_ = true;
-        asio::post(timer_.get_executor(), [token = std::weak_ptr<write_queue*>(self_)] {
-          if (auto self = token.lock()) (*self)->flush_now();
-        });
+        if (pass_) {
+          pass_->add(this);
+        } else {
+          asio::post(timer_.get_executor(), [token = std::weak_ptr<write_queue*>(self_)] {
+            if (auto self = token.lock()) (*self)->flush_now();
+          });
+        }
       }
     } else {
       timer_.cancel();  // wakes the writer if it is idle
@@ -128,7 +233,7 @@ class write_queue {
   std::size_t writes() const noexcept { return writes_; }
   std::size_t direct_writes() const noexcept { return direct_writes_; }
 
-  static constexpr std::size_t max_batch = 64;
+  static constexpr std::size_t max_batch = 128;
 
  private:
   static constexpr bool has_sync_write = requires(AsyncStream & st, std::error_code& ec) {
@@ -147,7 +252,7 @@ class write_queue {
 
   // The posted flush: one non-blocking gathered write of what is queued. The rest, and any
   // error, is left to the writer coroutine.
-  void flush_now() {
+  void flush_now() override {
     flush_posted_ = false;
     if constexpr (has_sync_write) {
       if (writing_ || aborted_ || queue_.empty()) return;
@@ -178,6 +283,7 @@ class write_queue {
   asio::steady_timer timer_;
   std::deque<shared_message> queue_;
   std::size_t max_bytes_;
+  flush_pass* pass_;
   std::size_t queued_bytes_ = 0;
   std::size_t writes_ = 0;
   std::size_t direct_writes_ = 0;

@@ -1,0 +1,142 @@
+// line_splitter: lines cut at every piece size, CRLF, the max-line bound (reported once, the
+// rest skipped, memory bounded), the end of the stream, stopping early, and an oracle check
+// on random input cut at random places.
+#include "sockit/session/line_splitter.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+using sockit::session::line_kind;
+using sockit::session::line_splitter;
+
+struct outcome {
+  std::vector<std::string> lines;  // "!" prefix marks a too-long report
+  std::size_t max_capacity = 0;
+};
+
+// Feeds `input` in pieces of `piece` bytes, then ends the stream.
+outcome split(const std::string& input, std::size_t max_line, std::size_t piece) {
+  line_splitter s(max_line);
+  outcome out;
+  auto take = [&](std::string_view line, line_kind kind) {
+    out.lines.push_back((kind == line_kind::too_long ? "!" : "") + std::string(line));
+    return true;
+  };
+  for (std::size_t at = 0; at < input.size(); at += piece) {
+    EXPECT_TRUE(s.feed(std::string_view(input).substr(at, piece), take));
+    out.max_capacity = std::max(out.max_capacity, s.capacity());
+    EXPECT_LE(s.buffered(), max_line + 1);
+  }
+  EXPECT_TRUE(s.finish(take));
+  EXPECT_EQ(s.buffered(), 0u);
+  return out;
+}
+
+TEST(LineSplitter, SplitsLinesWhateverThePieceSizes) {
+  const std::string input = "hello\nworld\r\n\nlast one\n";
+  for (std::size_t piece = 1; piece <= input.size(); ++piece) {
+    ASSERT_EQ(split(input, 100, piece).lines,
+              (std::vector<std::string>{"hello", "world", "", "last one"}))
+        << "piece " << piece;
+  }
+}
+
+TEST(LineSplitter, FinalLineWithoutNewlineIsDeliveredAtTheEnd) {
+  EXPECT_EQ(split("a\nno newline", 100, 1).lines, (std::vector<std::string>{"a", "no newline"}));
+  EXPECT_EQ(split("a\nno newline\r", 100, 3).lines, (std::vector<std::string>{"a", "no newline"}));
+  EXPECT_TRUE(split("", 10, 1).lines.empty());
+}
+
+TEST(LineSplitter, LineOfExactlyMaxIsAcceptedOneMoreIsNot) {
+  for (std::size_t piece : {1u, 2u, 5u, 6u, 7u, 100u}) {
+    EXPECT_EQ(split("12345\n12345\r\n123456\nok\n", 5, piece).lines,
+              (std::vector<std::string>{"12345", "12345", "!12345", "ok"}))
+        << "piece " << piece;
+  }
+}
+
+TEST(LineSplitter, HugeLineIsReportedOnceSkippedAndMemoryStaysBounded) {
+  const std::string huge(1 << 20, 'x');
+  for (std::size_t piece : {1u << 16, 4096u, 63u, 64u, 65u}) {
+    auto out = split("before\n" + huge + "\nafter\n", 64, piece);
+    ASSERT_EQ(out.lines.size(), 3u) << "piece " << piece;
+    EXPECT_EQ(out.lines[0], "before");
+    EXPECT_EQ(out.lines[1], "!" + std::string(64, 'x'));
+    EXPECT_EQ(out.lines[2], "after");
+    EXPECT_LE(out.max_capacity, 256u) << "the buffer grew with the line";
+  }
+}
+
+TEST(LineSplitter, TooLongUnterminatedLineIsReportedOnceEvenAtTheEnd) {
+  EXPECT_EQ(split(std::string(100, 'y'), 10, 1000).lines,
+            (std::vector<std::string>{"!" + std::string(10, 'y')}));
+  EXPECT_EQ(split(std::string(100, 'y'), 10, 3).lines,
+            (std::vector<std::string>{"!" + std::string(10, 'y')}));
+  // Exactly max_line + 1 bytes, unterminated: too long only once the stream ends.
+  EXPECT_EQ(split("abcdef", 5, 1).lines, (std::vector<std::string>{"!abcde"}));
+}
+
+TEST(LineSplitter, BinaryBytesPassThrough) {
+  const std::string line("a\0b\x1b[31m\xff\xfe", 9);
+  EXPECT_EQ(split(line + "\n", 100, 2).lines, (std::vector<std::string>{line}));
+}
+
+TEST(LineSplitter, StopsWhenTheCallbackSaysSo) {
+  line_splitter s(100);
+  std::vector<std::string> seen;
+  bool go = s.feed("one\ntwo\nthree\n", [&](std::string_view line, line_kind) {
+    seen.emplace_back(line);
+    return line != "two";
+  });
+  EXPECT_FALSE(go);
+  EXPECT_EQ(seen, (std::vector<std::string>{"one", "two"}));
+}
+
+TEST(LineSplitter, GivesBackTheMemoryOfALongLine) {
+  line_splitter s(4096);
+  auto ignore = [](std::string_view, line_kind) { return true; };
+  s.feed(std::string(3000, 'z'), ignore);
+  EXPECT_GE(s.capacity(), 3000u);
+  s.feed("\n", ignore);
+  EXPECT_LE(s.capacity(), 256u);
+}
+
+// Random lines (some too long, some with CR, some empty) cut at random places must come out
+// as a simple whole-input split says.
+TEST(LineSplitter, MatchesAWholeInputSplitOnRandomInput) {
+  std::mt19937 rng(20261122);
+  for (int round = 0; round < 300; ++round) {
+    const std::size_t max_line = 1 + rng() % 40;
+    std::string input;
+    std::vector<std::string> expected;
+    const int lines = static_cast<int>(rng() % 20);
+    for (int i = 0; i < lines; ++i) {
+      std::string line(rng() % (2 * max_line + 3), 'a');
+      for (char& c : line) c = static_cast<char>('a' + rng() % 26);
+      bool cr = rng() % 4 == 0;
+      input += line + (cr ? "\r\n" : "\n");
+      expected.push_back(line.size() > max_line ? "!" + line.substr(0, max_line) : line);
+    }
+    outcome out;
+    line_splitter s(max_line);
+    auto take = [&](std::string_view line, line_kind kind) {
+      out.lines.push_back((kind == line_kind::too_long ? "!" : "") + std::string(line));
+      return true;
+    };
+    for (std::size_t at = 0; at < input.size();) {
+      std::size_t n = 1 + rng() % 17;
+      s.feed(std::string_view(input).substr(at, n), take);
+      ASSERT_LE(s.buffered(), max_line + 1);
+      at += n;
+    }
+    s.finish(take);
+    ASSERT_EQ(out.lines, expected) << "round " << round << " max_line " << max_line;
+  }
+}
+
+}  // namespace
