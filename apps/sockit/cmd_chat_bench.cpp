@@ -35,6 +35,12 @@ int run_bench_chat(const bench_chat_cli_options& o) {
   opt.drain = std::chrono::milliseconds(static_cast<long long>(o.drain * 1000));
   opt.size = o.size;
   opt.threads = o.threads;
+  if (o.json) {
+    // A first line when the room is set up, so a driver can measure the sending phase alone.
+    opt.on_sending = [&opt] {
+      print_json({{"event", "sending"}, {"endpoint", opt.endpoint.to_string()}});
+    };
+  }
   auto r = service::run_chat_bench(opt);
   const auto& h = r.latency;
   auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
@@ -97,7 +103,8 @@ void setup_bench_chat(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("-s,--size", o->size, "Bytes per message line")->capture_default_str();
   cmd->add_option("-t,--threads", o->threads, "Client event loops")->capture_default_str();
-  cmd->add_flag("--json", o->json, "One JSON object with the result");
+  cmd->add_flag("--json", o->json,
+                "JSON lines: {\"event\":\"sending\"} once the room is set up, then the result");
   cmd->footer(
       "Each message should reach every other member once, in order per sender; latency runs\n"
       "from when a message was due to be sent (a sender held back by the server still counts\n"

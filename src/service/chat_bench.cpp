@@ -250,6 +250,7 @@ chat_bench_result run_chat_bench(const chat_bench_options& options) {
     return settled >= options.clients;
   });
   const unsigned ready = st.ready.load();
+  if (options.on_sending) options.on_sending();
   const std::int64_t setup_ns = st.now_ns();
   auto start = setup_ns + 20'000'000;  // 20 ms for the senders to see it
   st.end_ns.store(start + std::chrono::nanoseconds(options.duration).count());

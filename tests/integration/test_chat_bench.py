@@ -12,7 +12,11 @@ from sockit_test import SOCKIT, Server, timeout
 def bench(endpoint, *args):
     r = subprocess.run([SOCKIT, "bench", "chat", endpoint, "--json", *args],
                        capture_output=True, text=True, timeout=timeout(60))
-    return r.returncode, json.loads(r.stdout.strip().splitlines()[-1]), r.stderr
+    lines = [json.loads(line) for line in r.stdout.strip().splitlines()]
+    # With --json, a line when sending begins (drivers sample the server's CPU there), then
+    # the result.
+    assert [line["event"] for line in lines] == ["sending", "result"], r.stdout
+    return r.returncode, lines[-1], r.stderr
 
 
 class SplittingRelay:

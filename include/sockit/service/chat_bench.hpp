@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 
 #include "sockit/net/endpoint.hpp"
 #include "sockit/service/latency_histogram.hpp"
@@ -22,6 +23,9 @@ struct chat_bench_options {
   std::chrono::milliseconds setup{20000};    // longest wait for every client to be in the room
   std::size_t size = 64;                     // bytes per message line (at least the header)
   unsigned threads = 1;                      // client event loops
+  // Called once, on the calling thread, when setup is over and sending is about to begin
+  // (a driver script samples the server's CPU time there).
+  std::function<void()> on_sending;
 };
 
 struct chat_bench_result {
