@@ -63,9 +63,10 @@ struct chat_stats {
 };
 
 /// All room state lives on one event loop (one thread), so it needs no locks and every
-/// member sees every sender's lines in the order they were sent. Measured (scripts/bench/
-/// chat): most of the server's CPU time is the kernel's, one send per member per loop turn,
-/// so more loops would add cross-thread hand-offs to every broadcast, not sends per second.
+/// member sees every sender's lines in the order they were sent. Measured (docs/CHAT.md):
+/// most of the server's CPU time is the kernel's sends, one gathered send per member per
+/// paced flush pass, so more loops would add cross-thread hand-offs to every broadcast, not
+/// sends per second.
 class chat_server {
  public:
   /// Binds at once (throws std::system_error with a clear message), so local_endpoint()
