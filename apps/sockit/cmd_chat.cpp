@@ -1,6 +1,7 @@
 // sockit chat serve|join: the seeds' two-way chat grown into a room for many clients.
 #include <fmt/format.h>
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -261,6 +262,8 @@ void setup_chat(CLI::App& app, int& exit_code) {
 
 namespace {
 
+// One line from the room, waiting at most 5 s for each piece, so a broken room fails the
+// step instead of hanging the demo.
 std::string recv_line(net::socket& s, std::string& pending) {
   for (int guard = 0; guard < 1000; ++guard) {
     auto nl = pending.find('\n');
@@ -269,6 +272,10 @@ std::string recv_line(net::socket& s, std::string& pending) {
       pending.erase(0, nl + 1);
       return line;
     }
+    pollfd pfd{s.native_handle(), POLLIN, 0};
+    int ready = ::poll(&pfd, 1, 5000);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) throw std::runtime_error("no line from the room within 5 s");
     char buf[4096];
     std::error_code ec;
     std::size_t n = s.recv(std::as_writable_bytes(std::span(buf, sizeof buf)), ec);
