@@ -30,7 +30,8 @@ int run_bench_chat(const bench_chat_cli_options& o) {
   opt.clients = o.clients;
   opt.senders = o.senders;
   opt.rate = o.rate;
-  if (o.duration <= 0 || o.drain < 0) throw std::invalid_argument("--duration must be positive");
+  if (!(o.duration > 0)) throw std::invalid_argument("--duration must be positive");
+  if (!(o.drain >= 0)) throw std::invalid_argument("--drain cannot be negative");
   opt.duration = std::chrono::milliseconds(static_cast<long long>(o.duration * 1000));
   opt.drain = std::chrono::milliseconds(static_cast<long long>(o.drain * 1000));
   opt.size = o.size;

@@ -228,7 +228,9 @@ struct chat_server::impl {
   explicit impl(chat_options o) : opt(std::move(o)) {
     if (opt.max_line == 0) throw std::invalid_argument("--max-line must be at least 1");
     if (opt.max_queue < opt.max_line + 64)
-      throw std::invalid_argument("the member queue must hold at least one full line");
+      throw std::invalid_argument(fmt::format(
+          "--max-queue must hold at least one full line: {} bytes or more with --max-line {}",
+          opt.max_line + 64, opt.max_line));
     if (!check_room(opt.lobby).empty()) throw std::invalid_argument(check_room(opt.lobby));
     flushes.emplace(io.get_executor(), 1.0);
   }

@@ -6,6 +6,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 import unittest
 
@@ -300,6 +301,88 @@ class ChatRoom(unittest.TestCase):
             self.assertIn("1 rejected", err)
             self.assertIn("1 lines too long", err)
 
+    def test_line_framing_at_the_edges(self):
+        """CRLF at exactly --max-line, a last line cut off by EOF, an over-long line ended by
+        EOF, and lines that follow /quit in the same packet."""
+        with Server("chat", "serve", "127.0.0.1:0", "--max-line", "10") as srv:
+            watcher = Member(srv)
+            a = Member(srv)
+            a.send(b"0123456789\r\n" + b"x" * 11 + b"\r\n")
+            self.assertEqual(watcher.until(r"^<")[-1], f"<{a.nick}> 0123456789")
+            self.assertIn("line too long (over 10 bytes)", a.until(r"too long")[-1])
+            # /quit, then more lines in the same packet: the member is gone, they go nowhere.
+            a.send(b"/quit\nafter quit\n")
+            seen = watcher.until(rf"{a.nick} left \(quit\)")
+            self.assertTrue(a.eof())
+            # A last line without a newline is still a line when the sender closes.
+            d = Member(srv)
+            d.sock.sendall(b"last words")
+            d.sock.shutdown(socket.SHUT_WR)
+            seen += watcher.until(rf"{d.nick} left \(closed\)")
+            self.assertIn(f"<{d.nick}> last words", seen)
+            # An over-long last line cut off by EOF: refused once, then a clean leave.
+            e = Member(srv)
+            e.sock.sendall(b"y" * 50)
+            e.sock.shutdown(socket.SHUT_WR)
+            seen += watcher.until(rf"{e.nick} left \(closed\)")
+            replies = []
+            try:
+                while True:
+                    replies.append(e.text())
+            except EOFError:
+                pass
+            self.assertEqual(sum("line too long" in r for r in replies), 1, replies)
+            # Everything the watcher got, up to a line said after all of that.
+            z = Member(srv)
+            z.send("the end")
+            seen += watcher.until(r"^<.*> the end$")
+            self.assertFalse([l for l in seen if "after quit" in l or "yyy" in l], seen)
+
+    def test_idle_timeout_spares_members_who_talk(self):
+        with Server("chat", "serve", "127.0.0.1:0", "--idle-timeout", "0.5") as srv:
+            silent, talker = Member(srv), Member(srv)
+            # The talker says something every 0.1 s, paced by waiting on the silent member's
+            # socket, until the silent one is cut off (bounded: 60 rounds).
+            silent.sock.settimeout(0.1)
+            cut, said = False, 0
+            for _ in range(60):
+                try:
+                    chunk = silent.sock.recv(65536)
+                    if not chunk:
+                        cut = True
+                        break
+                    silent.buf += chunk
+                except socket.timeout:
+                    talker.send(f"still here {said}")
+                    said += 1
+            self.assertTrue(cut, "the silent member was never disconnected")
+            self.assertIn(b"nothing received for", silent.buf)
+            self.assertGreaterEqual(said, 4)  # the talker outlived the 0.5 s timeout
+            talker.send("/list")
+            listing = talker.until(r"in #lobby:")[-1]
+            self.assertIn(talker.nick, listing)
+            self.assertNotIn(silent.nick, listing)
+
+    def test_a_flooding_member_does_not_hold_up_the_room(self):
+        with Server("chat", "serve", "127.0.0.1:0") as srv:
+            flooder, b, c = Member(srv), Member(srv), Member(srv)
+            b.until(rf"{c.nick} joined")
+            flood = b"z" * (16 << 20)  # 16 MiB, no newline
+            done = []
+            t = threading.Thread(target=lambda: done.append(flooder.sock.sendall(flood)))
+            t.start()
+            try:
+                # While the flood is being read, the others still talk.
+                for i in range(5):
+                    b.send(f"fair {i}")
+                    self.assertEqual(c.until(r"^<")[-1], f"<{b.nick}> fair {i}")
+            finally:
+                t.join(timeout(30))
+            self.assertTrue(done and not t.is_alive(), "the flood was not taken in")
+            flooder.send(b"\nback to normal\n")
+            self.assertEqual(c.until(r"^<")[-1], f"<{flooder.nick}> back to normal")
+            self.assertEqual(sum("too long" in l for l in flooder.until("too long")), 1)
+
     def test_idle_timeout(self):
         with Server("chat", "serve", "127.0.0.1:0", "--idle-timeout", "0.3") as srv:
             a = Member(srv)
@@ -376,15 +459,30 @@ class ChatRoom(unittest.TestCase):
             seen = a.until(r"<bot> line two")
             self.assertIn("<bot> line one", seen)
 
+    def test_bad_options_name_the_option(self):
+        for args, needle in ((["chat", "serve", "127.0.0.1:0", "--max-queue", "100"],
+                              "--max-queue must hold at least one full line: 2112 bytes"),
+                             (["bench", "chat", "127.0.0.1:9", "--drain", "-1"],
+                              "--drain cannot be negative"),
+                             (["bench", "chat", "127.0.0.1:9", "--duration", "0"],
+                              "--duration must be positive")):
+            r = subprocess.run([SOCKIT, *args], capture_output=True, text=True,
+                               timeout=timeout(10))
+            self.assertNotEqual(r.returncode, 0, args)
+            self.assertIn(needle, r.stderr)
+            self.assertEqual(r.stdout, "")
+
     def test_join_unreachable_fails_clearly(self):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        r = subprocess.run([SOCKIT, "chat", "join", f"127.0.0.1:{port}"], capture_output=True,
-                           timeout=timeout(20))
+        # Bound but not listening, and held for the whole test: nobody else can take the
+        # port, and a connection to it is refused.
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            r = subprocess.run([SOCKIT, "chat", "join", f"127.0.0.1:{port}"],
+                               capture_output=True, timeout=timeout(20))
         self.assertEqual(r.returncode, 1)
         self.assertIn(b"sockit: error:", r.stderr)
+        self.assertIn(b"refused", r.stderr.lower())
 
 
 if __name__ == "__main__":

@@ -114,6 +114,57 @@ class ChatLoad(unittest.TestCase):
             rc, out, err = srv.stop()
             self.assertIn("1 dropped", err)
 
+    def test_json_log_reports_drops_rejections_and_long_lines(self):
+        args = ["chat", "serve", "127.0.0.1:0", "--json", "--max-clients", "3", "--max-queue",
+                "8192", "--max-line", "100"]
+        with Server(*args, json_mode=True) as srv:
+            events = []
+
+            def wait_event(kind):
+                for _ in range(10000):
+                    e = json.loads(read_line(srv.proc.stdout, timeout(10)))
+                    events.append(e)
+                    if e["event"] == kind:
+                        return e
+                raise AssertionError(f"no {kind} event in {events[-10:]}")
+
+            reader = LineSock(connect(srv))
+            reader.line()
+            sender = LineSock(connect(srv))
+            sender.line()
+            stuck = connect(srv, rcvbuf=4096)  # never reads
+            reader.until(b"joined")
+            full = connect(srv)  # a fourth: turned away
+            self.assertIn(b"room is full", full.recv(4096))
+            self.assertEqual(wait_event("rejected")["reason"], "the room is full (3 members)")
+            sender.sock.sendall(b"q" * 101 + b"\n")
+            long_line = wait_event("line_too_long")
+            # The reader keeps up, 20 lines at a time, until the stuck member is dropped (its
+            # notice comes before the next line said in the room).
+            dropped_notice = False
+            for batch in range(200):
+                if dropped_notice:
+                    break
+                sender.sock.sendall(b"".join(b"m %d %s\n" % (batch * 20 + i, b"p" * 80)
+                                             for i in range(20)))
+                got = 0
+                while got < 20:
+                    line = reader.line()
+                    got += b"> m " in line
+                    dropped_notice |= b"was dropped (not reading)" in line
+            self.assertTrue(dropped_notice, "the member that never reads was never dropped")
+            dropped = wait_event("dropped")
+            self.assertEqual(dropped["reason"], "outgoing queue full")
+            self.assertEqual(dropped["room"], "#lobby")
+            self.assertNotEqual(dropped["nick"], long_line["nick"])
+            for e in events:
+                self.assertIn("time", e)
+            stuck.close()
+            full.close()
+            rc, out, err = srv.stop()
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(json.loads(out.splitlines()[-1])["dropped"], 1)
+
     def test_an_event_log_nobody_reads_never_stalls_the_room(self):
         # stdout is a pipe this test leaves unread until the end: 20000 messages are ~1 MB
         # of log, far more than the pipe (64 KiB) and the 64 events the log may buffer.
