@@ -3,15 +3,20 @@
 // and redraws the prompt with what was being typed. Otherwise plain lines in and out.
 #include "chat_client.hpp"
 
+#include <langinfo.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include <fmt/format.h>
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <clocale>
 #include <csignal>
+#include <cstring>
 #include <ctime>
 #include <optional>
 #include <string>
@@ -19,6 +24,7 @@
 
 #include "output.hpp"
 #include "sockit/net/socket.hpp"
+#include "sockit/service/chat.hpp"
 
 namespace sockit::cli {
 namespace {
@@ -86,10 +92,16 @@ std::string paint(bool color, const char* code, std::string_view s) {
   return fmt::format("\x1b[{}m{}\x1b[0m", code, s);
 }
 
-// A server line for the terminal: escaped (the server neutralises, but trust no peer),
-// timestamp dimmed, nick coloured.
+// Text from the server (or typed here) made inert for a terminal: control characters (ESC,
+// so no escape sequence survives) in caret notation, invalid UTF-8 and bidi overrides as
+// U+FFFD. The server's own rule, applied again because the client trusts no server; unlike
+// escape_for_terminal it leaves '\' alone, so `\o/` reads as typed. Idempotent, so a
+// line the server already neutralised shows unchanged.
+std::string chat_safe(std::string_view raw) { return service::neutralize(raw); }
+
+// A server line for the terminal: made safe, timestamp dimmed, nick coloured.
 std::string render(std::string_view raw, bool color) {
-  std::string safe = escape_for_terminal(raw);
+  std::string safe = chat_safe(raw);
   std::string_view line = safe;
   auto t = strip_time(line);
   std::string out = t.empty() ? std::string() : paint(color, "2", fmt::format("[{}]", t)) + " ";
@@ -121,9 +133,39 @@ unsigned terminal_columns() {
 
 bool continuation(char c) { return (static_cast<unsigned char>(c) & 0xc0) == 0x80; }
 
-std::size_t code_points(std::string_view s) {
-  return static_cast<std::size_t>(
-      std::count_if(s.begin(), s.end(), [](char c) { return !continuation(c); }));
+// wcwidth() needs a UTF-8 LC_CTYPE; the environment's when it is one, else C.UTF-8.
+void use_utf8_ctype() {
+  std::setlocale(LC_CTYPE, "");
+  if (std::strcmp(::nl_langinfo(CODESET), "UTF-8") != 0) std::setlocale(LC_CTYPE, "C.UTF-8");
+}
+
+// Terminal columns of the character starting at byte `i` of `s` (a lead byte and its
+// continuation bytes): 2 for CJK and most emoji, 0 for combining marks, 1 when wcwidth()
+// does not know (malformed UTF-8, no UTF-8 locale, unassigned code points).
+std::size_t columns_at(std::string_view s, std::size_t i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  if (c < 0x80) return 1;
+  std::size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+  char32_t cp = len == 4 ? c & 0x07 : len == 3 ? c & 0x0f : c & 0x1f;
+  for (std::size_t k = 1; k < len; ++k) {
+    if (i + k >= s.size() || !continuation(s[i + k])) return 1;
+    cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
+  }
+  int w = ::wcwidth(static_cast<wchar_t>(cp));
+  return w < 0 ? 1 : static_cast<std::size_t>(w);
+}
+
+// The byte after the character starting at `i`.
+std::size_t next_char(std::string_view s, std::size_t i) {
+  ++i;
+  while (i < s.size() && continuation(s[i])) ++i;
+  return i;
+}
+
+std::size_t columns(std::string_view s) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < s.size(); i = next_char(s, i)) n += columns_at(s, i);
+  return n;
 }
 
 // The line being typed (UTF-8 bytes) with a cursor, and the lines sent before (Up/Down).
@@ -145,24 +187,28 @@ struct editor {
   std::string escape_params;
 
   // The part of the line that fits, with the cursor placed in it, so the prompt line never
-  // wraps (a wrapped line would garble redraws). Counts code points as one column each.
+  // wraps (a wrapped line would garble redraws). Measured in terminal columns (wide CJK and
+  // emoji take two), so the cursor lands where the terminal drew the character.
   std::string draw() const {
     unsigned cols = terminal_columns();
     std::size_t room = cols > prompt.size() + 1 ? cols - prompt.size() - 1 : 1;
-    std::size_t at = code_points(std::string_view(text).substr(0, cursor));
-    std::size_t first = at > room ? at - room : 0;  // first code point shown
+    std::string_view t = text;
+    // Scrolled just far enough that the cursor is within `room` columns of the start.
     std::size_t begin = 0;
-    for (std::size_t skipped = 0; begin < text.size() && skipped < first; ++skipped) {
-      ++begin;
-      while (begin < text.size() && continuation(text[begin])) ++begin;
+    std::size_t before = columns(t.substr(0, cursor));  // columns from `begin` to the cursor
+    while (before > room && begin < cursor) {
+      before -= std::min(before, columns_at(t, begin));
+      begin = next_char(t, begin);
     }
     std::size_t end = begin;
-    for (std::size_t shown = 0; end < text.size() && shown < room; ++shown) {
-      ++end;
-      while (end < text.size() && continuation(text[end])) ++end;
+    for (std::size_t used = 0; end < t.size();) {
+      std::size_t w = columns_at(t, end);
+      if (used + w > room) break;  // a wide character never straddles the edge
+      used += w;
+      end = next_char(t, end);
     }
     std::string out = "\r\x1b[K" + prompt + text.substr(begin, end - begin) + "\r";
-    std::size_t column = prompt.size() + (at - first);
+    std::size_t column = prompt.size() + before;
     if (column > 0) out += fmt::format("\x1b[{}C", column);
     return out;
   }
@@ -294,8 +340,10 @@ void track_nick(std::string_view line, std::string& me) {
 
 }  // namespace
 
-nlohmann::json chat_line_to_json(std::string_view line) {
+nlohmann::json chat_line_to_json(std::string_view raw) {
   nlohmann::json j;
+  std::string safe = chat_safe(raw);
+  std::string_view line = safe;
   auto t = strip_time(line);
   if (!t.empty()) j["time"] = std::string(t);
   auto set = [&](const char* event, std::string_view nick, std::string_view text) {
@@ -326,10 +374,35 @@ nlohmann::json chat_line_to_json(std::string_view line) {
   return j;
 }
 
+namespace {
+
+// "/quit" or "/quit REASON", as the server reads it (the command is case-insensitive).
+bool is_quit(std::string_view line) {
+  if (line.size() < 5 || (line.size() > 5 && line[5] != ' ')) return false;
+  std::string cmd(line.substr(0, 5));
+  for (auto& c : cmd) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return cmd == "/quit";
+}
+
+}  // namespace
+
 int run_chat_join(const chat_join_options& o) {
-  auto endpoint = net::endpoint::parse(o.endpoint);
+  // Usage errors, before any connection: a nick with a space or newline in it would
+  // otherwise smuggle commands into the "/nick" line.
   std::error_code ec;
   std::string why;
+  auto endpoint = net::endpoint::parse(o.endpoint, ec, why);
+  if (ec) {
+    fmt::print(stderr, "sockit: chat join: {}\n", escape_for_terminal(why));
+    return 2;
+  }
+  if (!o.nick.empty()) {
+    std::string bad = service::check_nick(o.nick);
+    if (!bad.empty()) {
+      fmt::print(stderr, "sockit: chat join: --nick '{}': {}\n", escape_for_terminal(o.nick), bad);
+      return 2;
+    }
+  }
   net::socket sock = net::socket::connect(endpoint, ec, &why);
   if (ec) throw std::system_error(ec, why);
   if (!o.nick.empty()) {
@@ -346,40 +419,71 @@ int run_chat_join(const chat_join_options& o) {
 
   const bool tty = !o.json && ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
   const bool color = tty && use_color(stdout);
+  // Plain lines go out as they came, for scripts; but never raw to a terminal.
+  const bool plain_safe = !tty && !o.json && ::isatty(STDOUT_FILENO);
   std::optional<raw_terminal> raw;
   editor ed;
   std::string me = o.nick;
   if (tty) {
+    use_utf8_ctype();
     raw.emplace();
     write_all(STDOUT_FILENO, ed.draw());
   }
 
+  // Who ended the session decides the exit status: the user (end of input, Ctrl-C/D, a
+  // signal, or /quit answered by "*** bye") or the server (anything else).
+  bool user_ended = false;
+  bool quit_sent = false;
+  bool bye_seen = false;
+  std::string last_line;  // the server's last line, to say why it closed
+
   // Everything printed goes through here: in a terminal it lands above the prompt line.
   auto show = [&](std::string_view server_line) {
+    std::string_view bare = server_line;
+    strip_time(bare);
+    if (bare == "*** bye") bye_seen = true;
+    last_line.assign(bare.substr(0, 256));
     if (o.json) {
       print_json(chat_line_to_json(server_line));
     } else if (tty) {
       write_all(STDOUT_FILENO, "\r\x1b[K" + render(server_line, color) + "\r\n" + ed.draw());
     } else {
-      std::string s(server_line);
+      std::string s = plain_safe ? chat_safe(server_line) : std::string(server_line);
       s += '\n';
       write_all(STDOUT_FILENO, s);
     }
   };
   auto send_line = [&](std::string_view text) {
+    if (is_quit(text)) quit_sent = true;
     std::string s(text);
     s += '\n';
     std::error_code sec;
     sock.send_all(net::as_bytes(s), sec);
     return !sec;
   };
+  // The connection is gone: fine if the user ended the session, else say so and exit 1. A
+  // reset means the server closed without reading what we sent (a full room turns us away
+  // so), even when our end of input was already on its way.
+  int status = 0;
+  auto closed = [&](std::string_view how, bool reset) {
+    if ((user_ended || (quit_sent && bye_seen)) && !reset) {
+      if (tty) write_all(STDOUT_FILENO, "\r\x1b[K*** disconnected\r\n");
+      return;
+    }
+    status = 1;
+    if (tty) write_all(STDOUT_FILENO, "\r\x1b[K");
+    std::string msg = fmt::format("sockit: chat join: the server closed the connection{}", how);
+    if (!last_line.empty()) msg += fmt::format("; its last line: {}", chat_safe(last_line));
+    print_line(msg, stderr);
+  };
 
   std::string from_server, from_stdin;
   bool stdin_open = true;
-  int status = 0;
+  bool gone = false;  // the connection failed while sending typed text
   char buf[16384];
   for (;;) {
     if (stop_requested) {
+      user_ended = true;
       send_line("/quit");
       break;
     }
@@ -395,8 +499,7 @@ int run_chat_join(const chat_join_options& o) {
       std::size_t got = sock.recv(std::as_writable_bytes(std::span(buf, sizeof buf)), rec);
       if (rec || got == 0) {
         if (!from_server.empty()) show(from_server);
-        if (tty) write_all(STDOUT_FILENO, "\r\x1b[K*** disconnected\r\n");
-        if (rec) status = 1;
+        closed(rec ? fmt::format(" ({})", rec.message()) : std::string(), bool(rec));
         break;
       }
       from_server.append(buf, got);
@@ -419,6 +522,7 @@ int run_chat_join(const chat_join_options& o) {
       if (got < 0 && errno == EINTR) continue;
       if (got <= 0) {
         stdin_open = false;
+        user_ended = true;
         if (!tty) {
           if (!from_stdin.empty()) send_line(from_stdin);
           sock.shutdown_write(ec);  // the server sees EOF, says goodbye and closes
@@ -437,7 +541,7 @@ int run_chat_join(const chat_join_options& o) {
         }
         from_stdin.erase(0, start);
         if (!ok) {
-          status = 1;
+          closed(" (while sending)", true);
           break;
         }
         continue;
@@ -478,8 +582,9 @@ int run_chat_join(const chat_join_options& o) {
           }
           write_all(STDOUT_FILENO, ed.draw());
           if (!send_line(text)) {
-            status = 1;
-            stop_requested = 1;
+            closed(" (while sending)", true);
+            gone = true;
+            break;
           }
         } else if (c == 0x03 || (c == 0x04 && ed.text.empty())) {  // Ctrl-C, Ctrl-D
           stop_requested = 1;
@@ -530,6 +635,7 @@ int run_chat_join(const chat_join_options& o) {
           write_all(STDOUT_FILENO, ed.draw());
         }
       }
+      if (gone) break;
     }
   }
   if (stop_requested && tty) {

@@ -1,5 +1,7 @@
 """`sockit chat join` in a real terminal (tmux): incoming lines never garble the line being
-typed, nicks are coloured unless NO_COLOR, hostile escapes stay inert, /quit leaves."""
+typed, nicks are coloured unless NO_COLOR, hostile escapes stay inert (even from a server that
+does not neutralise them), backslashes show as typed, wide characters keep the cursor right,
+/quit and Ctrl-D leave with status 0."""
 import os
 import re
 import shlex
@@ -9,13 +11,15 @@ import subprocess
 import time
 import unittest
 
-from sockit_test import SOCKIT, Server, timeout
+from sockit_test import SOCKIT, Server, TempDir, timeout
 
 
 class Tmux:
-    def __init__(self, command, env_prefix=""):
+    def __init__(self, command, env_prefix="", status_file=None):
         self.server = f"sockit-test-{os.getpid()}-{id(self)}"
         self.base = ["tmux", "-L", self.server, "-f", "/dev/null"]
+        if status_file:  # the client's exit status, written when it ends
+            command = "sh -c " + shlex.quote(f"{command}; echo $? > {shlex.quote(status_file)}")
         subprocess.run(self.base + ["new-session", "-d", "-s", "t", "-x", "100", "-y", "20",
                                     f"exec {env_prefix} {command}"], check=True)
 
@@ -52,6 +56,11 @@ class Tmux:
         want = ("> " + text).rstrip()
         self.wait_for(lambda s: last_line(s) == want and
                       (cursor is None or self.cursor_x() == cursor), f"the prompt {want!r}")
+
+    def title(self):
+        r = subprocess.run(self.base + ["display-message", "-p", "-t", "t", "#{pane_title}"],
+                           capture_output=True, text=True)
+        return r.stdout.strip()
 
     def exited(self):
         """The session ends when the client exits."""
@@ -93,6 +102,11 @@ class ChatTerminal(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, "the client did not exit")
             time.sleep(0.05)  # polling interval, bounded by the deadline
 
+    def status(self, term, path):
+        self.wait_exit(term)
+        with open(path) as f:
+            return int(f.read().strip())
+
     def test_typing_is_not_garbled_and_nicks_are_coloured(self):
         with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
             peer = Peer(srv)
@@ -100,7 +114,10 @@ class ChatTerminal(unittest.TestCase):
             peer.sock.sendall(b"/nick pat\n")
             peer.until(b"known as pat")
             cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick tty"
-            term = Tmux(cmd, env_prefix="env -u NO_COLOR TERM=xterm")
+            tmp = TempDir()
+            status_file = os.path.join(tmp.__enter__(), "status")
+            self.addCleanup(tmp.__exit__, None, None, None)
+            term = Tmux(cmd, env_prefix="env -u NO_COLOR TERM=xterm", status_file=status_file)
             try:
                 term.wait_for(lambda s: "welcome to #lobby" in s, "the welcome")
                 peer.until(b"known as tty")
@@ -133,7 +150,7 @@ class ChatTerminal(unittest.TestCase):
                 term.literal("/quit")
                 term.keys("Enter")
                 self.assertIn("tty left (quit)", peer.until(b"tty left"))
-                self.wait_exit(term)
+                self.assertEqual(self.status(term, status_file), 0)
             finally:
                 term.close()
 
@@ -234,7 +251,10 @@ class ChatTerminal(unittest.TestCase):
             peer = Peer(srv)
             self.addCleanup(peer.sock.close)
             cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick plain"
-            term = Tmux(cmd, env_prefix="env NO_COLOR=1 TERM=xterm")
+            tmp = TempDir()
+            status_file = os.path.join(tmp.__enter__(), "status")
+            self.addCleanup(tmp.__exit__, None, None, None)
+            term = Tmux(cmd, env_prefix="env NO_COLOR=1 TERM=xterm", status_file=status_file)
             try:
                 term.wait_for(lambda s: "welcome" in s, "the welcome")
                 peer.until(b"known as plain")
@@ -244,6 +264,108 @@ class ChatTerminal(unittest.TestCase):
                 self.assertNotIn("\x1b", line)
                 term.keys("C-d")  # end of input on an empty line leaves
                 self.assertIn("plain left", peer.until(b"plain left"))
+                self.assertEqual(self.status(term, status_file), 0)
+            finally:
+                term.close()
+
+    def test_backslashes_show_as_typed(self):
+        with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
+            peer = Peer(srv)
+            self.addCleanup(peer.sock.close)
+            peer.sock.sendall(b"/nick pat\n")
+            peer.until(b"known as pat")
+            cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick bs"
+            term = Tmux(cmd, env_prefix="env NO_COLOR=1 TERM=xterm")
+            try:
+                term.wait_for(lambda s: "welcome" in s, "the welcome")
+                peer.until(b"known as bs")
+                term.literal("a\\b \\o/")
+                term.wait_prompt("a\\b \\o/")
+                term.keys("Enter")
+                self.assertTrue(peer.until(b"<bs>").endswith("<bs> a\\b \\o/"))
+                peer.sock.sendall(b"x\\y\n")
+                screen = term.wait_for(lambda s: "<pat> x" in s, "the peer's line")
+                mine = [l for l in screen.splitlines() if "<bs>" in l]
+                theirs = [l for l in screen.splitlines() if "<pat>" in l]
+                self.assertEqual(len(mine), 1, screen)
+                self.assertTrue(mine[0].endswith("<bs> a\\b \\o/"), screen)
+                self.assertEqual(len(theirs), 1, screen)
+                self.assertTrue(theirs[0].endswith("<pat> x\\y"), screen)
+                self.assertNotIn("\\\\", screen)
+                term.keys("C-d")
+                self.wait_exit(term)
+            finally:
+                term.close()
+
+    def test_a_hostile_server_cannot_drive_the_terminal(self):
+        # A raw server that neutralises nothing: the client alone must keep escapes inert.
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(timeout(10))
+        endpoint = "127.0.0.1:%d" % listener.getsockname()[1]
+        tmp = TempDir()
+        status_file = os.path.join(tmp.__enter__(), "status")
+        self.addCleanup(tmp.__exit__, None, None, None)
+        cmd = f"{shlex.quote(SOCKIT)} chat join {endpoint}"
+        term = Tmux(cmd, env_prefix="env NO_COLOR=1 TERM=xterm", status_file=status_file)
+        try:
+            conn, _ = listener.accept()
+            self.addCleanup(conn.close)
+            conn.settimeout(timeout(10))
+            conn.sendall(b"*** before\n")
+            term.wait_for(lambda s: "*** before" in s, "the first line")
+            title = term.title()
+            conn.sendall(b"<eve> clear\x1b[2J\x1b[Hhome\n"
+                         b"<eve> title\x1b]0;pwned\x07end\n"
+                         b"<eve> nul\x00bad\xff\xc3 8bit\xc2\x9b2J\n"
+                         b"<eve> last\n")
+            screen = term.wait_for(lambda s: "<eve> last" in s, "the hostile lines")
+            self.assertIn("*** before", screen)  # not cleared
+            self.assertIn("<eve> clear^[[2J^[[Hhome", screen)
+            self.assertIn("<eve> title^[]0;pwned^Gend", screen)
+            self.assertIn("<eve> nul^@bad\ufffd\ufffd 8bit\ufffd2J", screen)
+            self.assertEqual(term.title(), title)
+            self.assertNotIn("pwned", term.title())
+            self.assertEqual(last_line(screen), ">")
+            # The server hangs up on its own: status 1.
+            conn.shutdown(socket.SHUT_WR)
+            self.assertEqual(conn.recv(64), b"")
+            self.assertEqual(self.status(term, status_file), 1)
+        finally:
+            term.close()
+
+    def test_wide_characters_keep_the_cursor_in_place(self):
+        with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
+            peer = Peer(srv)
+            self.addCleanup(peer.sock.close)
+            cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick cjk"
+            term = Tmux(cmd, env_prefix="env NO_COLOR=1 TERM=xterm LANG=C.UTF-8")
+            try:
+                term.wait_for(lambda s: "welcome" in s, "the welcome")
+                peer.until(b"known as cjk")
+                # Each CJK character takes two columns: "> ab" 4, "中文" 4, "cd" 2.
+                term.literal("ab\u4e2d\u6587cd")
+                term.wait_prompt("ab\u4e2d\u6587cd", cursor=10)
+                term.keys("Left", "Left")
+                term.wait_prompt("ab\u4e2d\u6587cd", cursor=8)
+                term.literal("X")
+                term.wait_prompt("ab\u4e2d\u6587Xcd", cursor=9)
+                term.keys("Left", "Left", "Left")
+                term.wait_prompt("ab\u4e2d\u6587Xcd", cursor=4)
+                term.keys("Enter")
+                self.assertTrue(peer.until(b"<cjk>").endswith("<cjk> ab\u4e2d\u6587Xcd"))
+                # A line wider than the screen: 60 wide characters are 120 columns; the view
+                # holds the 48 (96 columns) that fit in 97 and never wraps.
+                wide = "".join(chr(0x4e00 + i) for i in range(60))
+                term.literal(wide)
+                term.wait_prompt(wide[-48:], cursor=98)
+                term.keys("Home")
+                term.wait_prompt(wide[:48], cursor=2)
+                term.keys("Enter")
+                self.assertTrue(peer.until(b"<cjk>").endswith(wide))
+                term.keys("C-d")
                 self.wait_exit(term)
             finally:
                 term.close()
