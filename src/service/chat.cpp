@@ -16,7 +16,6 @@
 #include <atomic>
 #include <deque>
 #include <map>
-#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -192,13 +191,13 @@ const char* help_text =
 
 struct chat_server::impl {
   chat_options opt;
-  // Every member's direct writes of a loop turn go out in one pass after that turn's reads,
-  // paced (see flush_pass) so that a busy room batches more lines per send instead of
-  // spending its whole thread on sends. Declared before the server so that it outlives the
-  // members the loop still holds.
-  std::optional<session::flush_pass> flushes;
   session::stream_server server{1};  // one loop: the room needs no locks
   asio::io_context& io = server.pool().context(0);
+  // Every member's direct writes of a loop turn go out in one pass after that turn's reads,
+  // paced (see flush_pass) so that a busy room batches more lines per send instead of
+  // spending its whole thread on sends. It goes before the loop; members the loop still
+  // holds then find it gone.
+  session::flush_pass flushes{io.get_executor(), 1.0};
   std::function<void(const chat_event&)> callback;
   asio::steady_timer sweep{io};
   asio::steady_timer notice_timer{io};
@@ -232,7 +231,6 @@ struct chat_server::impl {
           "--max-queue must hold at least one full line: {} bytes or more with --max-line {}",
           opt.max_line + 64, opt.max_line));
     if (!check_room(opt.lobby).empty()) throw std::invalid_argument(check_room(opt.lobby));
-    flushes.emplace(io.get_executor(), 1.0);
   }
 
   void emit(chat_event::type what, const member* m, std::string text = {},
@@ -668,7 +666,7 @@ struct chat_server::impl {
     }
     // Non-blocking, so write_queue::push can hand a line to an idle member's socket at once.
     sock.non_blocking(true, ignored);
-    auto m = std::make_shared<member>(std::move(sock), opt.max_queue, opt.max_line, *flushes);
+    auto m = std::make_shared<member>(std::move(sock), opt.max_queue, opt.max_line, flushes);
     m->peer = session::peer_name(m->sock);
     m->nick = guest_name();
     nicks[m->nick] = m.get();

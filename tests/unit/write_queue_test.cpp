@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <optional>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -286,6 +287,24 @@ TEST(WriteQueuePass, QueueDestroyedBeforeThePassRunsIsSkipped) {
   EXPECT_EQ(a.sync_attempts, 0u);
   EXPECT_EQ(pass.flushed(), 1u);
   EXPECT_EQ(b.output, "kept\n");
+}
+
+// A pass goes before its loop, and the queues a loop still holds go with the loop: they may
+// outlive the pass, even with a flush pending in it.
+TEST(WriteQueuePass, QueuesMayOutliveTheirPass) {
+  asio::io_context io;
+  chat_test_stream a(io.get_executor());
+  a.sync_writes = true;
+  a.max_write = 100;
+  std::optional<write_queue<chat_test_stream>> q;
+  {
+    sockit::session::flush_pass pass(io.get_executor());
+    q.emplace(a, 100, &pass);
+    ASSERT_TRUE(q->push(msg("never\n")));
+  }
+  q.reset();  // must not reach into the pass
+  io.run();   // the pass's posted run finds it gone
+  EXPECT_EQ(a.sync_attempts, 0u);
 }
 
 // A paced pass never starts sooner than rest x (the last pass's duration) after that pass

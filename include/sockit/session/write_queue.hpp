@@ -41,7 +41,8 @@ class flushable {
 /// queued (the other reads of that turn among it), so lines read from several senders in
 /// one turn reach each member in one gathered write, and a broadcast to N members costs one
 /// posted handler rather than N. Under load, turns grow and so does the batching.
-/// Thread-safety: none; use on one loop. Queues that use a pass must be destroyed before it.
+/// Thread-safety: none; use on one loop. The pass must be destroyed before its loop's
+/// io_context; queues may outlive it.
 class flush_pass {
  public:
   /// With `rest` > 0 the pass paces itself: after a pass that took T, the next one starts
@@ -74,6 +75,10 @@ class flush_pass {
       if (auto self = token.lock()) (*self)->run();
     });
   }
+
+  /// Lets a queue find out whether the pass still exists (queues may outlive it: a loop's
+  /// pending handlers, which hold them, go when the loop does).
+  std::weak_ptr<flush_pass*> token() const noexcept { return self_; }
 
   /// A queue that is going away before its flush ran.
   void forget(detail::flushable* q) noexcept {
@@ -128,14 +133,19 @@ template <class AsyncStream>
 class write_queue final : detail::flushable {
  public:
   /// `max_bytes` bounds the bytes queued or being written (not yet taken by the kernel).
-  /// With a `pass`, direct flushes are batched by it (it must outlive the queue); without
-  /// one, each queue posts its own.
+  /// With a `pass`, direct flushes are batched by it (pushes must stop once it is gone);
+  /// without one, each queue posts its own.
   write_queue(AsyncStream& stream, std::size_t max_bytes, flush_pass* pass = nullptr)
-      : stream_(stream), timer_(stream.get_executor()), max_bytes_(max_bytes), pass_(pass) {
+      : stream_(stream),
+        timer_(stream.get_executor()),
+        max_bytes_(max_bytes),
+        pass_(pass),
+        pass_token_(pass ? pass->token() : std::weak_ptr<flush_pass*>()) {
     timer_.expires_at(asio::steady_timer::time_point::max());
   }
   ~write_queue() {
-    if (pass_ && flush_posted_) pass_->forget(this);
+    if (!flush_posted_) return;
+    if (auto pass = pass_token_.lock()) (*pass)->forget(this);
   }
   write_queue(const write_queue&) = delete;
   write_queue& operator=(const write_queue&) = delete;
@@ -284,6 +294,7 @@ class write_queue final : detail::flushable {
   std::deque<shared_message> queue_;
   std::size_t max_bytes_;
   flush_pass* pass_;
+  std::weak_ptr<flush_pass*> pass_token_;  // tells the destructor whether pass_ is still there
   std::size_t queued_bytes_ = 0;
   std::size_t writes_ = 0;
   std::size_t direct_writes_ = 0;
