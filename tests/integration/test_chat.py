@@ -252,6 +252,62 @@ class ChatRoom(unittest.TestCase):
             b = Member(srv)
             self.assertEqual([b.text(), b.text()], [f"<{a.nick}> old 1", f"<{a.nick}> old 2"])
 
+    def test_history_keeps_room_lines_only_and_notices_carry_timestamps(self):
+        with Server("chat", "serve", "127.0.0.1:0", "--history", "5") as srv:
+            a, b = Member(srv), Member(srv)
+            join = a.line()  # b's arrival, as a raw line
+            self.assertRegex(join, rf"^\[\d\d:\d\d:\d\d\] \*\*\* {b.nick} joined #lobby$")
+            a.send(f"/msg {b.nick} just for you")
+            b.until("just for you")
+            a.send("/me waves")
+            a.send("for everyone")
+            b.until("for everyone")
+            c = Member(srv)
+            self.assertEqual([c.text(), c.text()], [f"* {a.nick} waves", f"<{a.nick}> for everyone"])
+            c.send("/list")  # the next line is the reply: nothing private was replayed
+            self.assertIn("3 in #lobby", c.text())
+
+    def test_a_freed_slot_takes_the_next_member(self):
+        with Server("chat", "serve", "127.0.0.1:0", "--max-clients", "1") as srv:
+            a = Member(srv)
+            with socket.create_connection(srv.address, timeout=timeout(10)) as s:
+                self.assertIn(b"room is full", s.recv(4096))
+            a.send("/quit")
+            self.assertTrue(a.eof())
+            for _ in range(100):  # the slot frees once the server has seen the quit
+                b = socket.create_connection(srv.address, timeout=timeout(10))
+                first = b.recv(4096)
+                if b"welcome" in first:
+                    break
+                self.assertIn(b"room is full", first)
+                b.close()
+            else:
+                self.fail("the slot never came back")
+            b.close()
+
+    def test_sigterm_with_a_member_that_never_reads_ends_within_the_grace(self):
+        with Server("chat", "serve", "127.0.0.1:0", "--max-queue", "1048576") as srv:
+            talker = Member(srv)
+            stuck = socket.socket()
+            stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stuck.connect(srv.address)
+            talker.until("joined")
+            # More than the stuck member's kernel buffers take (a 64 KiB send buffer, a few
+            # KiB receive buffer), less than its 1 MiB queue: it is not dropped, and its
+            # goodbye can never be written.
+            for i in range(200):
+                talker.send(f"filler {i} " + "f" * 1000)
+            talker.send("/list")
+            talker.until(r"2 in #lobby")
+            start = time.monotonic()
+            rc, out, err = srv.stop()
+            self.assertEqual(rc, 0, err)
+            took = time.monotonic() - start
+            self.assertGreater(took, 1.5)  # the goodbye was given its 2 s close grace...
+            self.assertLess(took, timeout(6))  # ...and no more
+            self.assertIn("the room is closing", talker.until("closing")[-1])
+            stuck.close()
+
     def test_leave_notice_when_a_client_vanishes(self):
         with Server("chat", "serve", "127.0.0.1:0") as srv:
             a, b = Member(srv), Member(srv)
