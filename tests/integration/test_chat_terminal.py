@@ -8,10 +8,11 @@ import shlex
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import unittest
 
-from sockit_test import SOCKIT, Server, TempDir, timeout
+from sockit_test import SOCKIT, Server, timeout
 
 
 class Tmux:
@@ -102,6 +103,11 @@ class ChatTerminal(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, "the client did not exit")
             time.sleep(0.05)  # polling interval, bounded by the deadline
 
+    def status_file(self):
+        d = tempfile.TemporaryDirectory(prefix="sockit-test-")
+        self.addCleanup(d.cleanup)
+        return os.path.join(d.name, "status")
+
     def status(self, term, path):
         self.wait_exit(term)
         with open(path) as f:
@@ -114,9 +120,7 @@ class ChatTerminal(unittest.TestCase):
             peer.sock.sendall(b"/nick pat\n")
             peer.until(b"known as pat")
             cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick tty"
-            tmp = TempDir()
-            status_file = os.path.join(tmp.__enter__(), "status")
-            self.addCleanup(tmp.__exit__, None, None, None)
+            status_file = self.status_file()
             term = Tmux(cmd, env_prefix="env -u NO_COLOR TERM=xterm", status_file=status_file)
             try:
                 term.wait_for(lambda s: "welcome to #lobby" in s, "the welcome")
@@ -251,9 +255,7 @@ class ChatTerminal(unittest.TestCase):
             peer = Peer(srv)
             self.addCleanup(peer.sock.close)
             cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick plain"
-            tmp = TempDir()
-            status_file = os.path.join(tmp.__enter__(), "status")
-            self.addCleanup(tmp.__exit__, None, None, None)
+            status_file = self.status_file()
             term = Tmux(cmd, env_prefix="env NO_COLOR=1 TERM=xterm", status_file=status_file)
             try:
                 term.wait_for(lambda s: "welcome" in s, "the welcome")
@@ -305,9 +307,7 @@ class ChatTerminal(unittest.TestCase):
         listener.listen(1)
         listener.settimeout(timeout(10))
         endpoint = "127.0.0.1:%d" % listener.getsockname()[1]
-        tmp = TempDir()
-        status_file = os.path.join(tmp.__enter__(), "status")
-        self.addCleanup(tmp.__exit__, None, None, None)
+        status_file = self.status_file()
         cmd = f"{shlex.quote(SOCKIT)} chat join {endpoint}"
         term = Tmux(cmd, env_prefix="env NO_COLOR=1 TERM=xterm", status_file=status_file)
         try:
