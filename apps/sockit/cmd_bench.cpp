@@ -100,7 +100,7 @@ void setup_bench(CLI::App& app, int& exit_code) {
   // would "succeed" with no traffic measured.
   cmd->add_option("-d,--duration", o->duration, "Seconds to run")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive("a positive number of seconds"));
   cmd->add_option("-s,--size", o->size, "Bytes per message")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{0}, std::size_t{64} << 20));
@@ -109,7 +109,7 @@ void setup_bench(CLI::App& app, int& exit_code) {
   cmd->add_option("-t,--threads", o->threads, "Client event loops")->capture_default_str();
   cmd->add_option("--timeout", o->timeout, "Seconds before a silent server counts as an error")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive("a positive number of seconds"));
   cmd->add_flag("-u,--udp", o->udp, "UDP datagrams instead of a stream");
   cmd->add_flag("--json", o->json, "One JSON object with the result");
   cmd->footer(

@@ -256,7 +256,8 @@ void setup_chat(CLI::App& app, int& exit_code) {
   join->footer(
       "In a terminal: a line editor that incoming messages never garble, colours per nick\n"
       "(unless NO_COLOR). Otherwise stdin lines are sent and room lines printed as they are;\n"
-      "at the end of stdin the client waits for the server to close.");
+      "at the end of stdin the client waits for the server to close.\n" +
+      std::string(chat_join_exit_help));
   join->callback([j, &exit_code] { exit_code = run_chat_join(*j); });
 }
 

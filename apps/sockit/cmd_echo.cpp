@@ -98,7 +98,7 @@ void setup_echo(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(0u, 1024u));
   cmd->add_option("--max-conns", o->max_conns,
                   "Close new connections at once beyond this many (0 = no limit)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(not_negative("0 (no limit) or more"));
   cmd->add_option("--idle-timeout", o->idle_timeout,
                   "Close clients silent for this many seconds (0 = never)");
   cmd->add_flag("--json", o->json, "One JSON object per line on stdout (events included)");

@@ -24,6 +24,11 @@ struct command_registration {
 /// Every registered setup function, sorted by order.
 std::vector<setup_fn> registered_commands();
 
+/// Option checks with plain messages (CLI11's own print the largest double as the range).
+/// `what` completes "must be ...", e.g. "a positive number of seconds".
+CLI::Validator positive(std::string what);
+CLI::Validator not_negative(std::string what);
+
 /// One step of `sockit demo`: what it shows in the tutorials' terms, and a function that
 /// runs it for real and returns its result line (throws on failure).
 struct demo_step {

@@ -44,7 +44,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; a usage error exits 2, as nc and most tools do (CLI11's
+    // own codes, such as 106, would mean nothing to a script).
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "sockit: error: {}\n", e.what());
     return 1;

@@ -1,6 +1,8 @@
 // Storage for self-registered subcommands and demo steps (function-local statics, so the
 // registrations in other files may run in any order during static initialisation).
 #include <algorithm>
+#include <exception>
+#include <string>
 
 #include "commands.hpp"
 
@@ -39,6 +41,30 @@ std::vector<demo_step> registered_demo_steps() {
   std::stable_sort(list.begin(), list.end(),
                    [](const auto& a, const auto& b) { return a.order < b.order; });
   return list;
+}
+
+CLI::Validator positive(std::string what) {
+  return CLI::Validator(
+      [what](std::string& v) {
+        double x = 0;
+        try {
+          std::size_t used = 0;
+          x = std::stod(v, &used);
+          if (used != v.size()) x = 0;
+        } catch (const std::exception&) {
+          x = 0;
+        }
+        return x > 0 ? std::string() : "must be " + what;
+      },
+      "NUMBER>0");
+}
+
+CLI::Validator not_negative(std::string what) {
+  return CLI::Validator(
+      [what](std::string& v) {
+        return !v.empty() && v.front() == '-' ? "must be " + what : std::string();
+      },
+      "NUMBER>=0");
 }
 
 }  // namespace sockit::cli
