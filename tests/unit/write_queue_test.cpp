@@ -308,17 +308,21 @@ TEST(WriteQueuePass, QueuesMayOutliveTheirPass) {
 }
 
 // A paced pass never starts sooner than rest x (the last pass's duration) after that pass
-// ended; here each flush takes 2 ms and rest is 1. (If the test thread is held up past that
-// point the pass simply runs at once; the spacing holds either way.)
-TEST(WriteQueuePass, PacedPassesRestAsLongAsTheLastOneTook) {
+// ended, when that pass was busy (two or more messages waiting per queue); here each flush
+// takes 2 ms and rest is 1. (If the test thread is held up past that point the pass simply
+// runs at once; the spacing holds either way.) A quiet pass (one message each) is never
+// followed by a wait.
+TEST(WriteQueuePass, BusyPassesRestAsLongAsTheLastOneTookQuietOnesDoNot) {
   using clock = std::chrono::steady_clock;
   struct slow_flush final : sockit::session::detail::flushable {
+    std::size_t waiting = 2;
     std::vector<std::pair<clock::time_point, clock::time_point>> runs;
-    void flush_now() override {
+    std::size_t flush_now() override {
       auto start = clock::now();
       while (clock::now() - start < std::chrono::milliseconds(2)) {
       }
       runs.emplace_back(start, clock::now());
+      return waiting;
     }
   };
   asio::io_context io;
@@ -331,13 +335,30 @@ TEST(WriteQueuePass, PacedPassesRestAsLongAsTheLastOneTook) {
   }
   ASSERT_EQ(q.runs.size(), 4u);
   EXPECT_EQ(pass.passes(), 4u);
-  EXPECT_GE(pass.paced(), 1u) << "a 2 ms pass followed at once by more work must wait";
+  EXPECT_GE(pass.paced(), 1u) << "a busy 2 ms pass followed at once by more work must wait";
   for (std::size_t i = 1; i < q.runs.size(); ++i) {
     auto took = q.runs[i - 1].second - q.runs[i - 1].first;
     auto rested = q.runs[i].first - q.runs[i - 1].second;
     EXPECT_GE(rested + std::chrono::microseconds(20), took) << "pass " << i;
   }
+
+  q.waiting = 1;  // quiet: one message per queue
+  pass.add(&q);
+  io.restart();
+  io.run();  // after a busy pass: may still wait once
+  const auto paced = pass.paced();
+  for (int i = 0; i < 3; ++i) {
+    pass.add(&q);
+    io.restart();
+    io.run();
+  }
+  EXPECT_EQ(pass.paced(), paced) << "a quiet pass must not delay the next";
+
   sockit::session::flush_pass unpaced(io.get_executor());
+  q.waiting = 5;
+  unpaced.add(&q);
+  io.restart();
+  io.run();
   unpaced.add(&q);
   io.restart();
   io.run();

@@ -26,10 +26,11 @@ namespace sockit::session {
 using shared_message = std::shared_ptr<const std::string>;
 
 namespace detail {
-/// What a flush_pass calls; implemented by write_queue.
+/// What a flush_pass calls; implemented by write_queue. Returns how many messages were
+/// waiting (so the pass can tell a busy turn from a quiet one).
 class flushable {
  public:
-  virtual void flush_now() = 0;
+  virtual std::size_t flush_now() = 0;
 
  protected:
   ~flushable() = default;
@@ -45,10 +46,12 @@ class flushable {
 /// io_context; queues may outlive it.
 class flush_pass {
  public:
-  /// With `rest` > 0 the pass paces itself: after a pass that took T, the next one starts
-  /// no sooner than rest x T after it ended. A big room under load then spends at most
-  /// 1 / (1 + rest) of its thread in sends and each send carries more lines, at the cost of
-  /// up to rest x T more latency; a small or idle room (short passes) is not delayed.
+  /// With `rest` > 0 the pass paces itself when it is busy: after a pass that took T and
+  /// found at least two messages waiting per queue on average (lines arrive faster than
+  /// passes go), the next one starts no sooner than rest x T after it ended. A big room
+  /// under load then spends at most 1 / (1 + rest) of its thread in sends and each send
+  /// carries more lines, at the cost of up to rest x T more latency. A quiet room (one line
+  /// per pass) or a small one (short passes) is never delayed.
   explicit flush_pass(asio::any_io_executor executor, double rest = 0)
       : executor_(executor), timer_(std::move(executor)), rest_(rest) {}
   flush_pass(const flush_pass&) = delete;
@@ -101,15 +104,18 @@ class flush_pass {
     ++passes_;
     const auto start = rest_ > 0 ? clock::now() : clock::time_point();
     running_.swap(pending_);
+    std::size_t queues = 0, messages = 0;
     for (auto* q : running_) {
       if (q == nullptr) continue;
-      ++flushed_;
-      q->flush_now();
+      ++queues;
+      messages += q->flush_now();
     }
+    flushed_ += queues;
     running_.clear();
     if (rest_ > 0) {
       last_end_ = clock::now();
-      last_took_ = last_end_ - start;
+      const bool busy = messages >= 2 * queues && queues != 0;
+      last_took_ = busy ? last_end_ - start : clock::duration::zero();
     }
   }
 
@@ -262,10 +268,11 @@ class write_queue final : detail::flushable {
 
   // The posted flush: one non-blocking gathered write of what is queued. The rest, and any
   // error, is left to the writer coroutine.
-  void flush_now() override {
+  std::size_t flush_now() override {
     flush_posted_ = false;
+    const std::size_t waiting = queue_.size();
     if constexpr (has_sync_write) {
-      if (writing_ || aborted_ || queue_.empty()) return;
+      if (writing_ || aborted_ || queue_.empty()) return waiting;
       flush_batch_.clear();
       for (std::size_t i = 0; i < queue_.size() && i < max_batch; ++i)
         flush_batch_.push_back(asio::buffer(*queue_[i]) + (i == 0 ? front_offset_ : 0));
@@ -287,6 +294,7 @@ class write_queue final : detail::flushable {
       }
       if (!queue_.empty() || closing_) timer_.cancel();  // the writer takes over
     }
+    return waiting;
   }
 
   AsyncStream& stream_;
