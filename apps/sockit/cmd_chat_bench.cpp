@@ -1,6 +1,7 @@
 // sockit bench chat: load for any line-based chat room (sockit chat serve, ncat --chat).
 // Registered after `bench` (order 95) so cmd_bench.cpp does not need to know about it.
 #include <fmt/format.h>
+#include <cmath>
 
 #include <memory>
 #include <string>
@@ -30,8 +31,10 @@ int run_bench_chat(const bench_chat_cli_options& o) {
   opt.clients = o.clients;
   opt.senders = o.senders;
   opt.rate = o.rate;
-  if (!(o.duration > 0)) throw std::invalid_argument("--duration must be positive");
-  if (!(o.drain >= 0)) throw std::invalid_argument("--drain cannot be negative");
+  if (!(o.duration > 0) || !std::isfinite(o.duration))
+    throw std::invalid_argument("--duration must be a positive number of seconds");
+  if (!(o.drain >= 0) || !std::isfinite(o.drain))
+    throw std::invalid_argument("--drain cannot be negative");
   opt.duration = std::chrono::milliseconds(static_cast<long long>(o.duration * 1000));
   opt.drain = std::chrono::milliseconds(static_cast<long long>(o.drain * 1000));
   opt.size = o.size;

@@ -1,6 +1,7 @@
 // Storage for self-registered subcommands and demo steps (function-local statics, so the
 // registrations in other files may run in any order during static initialisation).
 #include <algorithm>
+#include <cmath>
 #include <exception>
 #include <string>
 
@@ -54,7 +55,7 @@ CLI::Validator positive(std::string what) {
         } catch (const std::exception&) {
           x = 0;
         }
-        return x > 0 ? std::string() : "must be " + what;
+        return x > 0 && std::isfinite(x) ? std::string() : "must be " + what;
       },
       "NUMBER>0");
 }

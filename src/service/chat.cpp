@@ -144,10 +144,15 @@ struct room;
 /// Touched only on the server's loop.
 struct member : std::enable_shared_from_this<member> {
   member(stream_socket s, std::size_t max_queue, std::size_t max_line, session::flush_pass& pass)
-      : sock(std::move(s)), out(sock, max_queue, &pass), lines(max_line) {}
+      : sock(std::move(s)),
+        out(sock, max_queue, &pass),
+        lines(max_line),
+        pass_wait(sock.get_executor()) {}
   stream_socket sock;
   session::write_queue<stream_socket> out;
   session::line_splitter lines;  // holds only an unfinished line between reads
+  std::string unread;            // read, but past this turn's share of lines (rarely any)
+  asio::steady_timer pass_wait;  // the reader waits here for the flush pass, when it must
   std::string nick, peer;
   room* where = nullptr;
   std::uint64_t entered = 0;  // the room's notice sequence number when this member came in
@@ -203,9 +208,20 @@ struct chat_server::impl {
   asio::steady_timer notice_timer{io};
   bool notice_timer_armed = false;
   // Members read into this one buffer in turn (reads are synchronous, after a readiness
-  // wait), so an idle member holds no read buffer; a member takes at most read_budget bytes
-  // per wake-up, so one flooding member cannot hold the loop.
+  // wait), so an idle member holds no read buffer. A member's lines are handled a share at a
+  // time, and then its reader waits until the flush pass has handed what they produced to
+  // the kernel: a member that sends thousands of short lines in one packet can neither hold
+  // the loop nor fill the others' queues faster than they are written (each line is a copy
+  // for every member). Bytes read past that share wait in `unread`.
   std::vector<char> scratch = std::vector<char>(64 * 1024);
+  // What lines handled so far have queued: messages and bytes any one member may have gained
+  // (each message counted once) and copies queued in all. A reader's share of a turn ends
+  // when its lines have added half a gathered write of messages, max_queue / 8 bytes, or
+  // copies_per_turn copies: what one pass can hand each member in one write.
+  std::uint64_t sent_bytes = 0, sent_messages = 0, sent_copies = 0;
+  static constexpr std::uint64_t messages_per_turn =
+      session::write_queue<stream_socket>::max_batch / 2;
+  static constexpr std::uint64_t copies_per_turn = 32768;
   static constexpr std::size_t read_budget = 256 * 1024;
 
   // Loop-only state.
@@ -226,10 +242,14 @@ struct chat_server::impl {
 
   explicit impl(chat_options o) : opt(std::move(o)) {
     if (opt.max_line == 0) throw std::invalid_argument("--max-line must be at least 1");
-    if (opt.max_queue < opt.max_line + 64)
+    // One relayed line at its largest: every byte of it may become U+FFFD (3 bytes), plus
+    // the timestamp and the sender's nick.
+    const std::size_t biggest_line = 3 * opt.max_line + 64;
+    if (opt.max_queue < biggest_line)
       throw std::invalid_argument(fmt::format(
-          "--max-queue must hold at least one full line: {} bytes or more with --max-line {}",
-          opt.max_line + 64, opt.max_line));
+          "--max-queue must hold at least one full line: {} bytes or more with --max-line {} "
+          "(a line of invalid bytes triples when they become U+FFFD)",
+          biggest_line, opt.max_line));
     if (!check_room(opt.lobby).empty()) throw std::invalid_argument(check_room(opt.lobby));
   }
 
@@ -271,6 +291,9 @@ struct chat_server::impl {
   /// Queues for one member; a member whose queue is full is dropped.
   void send(member& m, shared_message msg) {
     if (m.gone) return;
+    sent_bytes += msg->size();
+    ++sent_messages;
+    ++sent_copies;
     if (!m.out.push(std::move(msg))) drop(m);
   }
   void reply(member& m, std::string_view body) { send(m, line(body)); }
@@ -290,6 +313,9 @@ struct chat_server::impl {
       }
     }
     deliveries.fetch_add(queued, std::memory_order_relaxed);
+    sent_bytes += msg->size();
+    ++sent_messages;
+    sent_copies += queued;
     for (auto& m : slow) drop(*m);
   }
 
@@ -338,6 +364,9 @@ struct chat_server::impl {
       if (!ok) slow.push_back(m);
     }
     deliveries.fetch_add(queued, std::memory_order_relaxed);
+    sent_bytes += all->size();
+    ++sent_messages;
+    sent_copies += queued;
   }
 
   void flush_notices() {
@@ -583,34 +612,79 @@ struct chat_server::impl {
   }
 
   // Waits until the socket is readable, then reads what is there into the shared scratch
-  // buffer and handles the complete lines, all in the same turn of the loop.
+  // buffer and handles its complete lines in the same turn of the loop, up to its share
+  // (see sent_bytes); past that, waits for the flush pass before handling more.
   asio::awaitable<void> reader(std::shared_ptr<member> m) {
-    auto each_line = [this, &m](std::string_view text, session::line_kind kind) {
-      return on_line(*m, text, kind);
+    std::uint64_t bytes0 = 0, messages0 = 0, copies0 = 0;  // the counts when the share began
+    auto share_left = [&] {
+      return sent_bytes - bytes0 < opt.max_queue / 8 &&
+             sent_messages - messages0 < messages_per_turn &&
+             sent_copies - copies0 < copies_per_turn;
     };
+    auto each_line = [&](std::string_view text, session::line_kind kind) {
+      return on_line(*m, text, kind) && share_left();
+    };
+    bool spent = false;  // used up its share: let the pass go first
     for (;;) {
-      auto [ec] = co_await m->sock.async_wait(asio::socket_base::wait_read, token);
-      if (m->gone) co_return;
-      if (ec) {
-        leave(*m, fmt::format("connection lost: {}", ec.message()), false);
-        co_return;
+      if (spent) {
+        if (flushes.pending()) {
+          m->pass_wait.expires_at(asio::steady_timer::time_point::max());
+          flushes.wake_after(&m->pass_wait);
+          co_await m->pass_wait.async_wait(token);  // cancelled once the pass has run
+        } else {
+          co_await asio::post(io, asio::use_awaitable);  // nothing to send: just take turns
+        }
+        if (m->gone) co_return;
       }
+      spent = false;
+      if (m->unread.empty()) {
+        auto [ec] = co_await m->sock.async_wait(asio::socket_base::wait_read, token);
+        if (m->gone) co_return;
+        if (ec) {
+          leave(*m, fmt::format("connection lost: {}", ec.message()), false);
+          co_return;
+        }
+      }
+      bytes0 = sent_bytes;
+      messages0 = sent_messages;
+      copies0 = sent_copies;
+      if (!m->unread.empty()) {
+        std::size_t used = m->lines.feed(m->unread, each_line);
+        if (m->gone) co_return;
+        m->unread.erase(0, used);
+        if (!m->unread.empty() || !share_left()) {
+          spent = true;
+          continue;
+        }
+      }
+      // Lines that queue nothing (empty ones) use no share: the bytes read are bounded too.
       for (std::size_t taken = 0; taken < read_budget;) {
         std::error_code rec;
         std::size_t n = m->sock.read_some(asio::buffer(scratch), rec);
         if (rec == asio::error::would_block || rec == asio::error::try_again) break;
         m->last_active = steady::now();
         if (rec == asio::error::eof) {
-          if (m->lines.finish(each_line)) leave(*m, "closed", true);
+          // The last line, if unterminated, whatever the share: nothing more will come.
+          bool stayed = m->lines.finish([this, &m](std::string_view text, session::line_kind kind) {
+            return on_line(*m, text, kind);
+          });
+          if (stayed) leave(*m, "closed", true);
           co_return;
         }
         if (rec) {
           leave(*m, fmt::format("connection lost: {}", rec.message()), false);
           co_return;
         }
-        if (!m->lines.feed(std::string_view(scratch.data(), n), each_line)) co_return;
+        std::size_t used = m->lines.feed(std::string_view(scratch.data(), n), each_line);
+        if (m->gone) co_return;
+        if (used < n) m->unread.assign(scratch.data() + used, n - used);
+        if (used < n || !share_left()) {
+          spent = true;
+          break;
+        }
         taken += n;
         if (n < scratch.size()) break;  // most likely drained; the next wait tells
+        if (taken >= read_budget) spent = true;
       }
     }
   }
@@ -664,8 +738,15 @@ struct chat_server::impl {
       sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(opt.socket_buffer)),
                       ignored);
     }
-    // Non-blocking, so write_queue::push can hand a line to an idle member's socket at once.
-    sock.non_blocking(true, ignored);
+    // Non-blocking, so write_queue::push can hand a line to an idle member's socket at once,
+    // and the reader's reads after a readiness wait can never block the room.
+    std::error_code nb;
+    sock.non_blocking(true, nb);
+    if (nb) {
+      rejected.fetch_add(1, std::memory_order_relaxed);
+      sock.close(ignored);
+      return;
+    }
     auto m = std::make_shared<member>(std::move(sock), opt.max_queue, opt.max_line, flushes);
     m->peer = session::peer_name(m->sock);
     m->nick = guest_name();

@@ -423,20 +423,22 @@ class ChatRoom(unittest.TestCase):
         with Server("chat", "serve", "127.0.0.1:0") as srv:
             flooder, b, c = Member(srv), Member(srv), Member(srv)
             b.until(rf"{c.nick} joined")
-            flood = b"z" * (16 << 20)  # 16 MiB, no newline
+            # 16 MiB with no newline, then a line, in one stream: the room must read through
+            # all of it by itself (nothing sent afterwards wakes it up).
+            flood = b"z" * (16 << 20) + b"\nback to normal\n"
             done = []
             t = threading.Thread(target=lambda: done.append(flooder.sock.sendall(flood)))
             t.start()
             try:
-                # While the flood is being read, the others still talk.
+                # Meanwhile (the flood takes a while under a sanitizer), the others still talk.
                 for i in range(5):
                     b.send(f"fair {i}")
                     self.assertEqual(c.until(r"^<")[-1], f"<{b.nick}> fair {i}")
+                self.assertEqual(c.until(rf"^<{flooder.nick}>")[-1],
+                                 f"<{flooder.nick}> back to normal")
             finally:
                 t.join(timeout(30))
             self.assertTrue(done and not t.is_alive(), "the flood was not taken in")
-            flooder.send(b"\nback to normal\n")
-            self.assertEqual(c.until(r"^<")[-1], f"<{flooder.nick}> back to normal")
             self.assertEqual(sum("too long" in l for l in flooder.until("too long")), 1)
 
     def test_idle_timeout(self):
@@ -517,11 +519,13 @@ class ChatRoom(unittest.TestCase):
 
     def test_bad_options_name_the_option(self):
         for args, needle in ((["chat", "serve", "127.0.0.1:0", "--max-queue", "100"],
-                              "--max-queue must hold at least one full line: 2112 bytes"),
+                              "--max-queue must hold at least one full line: 6208 bytes"),
                              (["bench", "chat", "127.0.0.1:9", "--drain", "-1"],
                               "--drain cannot be negative"),
                              (["bench", "chat", "127.0.0.1:9", "--duration", "0"],
-                              "--duration must be positive")):
+                              "--duration must be a positive number of seconds"),
+                             (["bench", "chat", "127.0.0.1:9", "--duration", "inf"],
+                              "--duration must be a positive number of seconds")):
             r = subprocess.run([SOCKIT, *args], capture_output=True, text=True,
                                timeout=timeout(10))
             self.assertNotEqual(r.returncode, 0, args)

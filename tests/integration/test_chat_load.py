@@ -165,6 +165,62 @@ class ChatLoad(unittest.TestCase):
             self.assertEqual(rc, 0, err)
             self.assertEqual(json.loads(out.splitlines()[-1])["dropped"], 1)
 
+    def test_one_packet_of_many_short_lines_gets_no_reader_dropped(self):
+        """100,000 short lines in one burst are ~2.4 MB of output for every other member.
+        Handled all at once they would overflow every reader's queue; the room takes them a
+        share at a time, each share written before the next, so readers that keep reading
+        get every line, in order, and nobody is dropped."""
+        with Server("chat", "serve", "127.0.0.1:0", "--max-queue", "1048576", "--quiet") as srv:
+            sender = LineSock(connect(srv))
+            sender.line()
+            readers = [LineSock(connect(srv)) for _ in range(2)]
+            for r in readers:
+                r.line()
+            sender.until(b"joined")
+            n = 100000
+            results = [None, None]
+
+            def read_all(k, r):
+                # Only receive while the burst lasts (a slow reader would rightly be dropped);
+                # parse once "end" has come.
+                chunks, tail = [r.buf], r.buf[-16:]
+                try:
+                    while b"> end\n" not in tail:
+                        chunk = r.sock.recv(1 << 16)
+                        if not chunk:
+                            chunks.append(b"\nEOF\n")
+                            break
+                        chunks.append(chunk)
+                        tail = tail[-16:] + chunk[-16:]
+                except OSError as e:
+                    chunks.append(b"\n" + repr(e).encode() + b"\n")
+                got, other = [], []
+                for line in b"".join(chunks).split(b"\n"):
+                    m = re.search(rb"> (\d+|end)$", line)
+                    if not m:
+                        other.append(line)
+                    elif m.group(1) != b"end":
+                        got.append(int(m.group(1)))
+                results[k] = (got, other)
+
+            threads = [threading.Thread(target=read_all, args=(k, r))
+                       for k, r in enumerate(readers)]
+            for t in threads:
+                t.start()
+            sender.sock.sendall(b"".join(b"%d\n" % i for i in range(n)) + b"end\n")
+            for t in threads:
+                t.join(timeout(60))
+            for k in range(2):
+                self.assertIsNotNone(results[k], f"reader {k} did not finish")
+                got, other = results[k]
+                self.assertFalse([l for l in other if b"dropped" in l or b"EOF" in l
+                                  or b"Error" in l], other[-5:])
+                self.assertEqual(got, list(range(n)))
+            sender.sock.sendall(b"/list\n")
+            self.assertIn(b"3 in #lobby", sender.until(b"in #lobby"))
+            rc, out, err = srv.stop()
+            self.assertIn("0 dropped", err)
+
     def test_an_event_log_nobody_reads_never_stalls_the_room(self):
         # stdout is a pipe this test leaves unread until the end: 20000 messages are ~1 MB
         # of log, far more than the pipe (64 KiB) and the 64 events the log may buffer.

@@ -307,6 +307,52 @@ TEST(WriteQueuePass, QueuesMayOutliveTheirPass) {
   EXPECT_EQ(a.sync_attempts, 0u);
 }
 
+// A reader that has had its share waits for the pass: wake_after() cancels its timer once
+// the pending pass has run, after the queues were flushed.
+TEST(WriteQueuePass, WakeAfterRunsOnceThePassHasFlushed) {
+  asio::io_context io;
+  sockit::session::flush_pass pass(io.get_executor());
+  chat_test_stream a(io.get_executor());
+  a.sync_writes = true;
+  a.max_write = 100;
+  write_queue<chat_test_stream> q(a, 100, &pass);
+  EXPECT_FALSE(pass.pending());
+  ASSERT_TRUE(q.push(msg("line\n")));
+  ASSERT_TRUE(pass.pending());
+  asio::steady_timer wait(io);
+  wait.expires_at(asio::steady_timer::time_point::max());
+  pass.wake_after(&wait);
+  std::string seen_at_wake = "not woken";
+  wait.async_wait([&](std::error_code ec) {
+    EXPECT_EQ(ec, asio::error::operation_aborted);
+    seen_at_wake = a.output;
+  });
+  io.run();
+  EXPECT_EQ(seen_at_wake, "line\n");
+  EXPECT_FALSE(pass.pending());
+}
+
+// Writes are copied into one buffer, so a pile of short messages goes out in one write
+// (Asio would pass only 16-64 buffers of a gathered write to one sendmsg).
+TEST(WriteQueuePass, AThousandShortMessagesGoInOneWrite) {
+  asio::io_context io;
+  sockit::session::flush_pass pass(io.get_executor());
+  chat_test_stream a(io.get_executor());
+  a.sync_writes = true;
+  a.max_write = 1 << 20;
+  write_queue<chat_test_stream> q(a, 1 << 20, &pass);
+  std::string expected;
+  for (int i = 0; i < 1000; ++i) {
+    std::string line = std::to_string(i) + "\n";
+    expected += line;
+    ASSERT_TRUE(q.push(msg(line)));
+  }
+  io.run();
+  EXPECT_EQ(a.output, expected);
+  EXPECT_EQ(a.sync_attempts, 1u);
+  EXPECT_EQ(q.queued_bytes(), 0u);
+}
+
 // A paced pass never starts sooner than rest x (the last pass's duration) after that pass
 // ended, when that pass was busy (two or more messages waiting per queue); here each flush
 // takes 2 ms and rest is 1. (If the test thread is held up past that point the pass simply

@@ -18,16 +18,20 @@ enum class line_kind {
 };
 
 /// Thread-safety: none. The callback gets a view valid only during the call, and returns
-/// false to stop (the rest of that piece is then left unread: the connection is going away).
+/// false to stop after that line: feed() then returns how much of its input it used, and the
+/// caller may feed the rest later (a reader with a budget of lines per turn does).
 class line_splitter {
  public:
   /// `max_line` counts the bytes of a line without its terminator.
   explicit line_splitter(std::size_t max_line) : max_line_(max_line) {}
 
-  /// Splits `data`, continuing the line left unfinished by the previous call. Returns false
-  /// when the callback asked to stop.
+  /// Splits `data`, continuing the line left unfinished by the previous call. Returns how
+  /// many bytes of `data` it used: all of them, or fewer when the callback asked to stop
+  /// (up to and including the '\n' of the line it stopped after).
   template <class OnLine>
-  bool feed(std::string_view data, OnLine&& on_line) {
+  std::size_t feed(std::string_view data, OnLine&& on_line) {
+    const char* const begin = data.data();
+    auto used = [&] { return static_cast<std::size_t>(data.data() - begin); };
     while (!data.empty()) {
       const char* nl = static_cast<const char*>(std::memchr(data.data(), '\n', data.size()));
       std::size_t len = nl ? static_cast<std::size_t>(nl - data.data()) : data.size();
@@ -39,8 +43,9 @@ class line_splitter {
       }
       if (partial_.size() + piece.size() > max_line_ + 1) {  // +1: a '\r' may end it
         // Too long whether or not it is finished: report it now, buffer no more of it.
-        if (!report_too_long(piece, on_line)) return false;
+        bool go = report_too_long(piece, on_line);
         skipping_ = nl == nullptr;
+        if (!go) return used();
         continue;
       }
       if (!nl) {  // unfinished: keep it for the next piece
@@ -56,10 +61,10 @@ class line_splitter {
       bool go = line.size() > max_line_ ? on_line(line.substr(0, max_line_), line_kind::too_long)
                                         : on_line(line, line_kind::complete);
       partial_.clear();
-      if (!go) return false;
+      if (!go) return used();
     }
     release_if_big();
-    return true;
+    return used();
   }
 
   /// The end of the stream: an unfinished last line (not one being skipped) is a line.

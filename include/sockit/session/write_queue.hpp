@@ -2,6 +2,7 @@
 // coroutine, so a socket never has two writes in flight (Asio's chat_server writer()).
 #pragma once
 
+#include <algorithm>
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/buffer.hpp>
@@ -26,8 +27,8 @@ namespace sockit::session {
 using shared_message = std::shared_ptr<const std::string>;
 
 namespace detail {
-/// What a flush_pass calls; implemented by write_queue. Returns how many messages were
-/// waiting (so the pass can tell a busy turn from a quiet one).
+/// What a flush_pass calls; implemented by write_queue. Returns how many messages it handed
+/// to the kernel (so the pass can tell a busy turn from a quiet one).
 class flushable {
  public:
   virtual std::size_t flush_now() = 0;
@@ -83,6 +84,14 @@ class flush_pass {
   /// pending handlers, which hold them, go when the loop does).
   std::weak_ptr<flush_pass*> token() const noexcept { return self_; }
 
+  /// Whether a pass is due (posted, or waiting to keep the pace).
+  bool pending() const noexcept { return posted_; }
+
+  /// Cancels `t` (wakes whoever waits on it) once the pending pass has run. Call only while
+  /// pending(); `t` must stay alive until then. A reader that has handled its share of
+  /// lines for this turn waits so, and reads on once its lines have gone out.
+  void wake_after(asio::steady_timer* t) { waiters_.push_back(t); }
+
   /// A queue that is going away before its flush ran.
   void forget(detail::flushable* q) noexcept {
     for (auto* list : {&pending_, &running_})
@@ -115,8 +124,12 @@ class flush_pass {
     if (rest_ > 0) {
       last_end_ = clock::now();
       const bool busy = messages >= 2 * queues && queues != 0;
-      last_took_ = busy ? last_end_ - start : clock::duration::zero();
+      last_took_ =
+          busy ? std::min<clock::duration>(last_end_ - start, max_rest) : clock::duration{};
     }
+    std::vector<asio::steady_timer*> wake;
+    wake.swap(waiters_);
+    for (auto* t : wake) t->cancel();
   }
 
   asio::any_io_executor executor_;
@@ -124,7 +137,12 @@ class flush_pass {
   double rest_;
   clock::time_point last_end_{};
   clock::duration last_took_{};
+  // A pass that took long (a huge room on a busy machine) must not hold the next one back as
+  // long again: members' queues would fill meanwhile.
+  static constexpr clock::duration max_rest = std::chrono::milliseconds(10);
+
   std::vector<detail::flushable*> pending_, running_;
+  std::vector<asio::steady_timer*> waiters_;
   std::shared_ptr<flush_pass*> self_ = std::make_shared<flush_pass*>(this);
   bool posted_ = false;
   std::size_t passes_ = 0, flushed_ = 0, paced_ = 0;
@@ -190,35 +208,28 @@ class write_queue final : detail::flushable {
   /// Completes with the write error, or an empty code. Start it exactly once.
   asio::awaitable<std::error_code> run() {
     constexpr auto token = asio::experimental::as_tuple(asio::use_awaitable);
-    std::vector<asio::const_buffer> batch;
-    std::vector<shared_message> inflight;
+    // What is queued is copied into one buffer of up to flat_bytes and written at once:
+    // Asio passes at most 16-64 buffers to one sendmsg, so a pile of short lines written
+    // as a gathered write would cost a syscall (and a wake-up of the reader) per few lines.
+    // The copy also lets abort() clear the queue during the write.
+    std::string chunk;
     while (!aborted_) {
       if (queue_.empty()) {
         if (closing_) co_return std::error_code{};
+        if (chunk.capacity() > 4096) std::string().swap(chunk);  // idle: keep no big buffer
         co_await timer_.async_wait(token);  // cancelled by push(), close() or abort()
         continue;
       }
-      // Gather what is queued (bounded) into one gathered write: fewer syscalls at scale.
-      // The batch owns its messages, so abort() may clear the queue during the write.
-      batch.clear();
-      inflight.clear();
-      std::size_t bytes = 0;
-      while (!queue_.empty() && inflight.size() < max_batch) {
-        std::size_t skip = inflight.empty() ? front_offset_ : 0;  // written by a flush
-        bytes += queue_.front()->size() - skip;
-        inflight.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-        batch.push_back(asio::buffer(*inflight.back()) + skip);
-      }
-      front_offset_ = 0;
+      chunk.clear();
+      take(chunk);
       writing_ = true;
-      auto [ec, written] = co_await asio::async_write(stream_, batch, token);
+      auto [ec, written] = co_await asio::async_write(stream_, asio::buffer(chunk), token);
       writing_ = false;
       if (ec) {
         aborted_ = closing_ = true;
         co_return ec;
       }
-      if (!aborted_) queued_bytes_ -= bytes;  // abort() already zeroed the count
+      if (!aborted_) queued_bytes_ -= chunk.size();  // abort() already zeroed the count
       ++writes_;
     }
     co_return make_error_code(asio::error::operation_aborted);
@@ -249,13 +260,32 @@ class write_queue final : detail::flushable {
   std::size_t writes() const noexcept { return writes_; }
   std::size_t direct_writes() const noexcept { return direct_writes_; }
 
-  static constexpr std::size_t max_batch = 128;
+  /// Bytes per write (at least one whole message): a burst of short lines moves in as few
+  /// writes as the kernel allows.
+  static constexpr std::size_t flat_bytes = 64 * 1024;
+  /// Messages per write, at most.
+  static constexpr std::size_t max_batch = 1024;
 
  private:
   static constexpr bool has_sync_write = requires(AsyncStream & st, std::error_code& ec) {
     { st.non_blocking() } -> std::convertible_to<bool>;
     st.write_some(std::vector<asio::const_buffer>{}, ec);
   };
+
+  // Copies the front of the queue (up to flat_bytes, at least one message) into `out`
+  // without taking it off the queue; returns how many messages it copied.
+  std::size_t copy_front(std::string& out) const {
+    std::size_t i = 0;
+    for (; i < queue_.size() && i < max_batch && (i == 0 || out.size() < flat_bytes); ++i)
+      out.append(*queue_[i], i == 0 ? front_offset_ : 0);
+    return i;
+  }
+  // The same, then takes those messages off the queue (the writer's batch).
+  void take(std::string& out) {
+    std::size_t n = copy_front(out);
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    front_offset_ = 0;
+  }
 
   // Only streams with a synchronous write_some that their owner made non-blocking.
   bool can_write_now() const {
@@ -270,14 +300,16 @@ class write_queue final : detail::flushable {
   // error, is left to the writer coroutine.
   std::size_t flush_now() override {
     flush_posted_ = false;
-    const std::size_t waiting = queue_.size();
+    std::size_t handed = 0;
     if constexpr (has_sync_write) {
-      if (writing_ || aborted_ || queue_.empty()) return waiting;
-      flush_batch_.clear();
-      for (std::size_t i = 0; i < queue_.size() && i < max_batch; ++i)
-        flush_batch_.push_back(asio::buffer(*queue_[i]) + (i == 0 ? front_offset_ : 0));
+      if (writing_ || aborted_ || queue_.empty()) return 0;
+      // One flat buffer per thread, not per queue: flushes never nest, and an idle member
+      // keeps none. Copied rather than gathered for the reason run() gives.
+      thread_local std::string flat;
+      flat.clear();
+      handed = copy_front(flat);
       std::error_code ec;
-      std::size_t n = stream_.write_some(flush_batch_, ec);
+      std::size_t n = stream_.write_some(asio::buffer(flat), ec);
       if (!ec) {
         ++direct_writes_;
         queued_bytes_ -= n;
@@ -294,7 +326,7 @@ class write_queue final : detail::flushable {
       }
       if (!queue_.empty() || closing_) timer_.cancel();  // the writer takes over
     }
-    return waiting;
+    return handed;
   }
 
   AsyncStream& stream_;
@@ -307,7 +339,6 @@ class write_queue final : detail::flushable {
   std::size_t writes_ = 0;
   std::size_t direct_writes_ = 0;
   std::size_t front_offset_ = 0;  // bytes of queue_.front() that a flush already wrote
-  std::vector<asio::const_buffer> flush_batch_;
   // Lets a posted flush find out that the queue is gone (weak_ptr) before touching it.
   std::shared_ptr<write_queue*> self_ = std::make_shared<write_queue*>(this);
   bool flush_posted_ = false;
