@@ -5,7 +5,7 @@ import socket
 import subprocess
 import unittest
 
-from sockit_test import SOCKIT, Server, read_line, timeout
+from sockit_test import SOCKIT, LinePeer, Server, read_line, timeout
 
 
 class RawServer:
@@ -75,24 +75,6 @@ class Client:
         self.proc.communicate(timeout=10)  # also closes the pipes
 
 
-class Member:
-    def __init__(self, srv):
-        self.sock = srv.connect(10)
-        self.buf = b""
-
-    def until(self, needle):
-        for _ in range(1000):
-            while b"\n" not in self.buf:
-                chunk = self.sock.recv(4096)
-                if not chunk:
-                    raise EOFError(self.buf)
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\n", 1)
-            if needle in line:
-                return line.decode()
-        raise AssertionError(needle)
-
-
 class ChatJoin(unittest.TestCase):
     def client(self, *args):
         c = Client(*args)
@@ -121,7 +103,7 @@ class ChatJoin(unittest.TestCase):
 
     def test_turned_away_by_a_full_room_exits_1(self):
         with Server("chat", "serve", "127.0.0.1:0", "--max-clients", "1", "--quiet") as srv:
-            first = Member(srv)
+            first = LinePeer(srv)
             self.addCleanup(first.sock.close)
             first.until(b"welcome")
             c = self.client(srv.endpoint, "--nick", "late")

@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from sockit_test import SOCKIT, Server, timeout
+from sockit_test import SOCKIT, LinePeer, Server, timeout
 
 
 class Tmux:
@@ -77,24 +77,6 @@ def last_line(screen):
     return lines[-1] if lines else ""
 
 
-class Peer:
-    def __init__(self, srv):
-        self.sock = socket.create_connection(srv.address, timeout=timeout(10))
-        self.buf = b""
-
-    def until(self, needle):
-        for _ in range(1000):
-            while b"\n" not in self.buf:
-                chunk = self.sock.recv(4096)
-                if not chunk:
-                    raise EOFError(self.buf)
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\n", 1)
-            if needle in line:
-                return line.decode()
-        raise AssertionError(needle)
-
-
 @unittest.skipUnless(shutil.which("tmux"), "tmux not installed")
 class ChatTerminal(unittest.TestCase):
     def wait_exit(self, term):
@@ -115,7 +97,7 @@ class ChatTerminal(unittest.TestCase):
 
     def test_typing_is_not_garbled_and_nicks_are_coloured(self):
         with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
-            peer = Peer(srv)
+            peer = LinePeer(srv)
             self.addCleanup(peer.sock.close)
             peer.sock.sendall(b"/nick pat\n")
             peer.until(b"known as pat")
@@ -160,7 +142,7 @@ class ChatTerminal(unittest.TestCase):
 
     def test_cursor_keys_and_history(self):
         with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
-            peer = Peer(srv)
+            peer = LinePeer(srv)
             self.addCleanup(peer.sock.close)
             peer.sock.sendall(b"/nick pat\n")
             peer.until(b"known as pat")
@@ -230,7 +212,7 @@ class ChatTerminal(unittest.TestCase):
 
     def test_a_long_line_scrolls_and_keeps_the_cursor_visible(self):
         with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
-            peer = Peer(srv)
+            peer = LinePeer(srv)
             self.addCleanup(peer.sock.close)
             cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick wide"
             term = Tmux(cmd, env_prefix="env NO_COLOR=1 TERM=xterm")
@@ -252,7 +234,7 @@ class ChatTerminal(unittest.TestCase):
 
     def test_no_color(self):
         with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
-            peer = Peer(srv)
+            peer = LinePeer(srv)
             self.addCleanup(peer.sock.close)
             cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick plain"
             status_file = self.status_file()
@@ -272,7 +254,7 @@ class ChatTerminal(unittest.TestCase):
 
     def test_backslashes_show_as_typed(self):
         with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
-            peer = Peer(srv)
+            peer = LinePeer(srv)
             self.addCleanup(peer.sock.close)
             peer.sock.sendall(b"/nick pat\n")
             peer.until(b"known as pat")
@@ -338,7 +320,7 @@ class ChatTerminal(unittest.TestCase):
 
     def test_wide_characters_keep_the_cursor_in_place(self):
         with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
-            peer = Peer(srv)
+            peer = LinePeer(srv)
             self.addCleanup(peer.sock.close)
             cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick cjk"
             term = Tmux(cmd, env_prefix="env NO_COLOR=1 TERM=xterm LANG=C.UTF-8")

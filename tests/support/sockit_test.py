@@ -217,3 +217,24 @@ def wait_until(predicate, deadline_s, interval_s=0.02):
 def spawn(*args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE):
     """Starts sockit without waiting for anything (for clients like `connect`)."""
     return subprocess.Popen([SOCKIT, *args], stdin=stdin, stdout=stdout, stderr=stderr)
+
+
+class LinePeer:
+    """A socket peer of a line server (a chat room): until(needle) returns the first whole
+    line containing `needle`, skipping the others (bounded), with the socket's timeout."""
+
+    def __init__(self, srv, timeout_s=10):
+        self.sock = srv.connect(timeout_s)
+        self.buf = b""
+
+    def until(self, needle, limit=1000):
+        for _ in range(limit):
+            while b"\n" not in self.buf:
+                chunk = self.sock.recv(4096)
+                if not chunk:
+                    raise EOFError(self.buf)
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\n", 1)
+            if needle in line:
+                return line.decode()
+        raise AssertionError(needle)
