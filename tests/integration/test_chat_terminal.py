@@ -95,191 +95,161 @@ class ChatTerminal(unittest.TestCase):
         with open(path) as f:
             return int(f.read().strip())
 
+    def room(self, srv, nick, peer_nick=None, env="NO_COLOR=1 TERM=xterm", status_file=None):
+        """A peer on a socket (renamed to peer_nick if given) and `sockit chat join --nick
+        NICK` in tmux, both in the room once this returns; closed when the test ends."""
+        peer = LinePeer(srv)
+        self.addCleanup(peer.sock.close)
+        if peer_nick:
+            peer.sock.sendall(f"/nick {peer_nick}\n".encode())
+            peer.until(f"known as {peer_nick}".encode())
+        cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick {nick}"
+        term = Tmux(cmd, env_prefix=f"env {env}", status_file=status_file)
+        self.addCleanup(term.close)
+        term.wait_for(lambda s: "welcome to #lobby" in s, "the welcome")
+        peer.until(f"known as {nick}".encode())
+        return peer, term
+
     def test_typing_is_not_garbled_and_nicks_are_coloured(self):
         with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
-            peer = LinePeer(srv)
-            self.addCleanup(peer.sock.close)
-            peer.sock.sendall(b"/nick pat\n")
-            peer.until(b"known as pat")
-            cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick tty"
             status_file = self.status_file()
-            term = Tmux(cmd, env_prefix="env -u NO_COLOR TERM=xterm", status_file=status_file)
-            try:
-                term.wait_for(lambda s: "welcome to #lobby" in s, "the welcome")
-                peer.until(b"known as tty")
-                term.literal("hello wor")
-                term.wait_for(lambda s: last_line(s) == "> hello wor", "the typed text")
-                # Lines arrive while we type: they appear above, the prompt line survives.
-                for i in range(3):
-                    peer.sock.sendall(b"incoming %d\n" % i)
-                screen = term.wait_for(lambda s: "<pat> incoming 2" in s, "incoming lines")
-                self.assertEqual(last_line(screen), "> hello wor")
-                for i in range(3):
-                    self.assertRegex(screen, rf"\[\d\d:\d\d:\d\d\] <pat> incoming {i}\n")
-                self.assertNotIn("hello wor<", screen)
-                # Hostile bytes from a peer stay visible text, never terminal commands.
-                peer.sock.sendall(b"\x1b[2J\x1b[31mevil\n")
-                screen = term.wait_for(lambda s: "evil" in s, "the hostile line")
-                self.assertIn("<pat> ^[[2J^[[31mevil", screen)
-                self.assertIn("<pat> incoming 0", screen)  # the screen was not cleared
-                # Finishing the line sends exactly what was typed.
-                term.literal("ld")
-                term.keys("Enter")
-                self.assertIn("<tty> hello world", peer.until(b"hello world"))
-                screen = term.wait_for(lambda s: last_line(s) == ">", "an empty prompt")
-                # Nicks are coloured (SGR around the nick) when NO_COLOR is unset.
-                coloured = term.capture(escapes=True)
-                self.assertRegex(coloured, r"\x1b\[3\dm<pat>")
-                # Backspace edits; /quit leaves the room.
-                term.literal("typo")
-                term.keys("BSpace", "BSpace", "BSpace", "BSpace")
-                term.literal("/quit")
-                term.keys("Enter")
-                self.assertIn("tty left (quit)", peer.until(b"tty left"))
-                self.assertEqual(self.status(term, status_file), 0)
-            finally:
-                term.close()
+            peer, term = self.room(srv, "tty", peer_nick="pat", env="-u NO_COLOR TERM=xterm",
+                                   status_file=status_file)
+            term.literal("hello wor")
+            term.wait_for(lambda s: last_line(s) == "> hello wor", "the typed text")
+            # Lines arrive while we type: they appear above, the prompt line survives.
+            for i in range(3):
+                peer.sock.sendall(b"incoming %d\n" % i)
+            screen = term.wait_for(lambda s: "<pat> incoming 2" in s, "incoming lines")
+            self.assertEqual(last_line(screen), "> hello wor")
+            for i in range(3):
+                self.assertRegex(screen, rf"\[\d\d:\d\d:\d\d\] <pat> incoming {i}\n")
+            self.assertNotIn("hello wor<", screen)
+            # Hostile bytes from a peer stay visible text, never terminal commands.
+            peer.sock.sendall(b"\x1b[2J\x1b[31mevil\n")
+            screen = term.wait_for(lambda s: "evil" in s, "the hostile line")
+            self.assertIn("<pat> ^[[2J^[[31mevil", screen)
+            self.assertIn("<pat> incoming 0", screen)  # the screen was not cleared
+            # Finishing the line sends exactly what was typed.
+            term.literal("ld")
+            term.keys("Enter")
+            self.assertIn("<tty> hello world", peer.until(b"hello world"))
+            screen = term.wait_for(lambda s: last_line(s) == ">", "an empty prompt")
+            # Nicks are coloured (SGR around the nick) when NO_COLOR is unset.
+            coloured = term.capture(escapes=True)
+            self.assertRegex(coloured, r"\x1b\[3\dm<pat>")
+            # Backspace edits; /quit leaves the room.
+            term.literal("typo")
+            term.keys("BSpace", "BSpace", "BSpace", "BSpace")
+            term.literal("/quit")
+            term.keys("Enter")
+            self.assertIn("tty left (quit)", peer.until(b"tty left"))
+            self.assertEqual(self.status(term, status_file), 0)
 
     def test_cursor_keys_and_history(self):
         with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
-            peer = LinePeer(srv)
-            self.addCleanup(peer.sock.close)
-            peer.sock.sendall(b"/nick pat\n")
-            peer.until(b"known as pat")
-            cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick ed"
-            term = Tmux(cmd, env_prefix="env NO_COLOR=1 TERM=xterm")
-            try:
-                term.wait_for(lambda s: "welcome to #lobby" in s, "the welcome")
-                peer.until(b"known as ed")
-                # Left/Right move the cursor; typing inserts at it.
-                term.literal("hello")
-                term.wait_prompt("hello", cursor=7)
-                term.keys("Left", "Left", "Left", "Right")
-                term.wait_prompt("hello", cursor=5)
-                term.literal("X")
-                term.wait_prompt("helXlo", cursor=6)
-                # A line arriving mid-edit keeps both the text and the cursor where they were.
-                peer.sock.sendall(b"ping while editing\n")
-                screen = term.wait_for(lambda s: "<pat> ping while editing" in s, "the line")
-                self.assertEqual(last_line(screen), "> helXlo")
-                term.wait_prompt("helXlo", cursor=6)
-                # Home/End, Delete and Backspace in the middle, multi-byte text.
-                term.keys("Home")
-                term.wait_prompt("helXlo", cursor=2)
-                term.literal("A\u00e9")
-                term.wait_prompt("A\u00e9helXlo", cursor=4)
-                term.keys("DC", "End")
-                term.literal("Z")
-                term.wait_prompt("A\u00e9elXloZ", cursor=10)
-                term.keys("Left", "BSpace")
-                term.wait_prompt("A\u00e9elXlZ", cursor=8)
-                term.keys("Enter")
-                self.assertEqual(peer.until(b"elXlZ").split("] ", 1)[1], "<ed> A\u00e9elXlZ")
-                term.literal("second")
-                term.keys("Enter")
-                peer.until(b"<ed> second")
-                term.wait_prompt("", cursor=2)
-                # Up/Down walk the lines sent; Down past the newest restores the draft.
-                term.literal("dr")
-                term.keys("Up")
-                term.wait_prompt("second", cursor=8)
-                term.keys("Up")
-                term.wait_prompt("A\u00e9elXlZ", cursor=9)
-                term.keys("Up")  # the oldest stays
-                term.wait_prompt("A\u00e9elXlZ", cursor=9)
-                term.keys("Down")
-                term.wait_prompt("second")
-                term.keys("Down")
-                term.wait_prompt("dr", cursor=4)
-                # Editing a recalled line sends the edit and leaves the history entry alone.
-                term.keys("C-u", "Up", "BSpace")
-                term.wait_prompt("secon")
-                term.keys("Enter")
-                peer.until(b"<ed> secon")
-                term.keys("Up")
-                term.wait_prompt("secon")
-                term.keys("Up")
-                term.wait_prompt("second")
-                term.keys("Enter")
-                self.assertIn("<ed> second", peer.until(b"<ed> second"))
-                # Commands are history too: Up recalls /quit, Enter leaves.
-                term.literal("/quit")
-                term.keys("Enter")
-                self.assertIn("ed left (quit)", peer.until(b"ed left"))
-                self.wait_exit(term)
-            finally:
-                term.close()
+            peer, term = self.room(srv, "ed", peer_nick="pat")
+            # Left/Right move the cursor; typing inserts at it.
+            term.literal("hello")
+            term.wait_prompt("hello", cursor=7)
+            term.keys("Left", "Left", "Left", "Right")
+            term.wait_prompt("hello", cursor=5)
+            term.literal("X")
+            term.wait_prompt("helXlo", cursor=6)
+            # A line arriving mid-edit keeps both the text and the cursor where they were.
+            peer.sock.sendall(b"ping while editing\n")
+            screen = term.wait_for(lambda s: "<pat> ping while editing" in s, "the line")
+            self.assertEqual(last_line(screen), "> helXlo")
+            term.wait_prompt("helXlo", cursor=6)
+            # Home/End, Delete and Backspace in the middle, multi-byte text.
+            term.keys("Home")
+            term.wait_prompt("helXlo", cursor=2)
+            term.literal("A\u00e9")
+            term.wait_prompt("A\u00e9helXlo", cursor=4)
+            term.keys("DC", "End")
+            term.literal("Z")
+            term.wait_prompt("A\u00e9elXloZ", cursor=10)
+            term.keys("Left", "BSpace")
+            term.wait_prompt("A\u00e9elXlZ", cursor=8)
+            term.keys("Enter")
+            self.assertEqual(peer.until(b"elXlZ").split("] ", 1)[1], "<ed> A\u00e9elXlZ")
+            term.literal("second")
+            term.keys("Enter")
+            peer.until(b"<ed> second")
+            term.wait_prompt("", cursor=2)
+            # Up/Down walk the lines sent; Down past the newest restores the draft.
+            term.literal("dr")
+            term.keys("Up")
+            term.wait_prompt("second", cursor=8)
+            term.keys("Up")
+            term.wait_prompt("A\u00e9elXlZ", cursor=9)
+            term.keys("Up")  # the oldest stays
+            term.wait_prompt("A\u00e9elXlZ", cursor=9)
+            term.keys("Down")
+            term.wait_prompt("second")
+            term.keys("Down")
+            term.wait_prompt("dr", cursor=4)
+            # Editing a recalled line sends the edit and leaves the history entry alone.
+            term.keys("C-u", "Up", "BSpace")
+            term.wait_prompt("secon")
+            term.keys("Enter")
+            peer.until(b"<ed> secon")
+            term.keys("Up")
+            term.wait_prompt("secon")
+            term.keys("Up")
+            term.wait_prompt("second")
+            term.keys("Enter")
+            self.assertIn("<ed> second", peer.until(b"<ed> second"))
+            # Commands are history too: Up recalls /quit, Enter leaves.
+            term.literal("/quit")
+            term.keys("Enter")
+            self.assertIn("ed left (quit)", peer.until(b"ed left"))
+            self.wait_exit(term)
 
     def test_a_long_line_scrolls_and_keeps_the_cursor_visible(self):
         with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
-            peer = LinePeer(srv)
-            self.addCleanup(peer.sock.close)
-            cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick wide"
-            term = Tmux(cmd, env_prefix="env NO_COLOR=1 TERM=xterm")
-            try:
-                term.wait_for(lambda s: "welcome" in s, "the welcome")
-                peer.until(b"known as wide")
-                text = "".join(chr(ord("a") + i % 26) for i in range(150))
-                term.literal(text)
-                # 100 columns: "> " and 97 characters, the tail, the cursor after it.
-                term.wait_prompt(text[-97:], cursor=99)
-                term.keys("Home")
-                term.wait_prompt(text[:97], cursor=2)
-                term.keys("Enter")
-                self.assertIn(text, peer.until(text[:20].encode()))
-                term.keys("C-d")
-                self.wait_exit(term)
-            finally:
-                term.close()
+            peer, term = self.room(srv, "wide")
+            text = "".join(chr(ord("a") + i % 26) for i in range(150))
+            term.literal(text)
+            # 100 columns: "> " and 97 characters, the tail, the cursor after it.
+            term.wait_prompt(text[-97:], cursor=99)
+            term.keys("Home")
+            term.wait_prompt(text[:97], cursor=2)
+            term.keys("Enter")
+            self.assertIn(text, peer.until(text[:20].encode()))
+            term.keys("C-d")
+            self.wait_exit(term)
 
     def test_no_color(self):
         with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
-            peer = LinePeer(srv)
-            self.addCleanup(peer.sock.close)
-            cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick plain"
             status_file = self.status_file()
-            term = Tmux(cmd, env_prefix="env NO_COLOR=1 TERM=xterm", status_file=status_file)
-            try:
-                term.wait_for(lambda s: "welcome" in s, "the welcome")
-                peer.until(b"known as plain")
-                peer.sock.sendall(b"uncoloured\n")
-                screen = term.wait_for(lambda s: "uncoloured" in s, "the line", escapes=True)
-                line = next(l for l in screen.splitlines() if "uncoloured" in l)
-                self.assertNotIn("\x1b", line)
-                term.keys("C-d")  # end of input on an empty line leaves
-                self.assertIn("plain left", peer.until(b"plain left"))
-                self.assertEqual(self.status(term, status_file), 0)
-            finally:
-                term.close()
+            peer, term = self.room(srv, "plain", status_file=status_file)
+            peer.sock.sendall(b"uncoloured\n")
+            screen = term.wait_for(lambda s: "uncoloured" in s, "the line", escapes=True)
+            line = next(l for l in screen.splitlines() if "uncoloured" in l)
+            self.assertNotIn("\x1b", line)
+            term.keys("C-d")  # end of input on an empty line leaves
+            self.assertIn("plain left", peer.until(b"plain left"))
+            self.assertEqual(self.status(term, status_file), 0)
 
     def test_backslashes_show_as_typed(self):
         with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
-            peer = LinePeer(srv)
-            self.addCleanup(peer.sock.close)
-            peer.sock.sendall(b"/nick pat\n")
-            peer.until(b"known as pat")
-            cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick bs"
-            term = Tmux(cmd, env_prefix="env NO_COLOR=1 TERM=xterm")
-            try:
-                term.wait_for(lambda s: "welcome" in s, "the welcome")
-                peer.until(b"known as bs")
-                term.literal("a\\b \\o/")
-                term.wait_prompt("a\\b \\o/")
-                term.keys("Enter")
-                self.assertTrue(peer.until(b"<bs>").endswith("<bs> a\\b \\o/"))
-                peer.sock.sendall(b"x\\y\n")
-                screen = term.wait_for(lambda s: "<pat> x" in s, "the peer's line")
-                mine = [l for l in screen.splitlines() if "<bs>" in l]
-                theirs = [l for l in screen.splitlines() if "<pat>" in l]
-                self.assertEqual(len(mine), 1, screen)
-                self.assertTrue(mine[0].endswith("<bs> a\\b \\o/"), screen)
-                self.assertEqual(len(theirs), 1, screen)
-                self.assertTrue(theirs[0].endswith("<pat> x\\y"), screen)
-                self.assertNotIn("\\\\", screen)
-                term.keys("C-d")
-                self.wait_exit(term)
-            finally:
-                term.close()
+            peer, term = self.room(srv, "bs", peer_nick="pat")
+            term.literal("a\\b \\o/")
+            term.wait_prompt("a\\b \\o/")
+            term.keys("Enter")
+            self.assertTrue(peer.until(b"<bs>").endswith("<bs> a\\b \\o/"))
+            peer.sock.sendall(b"x\\y\n")
+            screen = term.wait_for(lambda s: "<pat> x" in s, "the peer's line")
+            mine = [l for l in screen.splitlines() if "<bs>" in l]
+            theirs = [l for l in screen.splitlines() if "<pat>" in l]
+            self.assertEqual(len(mine), 1, screen)
+            self.assertTrue(mine[0].endswith("<bs> a\\b \\o/"), screen)
+            self.assertEqual(len(theirs), 1, screen)
+            self.assertTrue(theirs[0].endswith("<pat> x\\y"), screen)
+            self.assertNotIn("\\\\", screen)
+            term.keys("C-d")
+            self.wait_exit(term)
 
     def test_a_hostile_server_cannot_drive_the_terminal(self):
         # A raw server that neutralises nothing: the client alone must keep escapes inert.
@@ -320,37 +290,29 @@ class ChatTerminal(unittest.TestCase):
 
     def test_wide_characters_keep_the_cursor_in_place(self):
         with Server("chat", "serve", "127.0.0.1:0", "--quiet") as srv:
-            peer = LinePeer(srv)
-            self.addCleanup(peer.sock.close)
-            cmd = f"{shlex.quote(SOCKIT)} chat join {srv.endpoint} --nick cjk"
-            term = Tmux(cmd, env_prefix="env NO_COLOR=1 TERM=xterm LANG=C.UTF-8")
-            try:
-                term.wait_for(lambda s: "welcome" in s, "the welcome")
-                peer.until(b"known as cjk")
-                # Each CJK character takes two columns: "> ab" 4, "中文" 4, "cd" 2.
-                term.literal("ab\u4e2d\u6587cd")
-                term.wait_prompt("ab\u4e2d\u6587cd", cursor=10)
-                term.keys("Left", "Left")
-                term.wait_prompt("ab\u4e2d\u6587cd", cursor=8)
-                term.literal("X")
-                term.wait_prompt("ab\u4e2d\u6587Xcd", cursor=9)
-                term.keys("Left", "Left", "Left")
-                term.wait_prompt("ab\u4e2d\u6587Xcd", cursor=4)
-                term.keys("Enter")
-                self.assertTrue(peer.until(b"<cjk>").endswith("<cjk> ab\u4e2d\u6587Xcd"))
-                # A line wider than the screen: 60 wide characters are 120 columns; the view
-                # holds the 48 (96 columns) that fit in 97 and never wraps.
-                wide = "".join(chr(0x4e00 + i) for i in range(60))
-                term.literal(wide)
-                term.wait_prompt(wide[-48:], cursor=98)
-                term.keys("Home")
-                term.wait_prompt(wide[:48], cursor=2)
-                term.keys("Enter")
-                self.assertTrue(peer.until(b"<cjk>").endswith(wide))
-                term.keys("C-d")
-                self.wait_exit(term)
-            finally:
-                term.close()
+            peer, term = self.room(srv, "cjk", env="NO_COLOR=1 TERM=xterm LANG=C.UTF-8")
+            # Each CJK character takes two columns: "> ab" 4, "中文" 4, "cd" 2.
+            term.literal("ab\u4e2d\u6587cd")
+            term.wait_prompt("ab\u4e2d\u6587cd", cursor=10)
+            term.keys("Left", "Left")
+            term.wait_prompt("ab\u4e2d\u6587cd", cursor=8)
+            term.literal("X")
+            term.wait_prompt("ab\u4e2d\u6587Xcd", cursor=9)
+            term.keys("Left", "Left", "Left")
+            term.wait_prompt("ab\u4e2d\u6587Xcd", cursor=4)
+            term.keys("Enter")
+            self.assertTrue(peer.until(b"<cjk>").endswith("<cjk> ab\u4e2d\u6587Xcd"))
+            # A line wider than the screen: 60 wide characters are 120 columns; the view
+            # holds the 48 (96 columns) that fit in 97 and never wraps.
+            wide = "".join(chr(0x4e00 + i) for i in range(60))
+            term.literal(wide)
+            term.wait_prompt(wide[-48:], cursor=98)
+            term.keys("Home")
+            term.wait_prompt(wide[:48], cursor=2)
+            term.keys("Enter")
+            self.assertTrue(peer.until(b"<cjk>").endswith(wide))
+            term.keys("C-d")
+            self.wait_exit(term)
 
 
 if __name__ == "__main__":
