@@ -1,7 +1,6 @@
 // sockit bench chat: load for any line-based chat room (sockit chat serve, ncat --chat).
 // Registered after `bench` (order 95) so cmd_bench.cpp does not need to know about it.
 #include <fmt/format.h>
-#include <cmath>
 
 #include <memory>
 #include <string>
@@ -31,10 +30,6 @@ int run_bench_chat(const bench_chat_cli_options& o) {
   opt.clients = o.clients;
   opt.senders = o.senders;
   opt.rate = o.rate;
-  if (!(o.duration > 0) || !std::isfinite(o.duration))
-    throw std::invalid_argument("--duration must be a positive number of seconds");
-  if (!(o.drain >= 0) || !std::isfinite(o.drain))
-    throw std::invalid_argument("--drain cannot be negative");
   opt.duration = std::chrono::milliseconds(static_cast<long long>(o.duration * 1000));
   opt.drain = std::chrono::milliseconds(static_cast<long long>(o.drain * 1000));
   opt.size = o.size;
@@ -102,9 +97,12 @@ void setup_bench_chat(CLI::App& app, int& exit_code) {
   cmd->add_option("-c,--clients", o->clients, "Members in the room")->capture_default_str();
   cmd->add_option("-k,--senders", o->senders, "Members that send")->capture_default_str();
   cmd->add_option("-r,--rate", o->rate, "Messages per second per sender")->capture_default_str();
-  cmd->add_option("-d,--duration", o->duration, "Seconds of sending")->capture_default_str();
+  cmd->add_option("-d,--duration", o->duration, "Seconds of sending")
+      ->capture_default_str()
+      ->check(positive("a positive number of seconds"));
   cmd->add_option("--drain", o->drain, "Seconds to wait for late deliveries")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(not_negative("0 or more seconds"));
   cmd->add_option("-s,--size", o->size, "Bytes per message line")->capture_default_str();
   cmd->add_option("-t,--threads", o->threads, "Client event loops")->capture_default_str();
   cmd->add_flag("--json", o->json,

@@ -44,27 +44,28 @@ std::vector<demo_step> registered_demo_steps() {
   return list;
 }
 
+namespace {
+// A finite number spelled in full, or NaN when `v` is not one.
+double finite_number(const std::string& v) {
+  try {
+    std::size_t used = 0;
+    double x = std::stod(v, &used);
+    if (used == v.size() && std::isfinite(x)) return x;
+  } catch (const std::exception&) {
+  }
+  return std::nan("");
+}
+}  // namespace
+
 CLI::Validator positive(std::string what) {
   return CLI::Validator(
-      [what](std::string& v) {
-        double x = 0;
-        try {
-          std::size_t used = 0;
-          x = std::stod(v, &used);
-          if (used != v.size()) x = 0;
-        } catch (const std::exception&) {
-          x = 0;
-        }
-        return x > 0 && std::isfinite(x) ? std::string() : "must be " + what;
-      },
+      [what](std::string& v) { return finite_number(v) > 0 ? std::string() : "must be " + what; },
       "NUMBER>0");
 }
 
 CLI::Validator not_negative(std::string what) {
   return CLI::Validator(
-      [what](std::string& v) {
-        return !v.empty() && v.front() == '-' ? "must be " + what : std::string();
-      },
+      [what](std::string& v) { return finite_number(v) >= 0 ? std::string() : "must be " + what; },
       "NUMBER>=0");
 }
 

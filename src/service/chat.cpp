@@ -145,7 +145,7 @@ struct room;
 struct member : std::enable_shared_from_this<member> {
   member(stream_socket s, std::size_t max_queue, std::size_t max_line, session::flush_pass& pass)
       : sock(std::move(s)),
-        out(sock, max_queue, &pass),
+        out(sock, max_queue, pass),
         lines(max_line),
         pass_wait(sock.get_executor()) {}
   stream_socket sock;

@@ -521,11 +521,13 @@ class ChatRoom(unittest.TestCase):
         for args, needle in ((["chat", "serve", "127.0.0.1:0", "--max-queue", "100"],
                               "--max-queue must hold at least one full line: 6208 bytes"),
                              (["bench", "chat", "127.0.0.1:9", "--drain", "-1"],
-                              "--drain cannot be negative"),
+                              "--drain: must be 0 or more seconds"),
+                             (["bench", "chat", "127.0.0.1:9", "--drain", "inf"],
+                              "--drain: must be 0 or more seconds"),
                              (["bench", "chat", "127.0.0.1:9", "--duration", "0"],
-                              "--duration must be a positive number of seconds"),
+                              "--duration: must be a positive number of seconds"),
                              (["bench", "chat", "127.0.0.1:9", "--duration", "inf"],
-                              "--duration must be a positive number of seconds")):
+                              "--duration: must be a positive number of seconds")):
             r = subprocess.run([SOCKIT, *args], capture_output=True, text=True,
                                timeout=timeout(10))
             self.assertNotEqual(r.returncode, 0, args)

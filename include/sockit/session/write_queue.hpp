@@ -41,8 +41,8 @@ class flushable {
 /// Flushes, once per turn of a loop, every write_queue that was pushed to during it: the
 /// first push of a turn posts one pass, which runs after everything the loop already had
 /// queued (the other reads of that turn among it), so lines read from several senders in
-/// one turn reach each member in one gathered write, and a broadcast to N members costs one
-/// posted handler rather than N. Under load, turns grow and so does the batching.
+/// one turn reach each member in one write, and a broadcast to N members costs one posted
+/// handler rather than N. Under load, turns grow and so does the batching.
 /// Thread-safety: none; use on one loop. The pass must be destroyed before its loop's
 /// io_context; queues may outlive it.
 class flush_pass {
@@ -157,14 +157,13 @@ template <class AsyncStream>
 class write_queue final : detail::flushable {
  public:
   /// `max_bytes` bounds the bytes queued or being written (not yet taken by the kernel).
-  /// With a `pass`, direct flushes are batched by it (pushes must stop once it is gone);
-  /// without one, each queue posts its own.
-  write_queue(AsyncStream& stream, std::size_t max_bytes, flush_pass* pass = nullptr)
+  /// Direct writes go out in `pass` (one per loop; pushes must stop once it is gone).
+  write_queue(AsyncStream& stream, std::size_t max_bytes, flush_pass& pass)
       : stream_(stream),
         timer_(stream.get_executor()),
         max_bytes_(max_bytes),
-        pass_(pass),
-        pass_token_(pass ? pass->token() : std::weak_ptr<flush_pass*>()) {
+        pass_(&pass),
+        pass_token_(pass.token()) {
     timer_.expires_at(asio::steady_timer::time_point::max());
   }
   ~write_queue() {
@@ -176,11 +175,11 @@ class write_queue final : detail::flushable {
 
   /// Queues `msg` unless that would exceed the bound or the queue is closed; returns false
   /// then and queues nothing (the caller decides what to do with a reader that is too slow).
-  /// With a non-blocking socket and no write in progress, a flush is posted instead of
-  /// waking the writer coroutine: it hands everything pushed during this turn of the loop
-  /// to the kernel in one gathered non-blocking write (no coroutine switch, and a broadcast
-  /// burst costs one syscall per member). Whatever the kernel does not take is left to the
-  /// writer, so there is never more than one write in progress.
+  /// With a non-blocking socket and no write in progress, the queue joins the loop's next
+  /// flush pass instead of waking the writer coroutine: the pass hands everything pushed
+  /// during this turn to the kernel in one non-blocking write (no coroutine switch, and a
+  /// broadcast burst costs one syscall per member). Whatever the kernel does not take is
+  /// left to the writer, so there is never more than one write in progress.
   bool push(shared_message msg) {
     if (closing_ || msg->size() > max_bytes_ - queued_bytes_) return false;
     queued_bytes_ += msg->size();
@@ -189,13 +188,7 @@ class write_queue final : detail::flushable {
     if (can_write_now()) {
       if (!flush_posted_) {
         flush_posted_ = true;
-        if (pass_) {
-          pass_->add(this);
-        } else {
-          asio::post(timer_.get_executor(), [token = std::weak_ptr<write_queue*>(self_)] {
-            if (auto self = token.lock()) (*self)->flush_now();
-          });
-        }
+        pass_->add(this);
       }
     } else {
       timer_.cancel();  // wakes the writer if it is idle
@@ -269,7 +262,7 @@ class write_queue final : detail::flushable {
  private:
   static constexpr bool has_sync_write = requires(AsyncStream & st, std::error_code& ec) {
     { st.non_blocking() } -> std::convertible_to<bool>;
-    st.write_some(std::vector<asio::const_buffer>{}, ec);
+    st.write_some(asio::const_buffer{}, ec);
   };
 
   // Copies the front of the queue (up to flat_bytes, at least one message) into `out`
@@ -296,8 +289,8 @@ class write_queue final : detail::flushable {
     }
   }
 
-  // The posted flush: one non-blocking gathered write of what is queued. The rest, and any
-  // error, is left to the writer coroutine.
+  // Called by the pass: one non-blocking write of what is queued. The rest, and any error,
+  // is left to the writer coroutine.
   std::size_t flush_now() override {
     flush_posted_ = false;
     std::size_t handed = 0;
@@ -339,8 +332,6 @@ class write_queue final : detail::flushable {
   std::size_t writes_ = 0;
   std::size_t direct_writes_ = 0;
   std::size_t front_offset_ = 0;  // bytes of queue_.front() that a flush already wrote
-  // Lets a posted flush find out that the queue is gone (weak_ptr) before touching it.
-  std::shared_ptr<write_queue*> self_ = std::make_shared<write_queue*>(this);
   bool flush_posted_ = false;
   bool writing_ = false;  // the writer coroutine has a write in progress
   bool closing_ = false;
