@@ -92,16 +92,15 @@ std::string paint(bool color, const char* code, std::string_view s) {
   return fmt::format("\x1b[{}m{}\x1b[0m", code, s);
 }
 
-// Text from the server (or typed here) made inert for a terminal: control characters (ESC,
-// so no escape sequence survives) in caret notation, invalid UTF-8 and bidi overrides as
-// U+FFFD. The server's own rule, applied again because the client trusts no server; unlike
-// escape_for_terminal it leaves '\' alone, so `\o/` reads as typed. Idempotent, so a
-// line the server already neutralised shows unchanged.
-std::string chat_safe(std::string_view raw) { return service::neutralize(raw); }
+// Text from the server (or typed here) is made inert for a terminal with the server's own
+// rule, service::neutralize, applied again because the client trusts no server: control
+// characters (ESC among them) in caret notation, invalid UTF-8 and bidi overrides as U+FFFD.
+// Unlike escape_for_terminal it leaves '\' alone, so `\o/` reads as typed; and it is
+// idempotent, so a line the server already neutralised shows unchanged.
 
 // A server line for the terminal: made safe, timestamp dimmed, nick coloured.
 std::string render(std::string_view raw, bool color) {
-  std::string safe = chat_safe(raw);
+  std::string safe = service::neutralize(raw);
   std::string_view line = safe;
   auto t = strip_time(line);
   std::string out = t.empty() ? std::string() : paint(color, "2", fmt::format("[{}]", t)) + " ";
@@ -342,7 +341,7 @@ void track_nick(std::string_view line, std::string& me) {
 
 nlohmann::json chat_line_to_json(std::string_view raw) {
   nlohmann::json j;
-  std::string safe = chat_safe(raw);
+  std::string safe = service::neutralize(raw);
   std::string_view line = safe;
   auto t = strip_time(line);
   if (!t.empty()) j["time"] = std::string(t);
@@ -448,7 +447,7 @@ int run_chat_join(const chat_join_options& o) {
     } else if (tty) {
       write_all(STDOUT_FILENO, "\r\x1b[K" + render(server_line, color) + "\r\n" + ed.draw());
     } else {
-      std::string s = plain_safe ? chat_safe(server_line) : std::string(server_line);
+      std::string s = plain_safe ? service::neutralize(server_line) : std::string(server_line);
       s += '\n';
       write_all(STDOUT_FILENO, s);
     }
@@ -473,7 +472,8 @@ int run_chat_join(const chat_join_options& o) {
     status = 1;
     if (tty) write_all(STDOUT_FILENO, "\r\x1b[K");
     std::string msg = fmt::format("sockit: chat join: the server closed the connection{}", how);
-    if (!last_line.empty()) msg += fmt::format("; its last line: {}", chat_safe(last_line));
+    if (!last_line.empty())
+      msg += fmt::format("; its last line: {}", service::neutralize(last_line));
     print_line(msg, stderr);
   };
 

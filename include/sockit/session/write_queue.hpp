@@ -127,9 +127,9 @@ class flush_pass {
       last_took_ =
           busy ? std::min<clock::duration>(last_end_ - start, max_rest) : clock::duration{};
     }
-    std::vector<asio::steady_timer*> wake;
-    wake.swap(waiters_);
-    for (auto* t : wake) t->cancel();
+    waking_.swap(waiters_);  // both keep their capacity: no allocation per pass
+    for (auto* t : waking_) t->cancel();
+    waking_.clear();
   }
 
   asio::any_io_executor executor_;
@@ -142,7 +142,7 @@ class flush_pass {
   static constexpr clock::duration max_rest = std::chrono::milliseconds(10);
 
   std::vector<detail::flushable*> pending_, running_;
-  std::vector<asio::steady_timer*> waiters_;
+  std::vector<asio::steady_timer*> waiters_, waking_;
   std::shared_ptr<flush_pass*> self_ = std::make_shared<flush_pass*>(this);
   bool posted_ = false;
   std::size_t passes_ = 0, flushed_ = 0, paced_ = 0;
