@@ -13,7 +13,6 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <atomic>
-#include <charconv>
 #include <cstring>
 #include <stdexcept>
 #include <string_view>
@@ -51,10 +50,17 @@ struct loop_stats {
   std::uint64_t out_of_order = 0;
 };
 
-bool parse_u64(std::string_view& s, std::uint64_t& v) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p == s.data() + s.size() || *p != ':') return false;
-  s.remove_prefix(static_cast<std::size_t>(p - s.data()) + 1);
+// Reads "DIGITS:" at p (advancing past the colon); false if that is not what is there.
+bool parse_u64(const char*& p, const char* end, std::uint64_t& v) {
+  const char* start = p;
+  std::uint64_t x = 0;
+  while (p != end && static_cast<unsigned>(*p - '0') < 10 && p - start < 19) {
+    x = x * 10 + static_cast<unsigned>(*p - '0');
+    ++p;
+  }
+  if (p == start || p == end || *p != ':') return false;
+  ++p;
+  v = x;
   return true;
 }
 
@@ -98,18 +104,26 @@ struct client {
     co_return false;
   }
 
-  // `line` is what follows the marker in one received line.
-  void on_message(std::string_view line) {
+  // [p, end) is what follows the marker in one received line, which arrived at `now`.
+  // Returns whether it was one of the generator's messages.
+  bool on_message(const char* p, const char* end, std::int64_t now) {
     std::uint64_t sender = 0, seq = 0, ns = 0;
-    if (!parse_u64(line, sender) || !parse_u64(line, seq) || !parse_u64(line, ns)) return;
-    auto now = st.now_ns();
+    if (!parse_u64(p, end, sender) || !parse_u64(p, end, seq) || !parse_u64(p, end, ns))
+      return false;
     ls.latency.record(now > static_cast<std::int64_t>(ns) ? static_cast<std::uint64_t>(now) - ns
                                                           : 0);
     if (sender < last_seq.size()) {
       if (seq + 1 <= last_seq[sender]) ++ls.out_of_order;
       last_seq[sender] = seq + 1;
     }
-    st.delivered.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  // Once per read rather than per line: at millions of deliveries a second, a clock read and
+  // two shared atomics per line were a third of the generator's time.
+  void delivered(std::uint64_t n, std::int64_t now) {
+    if (n == 0) return;
+    st.delivered.fetch_add(n, std::memory_order_relaxed);
     // Monotonic max without a lock: later deliveries only raise it.
     auto prev = st.last_delivery_ns.load(std::memory_order_relaxed);
     while (prev < now &&
@@ -118,7 +132,7 @@ struct client {
   }
 
   asio::awaitable<void> reader(socket_type& s) {
-    std::vector<char> buf(16 * 1024);
+    std::vector<char> buf(64 * 1024);
     std::size_t have = 0;
     bool first = true;
     for (;;) {
@@ -135,18 +149,28 @@ struct client {
       }
       have += n;
       // Only lines with the marker matter (a thousand joins are half a million other lines), so
-      // look for markers rather than walk every line.
+      // look for markers rather than walk every line; '~' is rare in anything else, and
+      // memchr is much faster than memmem.
+      const auto now = st.now_ns();
+      std::uint64_t count = 0;
+      const char* const end = buf.data() + have;
       std::size_t pos = 0;
-      for (;;) {
-        auto* hit = static_cast<char*>(
-            ::memmem(buf.data() + pos, have - pos, marker.data(), marker.size()));
-        if (!hit) break;
-        auto* nl = static_cast<char*>(std::memchr(hit, '\n', buf.data() + have - hit));
+      for (const char* p = buf.data();;) {
+        auto* hit =
+            static_cast<const char*>(std::memchr(p, '~', static_cast<std::size_t>(end - p)));
+        if (!hit || end - hit < static_cast<std::ptrdiff_t>(marker.size())) break;
+        if (std::string_view(hit, marker.size()) != marker) {
+          p = hit + 1;
+          continue;
+        }
+        auto* nl =
+            static_cast<const char*>(std::memchr(hit, '\n', static_cast<std::size_t>(end - hit)));
         if (!nl) break;  // its line is not complete yet
-        on_message(std::string_view(hit + marker.size(),
-                                    static_cast<std::size_t>(nl - hit) - marker.size()));
-        pos = static_cast<std::size_t>(nl - buf.data()) + 1;
+        count += on_message(hit + marker.size(), nl, now) ? 1 : 0;
+        p = nl + 1;
+        pos = static_cast<std::size_t>(p - buf.data());
       }
+      delivered(count, now);
       // Keep the incomplete last line (a marker may be arriving in pieces).
       auto* last_nl = static_cast<char*>(::memrchr(buf.data() + pos, '\n', have - pos));
       std::size_t keep = last_nl ? static_cast<std::size_t>(last_nl - buf.data()) + 1 : pos;
