@@ -155,7 +155,8 @@ struct member : std::enable_shared_from_this<member> {
   asio::steady_timer pass_wait;  // the reader waits here for the flush pass, when it must
   std::string nick, peer;
   room* where = nullptr;
-  std::uint64_t entered = 0;  // the room's notice sequence number when this member came in
+  std::uint64_t entered = 0;    // the room's notice sequence number when this member came in
+  std::uint64_t said_mark = 0;  // the hand-out (impl::hand_outs) in which it had lines of its own
   steady::time_point last_active = steady::now();
   bool gone = false;  // left the room; only its goodbye may still be written
   std::unique_ptr<asio::steady_timer> grace;  // bounds how long that goodbye may take
@@ -167,12 +168,24 @@ struct pending_notice {
   shared_message text;
 };
 
+/// A line said in a room and not yet handed out: its place in room::said, and who said it
+/// (who does not get it back).
+struct said_line {
+  member* from;
+  std::size_t begin, end;
+};
+
 struct room {
   std::string name;
   std::vector<std::shared_ptr<member>> members;
   std::deque<shared_message> history;
   std::vector<pending_notice> pending;  // not yet queued to the members; oldest first
   std::uint64_t next_seq = 1;
+  // Lines said since the last flush pass, in order, in one buffer: at the pass every member
+  // who said none of them is queued the whole buffer as one shared message, so a line costs
+  // the room an append rather than a queue entry (and a reference count) per member.
+  std::string said;
+  std::vector<said_line> said_by;
 };
 
 // Join and leave notices wait this long so that a burst of them (a thousand clients
@@ -229,6 +242,7 @@ struct chat_server::impl {
   std::unordered_map<std::string, member*> nicks;  // lower-cased nick -> member
   std::uint64_t next_guest = 1;
   std::size_t members = 0;
+  std::uint64_t hand_outs = 0;  // hand_out() calls that had lines, numbered
   bool closing = false;
 
   std::atomic<std::uint64_t> accepted{0}, rejected{0}, active{0}, messages{0}, deliveries{0},
@@ -251,6 +265,7 @@ struct chat_server::impl {
           "(a line of invalid bytes triples when they become U+FFFD)",
           biggest_line, opt.max_line));
     if (!check_room(opt.lobby).empty()) throw std::invalid_argument(check_room(opt.lobby));
+    flushes.before_each([this] { return hand_out_all(); });
   }
 
   void emit(chat_event::type what, const member* m, std::string text = {},
@@ -288,9 +303,16 @@ struct chat_server::impl {
 
   // ---- sending
 
-  /// Queues for one member; a member whose queue is full is dropped.
+  /// Queues for one member; a member whose queue is full is dropped. Lines said in its room
+  /// before this are handed out first, so it reads everything in the order it happened.
   void send(member& m, shared_message msg) {
     if (m.gone) return;
+    if (m.where && !m.where->said.empty()) {
+      std::vector<std::shared_ptr<member>> slow;
+      hand_out(*m.where, slow);
+      for (auto& p : slow) drop(*p);
+      if (m.gone) return;
+    }
     sent_bytes += msg->size();
     ++sent_messages;
     ++sent_copies;
@@ -298,25 +320,69 @@ struct chat_server::impl {
   }
   void reply(member& m, std::string_view body) { send(m, line(body)); }
 
-  /// Queues for everyone in `r` but `except`. Members that cannot keep up are dropped
-  /// afterwards (which notifies the room in turn), never waited for.
-  void broadcast(room& r, const shared_message& msg, const member* except = nullptr) {
-    std::vector<std::shared_ptr<member>> slow;
-    queue_notices(r, slow);  // what happened before this line is read before it
-    std::uint64_t queued = 0;
-    for (auto& m : r.members) {
-      if (m.get() == except) continue;
-      if (m->out.push(msg)) {
-        ++queued;
-      } else {
-        slow.push_back(m);
-      }
+  /// Says `msg` to everyone in `r` but `except`: it joins the room's lines for the next
+  /// flush pass (hand_out). Members that cannot keep up are dropped then, never waited for.
+  void broadcast(room& r, const shared_message& msg, member* except = nullptr) {
+    if (!r.pending.empty()) {
+      std::vector<std::shared_ptr<member>> slow;
+      queue_notices(r, slow);  // what happened before this line is read before it
+      for (auto& m : slow) drop(*m);
     }
-    deliveries.fetch_add(queued, std::memory_order_relaxed);
+    r.said_by.push_back({except, r.said.size(), r.said.size() + msg->size()});
+    r.said += *msg;
     sent_bytes += msg->size();
     ++sent_messages;
-    sent_copies += queued;
-    for (auto& m : slow) drop(*m);
+    sent_copies += r.members.size() - (except && r.members.size() != 0 ? 1 : 0);
+    flushes.schedule();
+  }
+
+  /// Queues the lines said in `r` since the last hand-out: the whole buffer, shared, to each
+  /// member who said none of them; to the others, a copy without their own. Members whose
+  /// queue is full go into `slow`, for the caller to drop once it is done with the room.
+  /// Returns the lines queued beyond one per message (the flush pass's measure of load).
+  std::size_t hand_out(room& r, std::vector<std::shared_ptr<member>>& slow) {
+    if (r.said_by.empty()) return 0;
+    const auto mark = ++hand_outs;
+    for (auto& l : r.said_by)
+      if (l.from) l.from->said_mark = mark;
+    auto all = std::make_shared<const std::string>(std::move(r.said));
+    r.said = std::string();
+    r.said.reserve(std::min<std::size_t>(all->size(), 64 * 1024));
+    const std::size_t lines = r.said_by.size();
+    std::uint64_t queued = 0, pushed = 0;
+    for (auto& m : r.members) {
+      bool ok = true;
+      if (m->said_mark != mark) {
+        ok = m->out.push(all);
+        queued += ok ? lines : 0;
+        pushed += ok ? 1 : 0;
+      } else {
+        std::string others;
+        std::size_t count = 0;
+        for (auto& l : r.said_by) {
+          if (l.from == m.get()) continue;
+          others.append(*all, l.begin, l.end - l.begin);
+          ++count;
+        }
+        if (count == 0) continue;
+        ok = m->out.push(std::make_shared<const std::string>(std::move(others)));
+        queued += ok ? count : 0;
+        pushed += ok ? 1 : 0;
+      }
+      if (!ok) slow.push_back(m);
+    }
+    r.said_by.clear();
+    deliveries.fetch_add(queued, std::memory_order_relaxed);
+    return static_cast<std::size_t>(queued - pushed);
+  }
+
+  /// The flush pass's hook: every room's lines go out in the pass.
+  std::size_t hand_out_all() {
+    std::vector<std::shared_ptr<member>> slow;
+    std::size_t extra = 0;
+    for (auto& [name, r] : rooms) extra += hand_out(r, slow);
+    for (auto& m : slow) drop(*m);  // which may post notices (and rooms) of its own
+    return extra;
   }
 
   // ---- notices, batched
@@ -339,6 +405,7 @@ struct chat_server::impl {
   /// take them are added to `slow`; the caller drops them once it is done with the room.
   void queue_notices(room& r, std::vector<std::shared_ptr<member>>& slow) {
     if (r.pending.empty()) return;
+    hand_out(r, slow);  // lines said before the notices are read before them
     std::vector<pending_notice> batch;
     batch.swap(r.pending);
     shared_message all = batch.front().text;
@@ -371,13 +438,18 @@ struct chat_server::impl {
 
   void flush_notices() {
     std::vector<std::shared_ptr<member>> slow;
-    for (auto& [name, r] : rooms) queue_notices(r, slow);
+    for (auto& [name, r] : rooms) {
+      hand_out(r, slow);
+      queue_notices(r, slow);
+    }
     for (auto& m : slow) drop(*m);  // which may post notices (and rooms) of its own
   }
 
   // ---- membership
 
   void enter(member& m, room& r) {
+    std::vector<std::shared_ptr<member>> slow;
+    hand_out(r, slow);  // a newcomer hears nothing said before it came in
     m.where = &r;
     m.entered = r.next_seq;  // its own join notice is the next one
     r.members.push_back(m.shared_from_this());
@@ -389,11 +461,16 @@ struct chat_server::impl {
       bytes += r.history[--first]->size();
     for (std::size_t k = first; k < r.history.size(); ++k) send(m, r.history[k]);
     post_notice(r, line(fmt::format("*** {} joined {}", m.nick, r.name)));
+    for (auto& p : slow) drop(*p);
   }
 
   void exit_room(member& m) {
     room* r = m.where;
     if (!r) return;
+    // What was said while it was here still reaches everyone, itself included. Members that
+    // cannot take it are dropped last: by then the room is gone only if it emptied.
+    std::vector<std::shared_ptr<member>> slow;
+    hand_out(*r, slow);
     auto it = std::find_if(r->members.begin(), r->members.end(),
                            [&](const auto& p) { return p.get() == &m; });
     if (it != r->members.end()) {
@@ -405,8 +482,8 @@ struct chat_server::impl {
       m.where = nullptr;
       std::string name = r->name;  // erase(key) must not take a reference into the node
       rooms.erase(name);
-      return;
     }
+    for (auto& p : slow) drop(*p);
   }
 
   /// Takes `m` out of the room and the nick table and closes it: gracefully (what is queued,
@@ -414,6 +491,8 @@ struct chat_server::impl {
   void remove(member& m, bool graceful, std::string_view goodbye = {}) {
     if (m.gone) return;
     auto keep = m.shared_from_this();
+    std::vector<std::shared_ptr<member>> slow;
+    if (m.where) hand_out(*m.where, slow);  // what was said before the goodbye goes first
     if (!goodbye.empty()) m.out.push(line(goodbye));
     m.gone = true;
     nicks.erase(lower(m.nick));
@@ -434,6 +513,7 @@ struct chat_server::impl {
       m.sock.shutdown(asio::socket_base::shutdown_both, ignored);
       m.sock.close(ignored);
     }
+    for (auto& p : slow) drop(*p);
   }
 
   void leave(member& m, std::string_view why, bool graceful, std::string_view goodbye = {}) {
@@ -589,6 +669,7 @@ struct chat_server::impl {
     std::string old = m.where->name;
     room* from = m.where;
     exit_room(m);
+    if (m.gone) return;  // it could not take what was said before it left
     if (rooms.count(old)) post_notice(*from, line(fmt::format("*** {} left for {}", m.nick, name)));
     auto [it, created] = rooms.try_emplace(std::string(name));
     if (created) it->second.name = std::string(name);

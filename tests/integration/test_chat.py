@@ -242,6 +242,24 @@ class ChatRoom(unittest.TestCase):
             self.assertTrue(b.eof())
             self.assertEqual(a.until(r"bob left")[-1], "*** bob left (quit: gone fishing)")
 
+    def test_one_packet_of_lines_and_commands_keeps_its_order(self):
+        # The room hands out its lines once per flush pass; replies, private lines, nick
+        # notices and the leave notice must still come in the order the sender wrote them.
+        with Server("chat", "serve", "127.0.0.1:0") as srv:
+            a, b, c = Member(srv), Member(srv), Member(srv)
+            b.until(rf"{c.nick} joined")
+            a.until(rf"{c.nick} joined")
+            a.send(f"one\n/msg {b.nick} psst\ntwo\n/nick Zed\nthree\n/list\n/quit done\n")
+            everyone = ["<{0}> one", "<{0}> two", "*** {0} is now known as Zed", "<Zed> three",
+                        "*** Zed left (quit: done)"]
+            everyone = [t.format(a.nick) for t in everyone]
+            self.assertEqual(b.until(r"Zed left"), everyone[:1] + [f"*{a.nick}* psst"] + everyone[1:])
+            self.assertEqual(c.until(r"Zed left"), everyone)
+            self.assertEqual(a.until(r"bye"), [
+                f"-> *{b.nick}* psst", f"*** {a.nick} is now known as Zed",
+                f"*** 3 in #lobby: Zed, {b.nick}, {c.nick}", "*** bye"])
+            self.assertTrue(a.eof())
+
     def test_history_is_replayed_to_newcomers(self):
         with Server("chat", "serve", "127.0.0.1:0", "--history", "2") as srv:
             a = Member(srv)

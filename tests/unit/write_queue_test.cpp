@@ -342,6 +342,86 @@ TEST(WriteQueuePass, AThousandShortMessagesGoInOneWrite) {
   EXPECT_EQ(q.queued_bytes(), 0u);
 }
 
+// A few messages (a chat room's one hand-out per member per pass, plus maybe a reply) go out
+// as one gathered write; a short write leaves the rest, from the right byte, to the writer.
+TEST(WriteQueuePass, AFewMessagesGoInOneGatheredWriteAndAShortOneResumesMidMessage) {
+  asio::io_context io;
+  sockit::session::flush_pass pass(io.get_executor());
+  chat_test_stream a(io.get_executor());
+  a.sync_writes = true;
+  a.max_write = 1 << 20;
+  write_queue<chat_test_stream> q(a, 1 << 20, pass);
+  ASSERT_TRUE(q.push(msg("first\n")));
+  ASSERT_TRUE(q.push(msg(std::string(100000, 'x') + "\n")));  // bigger than a flat write
+  ASSERT_TRUE(q.push(msg("last\n")));
+  io.poll();
+  EXPECT_EQ(a.sync_attempts, 1u);
+  EXPECT_EQ(a.output, "first\n" + std::string(100000, 'x') + "\nlast\n");
+  EXPECT_EQ(q.queued_bytes(), 0u);
+
+  a.output.clear();
+  a.max_write = 6;  // the kernel takes only "one\ntw": the writer goes on from "o\n"
+  bool done = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await q.run();
+        done = true;
+      },
+      asio::detached);
+  io.restart();
+  io.poll();  // the writer starts and waits
+  ASSERT_TRUE(q.push(msg("one\n")));
+  ASSERT_TRUE(q.push(msg("two\n")));
+  ASSERT_TRUE(q.push(msg("three\n")));
+  q.close();
+  io.restart();
+  io.run();
+  EXPECT_TRUE(done);
+  EXPECT_EQ(a.output, "one\ntwo\nthree\n");
+  EXPECT_EQ(a.sync_attempts, 2u) << "one direct write per pass; the rest went to the writer";
+}
+
+// The before_each hook runs at the start of every pass; what it pushes goes out in that same
+// pass (schedule() asks for a pass with no queue yet), and the lines it reports beyond one
+// per message make a pass busy, so the next one keeps the pace.
+TEST(WriteQueuePass, BeforeEachHookPushesGoOutInThatPassAndCountTowardThePace) {
+  asio::io_context io;
+  sockit::session::flush_pass pass(io.get_executor(), 1.0);
+  chat_test_stream a(io.get_executor());
+  a.sync_writes = true;
+  a.max_write = 1 << 20;
+  write_queue<chat_test_stream> q(a, 1 << 20, pass);
+  std::string said;  // what the "room" has to hand out
+  std::size_t hooks = 0;
+  pass.before_each([&]() -> std::size_t {
+    ++hooks;
+    if (said.empty()) return 0;
+    EXPECT_TRUE(q.push(msg(said)));
+    said.clear();
+    // Slow enough that the pass takes measurable time, so busy means a wait.
+    auto start = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(2)) {
+    }
+    return 9;  // ten lines in the one message
+  });
+  said = "a\nb\n";
+  pass.schedule();
+  EXPECT_TRUE(pass.pending());
+  io.poll();
+  EXPECT_EQ(hooks, 1u);
+  EXPECT_EQ(pass.passes(), 1u);
+  EXPECT_EQ(a.output, "a\nb\n");
+  EXPECT_FALSE(pass.pending()) << "the hook's push joined the running pass, not a new one";
+  said = "c\n";
+  pass.schedule();
+  EXPECT_EQ(pass.paced(), 1u) << "the hook reported a busy pass: the next one waits";
+  io.restart();
+  io.run();
+  EXPECT_EQ(a.output, "a\nb\nc\n");
+  EXPECT_EQ(hooks, 2u);
+}
+
 // A paced pass never starts sooner than rest x (the last pass's duration) after that pass
 // ended, when that pass was busy (two or more messages waiting per queue); here each flush
 // takes 2 ms and rest is 1. (If the test thread is held up past that point the pass simply

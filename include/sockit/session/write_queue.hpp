@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/buffer.hpp>
@@ -16,7 +17,9 @@
 #include <concepts>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -61,6 +64,12 @@ class flush_pass {
   /// Queues `q` for the next pass; a queue adds itself at most once per pass.
   void add(detail::flushable* q) {
     pending_.push_back(q);
+    schedule();
+  }
+
+  /// Makes sure a pass is due, with or without queues (for a before_each hook that has
+  /// something to hand out).
+  void schedule() {
     if (posted_) return;
     posted_ = true;
     auto token = std::weak_ptr<flush_pass*>(self_);
@@ -79,6 +88,12 @@ class flush_pass {
       if (auto self = token.lock()) (*self)->run();
     });
   }
+
+  /// `hook` runs at the start of every pass, before the queues are flushed: what it pushes
+  /// goes out in that pass (a chat room hands out the lines said since the last one). It
+  /// returns how many lines it queued beyond one per message, which counts toward the pace
+  /// (a message that carries many lines is as busy as many messages).
+  void before_each(std::function<std::size_t()> hook) { before_ = std::move(hook); }
 
   /// Lets a queue find out whether the pass still exists (queues may outlive it: a loop's
   /// pending handlers, which hold them, go when the loop does).
@@ -109,11 +124,13 @@ class flush_pass {
   using clock = std::chrono::steady_clock;
 
   void run() {
-    posted_ = false;
     ++passes_;
     const auto start = rest_ > 0 ? clock::now() : clock::time_point();
+    // Still posted_ while the hook runs, so what it pushes joins this pass, not a new one.
+    std::size_t messages = before_ ? before_() : 0;
+    posted_ = false;
     running_.swap(pending_);
-    std::size_t queues = 0, messages = 0;
+    std::size_t queues = 0;
     for (auto* q : running_) {
       if (q == nullptr) continue;
       ++queues;
@@ -141,6 +158,7 @@ class flush_pass {
   // long again: members' queues would fill meanwhile.
   static constexpr clock::duration max_rest = std::chrono::milliseconds(10);
 
+  std::function<std::size_t()> before_;
   std::vector<detail::flushable*> pending_, running_;
   std::vector<asio::steady_timer*> waiters_, waking_;
   std::shared_ptr<flush_pass*> self_ = std::make_shared<flush_pass*>(this);
@@ -258,6 +276,9 @@ class write_queue final : detail::flushable {
   static constexpr std::size_t flat_bytes = 64 * 1024;
   /// Messages per write, at most.
   static constexpr std::size_t max_batch = 1024;
+  /// Up to this many messages, a flush writes them where they are (a gathered write)
+  /// instead of copying them into one buffer.
+  static constexpr std::size_t max_gather = 8;
 
  private:
   static constexpr bool has_sync_write = requires(AsyncStream & st, std::error_code& ec) {
@@ -296,13 +317,24 @@ class write_queue final : detail::flushable {
     std::size_t handed = 0;
     if constexpr (has_sync_write) {
       if (writing_ || aborted_ || queue_.empty()) return 0;
-      // One flat buffer per thread, not per queue: flushes never nest, and an idle member
-      // keeps none. Copied rather than gathered for the reason run() gives.
-      thread_local std::string flat;
-      flat.clear();
-      handed = copy_front(flat);
       std::error_code ec;
-      std::size_t n = stream_.write_some(asio::buffer(flat), ec);
+      std::size_t n = 0;
+      if (queue_.size() <= max_gather) {
+        // A few messages (a chat room hands each member one per pass, however many lines it
+        // holds): written from where they are, without a copy.
+        std::array<asio::const_buffer, max_gather> parts;
+        for (std::size_t i = 0; i < queue_.size(); ++i)
+          parts[i] = asio::buffer(*queue_[i]) + (i == 0 ? front_offset_ : 0);
+        handed = queue_.size();
+        n = stream_.write_some(std::span<const asio::const_buffer>(parts.data(), handed), ec);
+      } else {
+        // Many short messages: copied into one buffer, for the reason run() gives. One
+        // buffer per thread, not per queue: flushes never nest, and an idle member keeps none.
+        thread_local std::string flat;
+        flat.clear();
+        handed = copy_front(flat);
+        n = stream_.write_some(asio::buffer(flat), ec);
+      }
       if (!ec) {
         ++direct_writes_;
         queued_bytes_ -= n;
