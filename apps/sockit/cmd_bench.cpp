@@ -36,11 +36,11 @@ int run_bench_echo_cmd(const bench_echo_cli_options& o) {
       net::endpoint::parse(o.endpoint, o.udp ? net::transport::udp : net::transport::tcp);
   opt.udp = o.udp || (opt.endpoint.proto() == net::transport::udp && !opt.endpoint.is_unix());
   opt.connections = o.connections;
-  opt.duration = std::chrono::milliseconds(static_cast<long long>(o.duration * 1000));
+  opt.duration = seconds_to_ms(o.duration);
   opt.size = o.size;
   opt.pipeline = o.pipeline;
   opt.threads = o.threads;
-  opt.timeout = std::chrono::milliseconds(static_cast<long long>(o.timeout * 1000));
+  opt.timeout = seconds_to_ms(o.timeout);
   if (opt.udp && opt.size > 65507)
     throw std::invalid_argument("--size above 65507 bytes cannot be one UDP datagram");
 

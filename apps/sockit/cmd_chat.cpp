@@ -8,6 +8,7 @@
 #include <csignal>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "chat_client.hpp"
@@ -169,8 +170,7 @@ int run_chat_serve(const chat_serve_cli_options& o) {
   opt.max_clients = o.max_clients;
   opt.max_line = o.max_line;
   opt.max_queue = o.max_queue;
-  if (o.idle_timeout < 0) throw std::invalid_argument("--idle-timeout must not be negative");
-  opt.idle_timeout = std::chrono::milliseconds(static_cast<long long>(o.idle_timeout * 1000));
+  opt.idle_timeout = seconds_to_ms(o.idle_timeout);
 
   block_stop_signals();  // before any thread exists (room, log printer): they inherit the mask
   // The room's thread only hands events to a bounded queue; a printer thread writes them.
@@ -183,7 +183,15 @@ int run_chat_serve(const chat_serve_cli_options& o) {
         [json = o.json](const service::chat_event& e) { write_stdout(format_chat_event(e, json)); },
         [json = o.json](std::uint64_t n) { write_stdout(format_log_gap(n, json)); });
   }
-  service::chat_server server(opt);
+  // The options that only make sense together (--max-queue against --max-line) are checked
+  // by the room: a usage error, exit 2 like the parser's own.
+  std::optional<service::chat_server> room;
+  try {
+    room.emplace(opt);
+  } catch (const std::invalid_argument& e) {
+    throw CLI::ValidationError(e.what());
+  }
+  service::chat_server& server = *room;
   if (log) server.on_event([q = log.get()](const service::chat_event& e) { q->push(e); });
   int sig = serve_until_stop_signal(server, o.json);
   std::uint64_t not_logged = 0;
@@ -233,8 +241,10 @@ void setup_chat(CLI::App& app, int& exit_code) {
       ->add_option("--max-queue", s->max_queue,
                    "Drop a member with more than B bytes waiting for it (it stopped reading)")
       ->capture_default_str();
-  serve->add_option("--idle-timeout", s->idle_timeout,
-                    "Disconnect members silent for this many seconds (0 = never)");
+  serve
+      ->add_option("--idle-timeout", s->idle_timeout,
+                   "Disconnect members silent for this many seconds (0 = never)")
+      ->check(not_negative("0 or more seconds"));
   serve
       ->add_option("--log-buffer", s->log_buffer,
                    "Events waiting for a slow log before they are dropped (and counted)")

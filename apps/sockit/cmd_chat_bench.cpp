@@ -30,8 +30,8 @@ int run_bench_chat(const bench_chat_cli_options& o) {
   opt.clients = o.clients;
   opt.senders = o.senders;
   opt.rate = o.rate;
-  opt.duration = std::chrono::milliseconds(static_cast<long long>(o.duration * 1000));
-  opt.drain = std::chrono::milliseconds(static_cast<long long>(o.drain * 1000));
+  opt.duration = seconds_to_ms(o.duration);
+  opt.drain = seconds_to_ms(o.drain);
   opt.size = o.size;
   opt.threads = o.threads;
   if (o.json) {

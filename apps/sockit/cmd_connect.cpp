@@ -37,7 +37,7 @@ int run_connect(const connect_cli_options& o) {
   service::relay_options ro;
   ro.datagram = udp;
   ro.half_close = !o.no_half_close;
-  ro.datagram_linger = std::chrono::milliseconds(static_cast<long long>(o.wait * 1000));
+  ro.datagram_linger = seconds_to_ms(o.wait);
   auto r = service::relay(STDIN_FILENO, STDOUT_FILENO, sock, ro);
   if (r.error) throw std::runtime_error(e.to_string() + ": " + r.error.message());
   if (o.verbose) {

@@ -46,8 +46,7 @@ int run_echo(const echo_cli_options& o) {
   opt.upper = o.upper;
   opt.threads = o.threads;
   opt.max_conns = o.max_conns;
-  if (o.idle_timeout < 0) throw std::invalid_argument("--idle-timeout must not be negative");
-  opt.idle_timeout = std::chrono::milliseconds(static_cast<long long>(o.idle_timeout * 1000));
+  opt.idle_timeout = seconds_to_ms(o.idle_timeout);
 
   block_stop_signals();  // before any server thread exists, so they all inherit the mask
   service::echo_server server(opt);
@@ -100,7 +99,8 @@ void setup_echo(CLI::App& app, int& exit_code) {
                   "Close new connections at once beyond this many (0 = no limit)")
       ->check(not_negative("0 (no limit) or more"));
   cmd->add_option("--idle-timeout", o->idle_timeout,
-                  "Close clients silent for this many seconds (0 = never)");
+                  "Close clients silent for this many seconds (0 = never)")
+      ->check(not_negative("0 or more seconds"));
   cmd->add_flag("--json", o->json, "One JSON object per line on stdout (events included)");
   cmd->add_flag("-v,--verbose", o->verbose, "Log each connection to stderr");
   cmd->footer(

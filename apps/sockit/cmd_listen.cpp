@@ -38,7 +38,7 @@ int run_listen_udp(const listen_cli_options& o, const net::endpoint& e) {
   if (ec) throw std::runtime_error("connect: " + ec.message());
   service::relay_options ro;
   ro.datagram = true;
-  ro.datagram_linger = std::chrono::milliseconds(static_cast<long long>(o.wait * 1000));
+  ro.datagram_linger = seconds_to_ms(o.wait);
   auto r = service::relay(STDIN_FILENO, STDOUT_FILENO, sock, ro);
   if (r.error) throw std::runtime_error(r.error.message());
   return 0;

@@ -45,7 +45,7 @@ int run_probe(const probe_cli_options& o) {
   if (found.addresses.empty()) throw std::runtime_error("no address for '" + o.host + "'");
   const net::ip_address target = found.addresses.front();
   net::probe_options po;
-  po.timeout = std::chrono::milliseconds(static_cast<long long>(o.timeout * 1000));
+  po.timeout = seconds_to_ms(o.timeout);
   po.concurrency = o.concurrency;
   po.udp = o.udp;
   const auto start = std::chrono::steady_clock::now();

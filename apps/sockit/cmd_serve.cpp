@@ -72,7 +72,7 @@ std::uint64_t parse_size(const std::string& text) {
 
 std::chrono::milliseconds ms(double seconds) {
   if (seconds < 0) throw std::invalid_argument("timeouts must not be negative");
-  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+  return seconds_to_ms(seconds);
 }
 
 int run_serve(const serve_cli_options& o) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -28,6 +29,10 @@ std::vector<setup_fn> registered_commands();
 /// `what` completes "must be ...", e.g. "a positive number of seconds".
 CLI::Validator positive(std::string what);
 CLI::Validator not_negative(std::string what);
+
+/// Seconds from the command line as milliseconds. Values past a hundred years (1e300, say)
+/// are a hundred years, which is forever here, rather than an overflow.
+std::chrono::milliseconds seconds_to_ms(double seconds);
 
 /// One step of `sockit demo`: what it shows in the tutorials' terms, and a function that
 /// runs it for real and returns its result line (throws on failure).

@@ -69,4 +69,11 @@ CLI::Validator not_negative(std::string what) {
       "NUMBER>=0");
 }
 
+std::chrono::milliseconds seconds_to_ms(double seconds) {
+  constexpr double most = 100.0 * 365 * 24 * 3600 * 1000;
+  const double ms = seconds * 1000;
+  if (!(ms > 0)) return std::chrono::milliseconds(0);  // NaN too (validators reject it)
+  return std::chrono::milliseconds(static_cast<long long>(std::min(ms, most)));
+}
+
 }  // namespace sockit::cli

@@ -538,6 +538,8 @@ class ChatRoom(unittest.TestCase):
     def test_bad_options_name_the_option(self):
         for args, needle in ((["chat", "serve", "127.0.0.1:0", "--max-queue", "100"],
                               "--max-queue must hold at least one full line: 6208 bytes"),
+                             (["chat", "serve", "127.0.0.1:0", "--idle-timeout", "-1"],
+                              "--idle-timeout: must be 0 or more seconds"),
                              (["bench", "chat", "127.0.0.1:9", "--drain", "-1"],
                               "--drain: must be 0 or more seconds"),
                              (["bench", "chat", "127.0.0.1:9", "--drain", "inf"],
@@ -548,9 +550,16 @@ class ChatRoom(unittest.TestCase):
                               "--duration: must be a positive number of seconds")):
             r = subprocess.run([SOCKIT, *args], capture_output=True, text=True,
                                timeout=timeout(10))
-            self.assertNotEqual(r.returncode, 0, args)
+            self.assertEqual(r.returncode, 2, args)  # a usage error, whoever catches it
             self.assertIn(needle, r.stderr)
             self.assertEqual(r.stdout, "")
+
+    def test_an_absurd_idle_timeout_means_never(self):
+        # 1e300 seconds does not fit in milliseconds: it must mean "never", not overflow.
+        with Server("chat", "serve", "127.0.0.1:0", "--idle-timeout", "1e300") as srv:
+            a, b = Member(srv), Member(srv)
+            a.send("still here")
+            self.assertEqual(b.until(r"still here")[-1], f"<{a.nick}> still here")
 
     def test_join_unreachable_fails_clearly(self):
         # Bound but not listening, and held for the whole test: nobody else can take the
