@@ -186,6 +186,7 @@ struct room {
   // the room an append rather than a queue entry (and a reference count) per member.
   std::string said;
   std::vector<said_line> said_by;
+  std::size_t said_hint = 0;  // how big the last hand-out was (at most 64 KiB)
 };
 
 // Join and leave notices wait this long so that a burst of them (a thousand clients
@@ -322,18 +323,19 @@ struct chat_server::impl {
 
   /// Says `msg` to everyone in `r` but `except`: it joins the room's lines for the next
   /// flush pass (hand_out). Members that cannot keep up are dropped then, never waited for.
+  /// Members dropped here (the notices did not fit) go only after the line is in: the
+  /// sender may be one of them, and its leaving hands the line out (and may erase `r`).
   void broadcast(room& r, const shared_message& msg, member* except = nullptr) {
-    if (!r.pending.empty()) {
-      std::vector<std::shared_ptr<member>> slow;
-      queue_notices(r, slow);  // what happened before this line is read before it
-      for (auto& m : slow) drop(*m);
-    }
+    std::vector<std::shared_ptr<member>> slow;
+    queue_notices(r, slow);  // what happened before this line is read before it
+    if (r.said.empty()) r.said.reserve(r.said_hint);
     r.said_by.push_back({except, r.said.size(), r.said.size() + msg->size()});
     r.said += *msg;
     sent_bytes += msg->size();
     ++sent_messages;
     sent_copies += r.members.size() - (except && r.members.size() != 0 ? 1 : 0);
     flushes.schedule();
+    for (auto& m : slow) drop(*m);
   }
 
   /// Queues the lines said in `r` since the last hand-out: the whole buffer, shared, to each
@@ -346,8 +348,8 @@ struct chat_server::impl {
     for (auto& l : r.said_by)
       if (l.from) l.from->said_mark = mark;
     auto all = std::make_shared<const std::string>(std::move(r.said));
-    r.said = std::string();
-    r.said.reserve(std::min<std::size_t>(all->size(), 64 * 1024));
+    r.said = std::string();  // an idle room holds no buffer; the next line reserves said_hint
+    r.said_hint = std::min<std::size_t>(all->size(), 64 * 1024);
     const std::size_t lines = r.said_by.size();
     std::uint64_t queued = 0, pushed = 0;
     for (auto& m : r.members) {
@@ -455,11 +457,20 @@ struct chat_server::impl {
     r.members.push_back(m.shared_from_this());
     reply(m, fmt::format("*** welcome to {}, {}: {} here. /help lists the commands", r.name, m.nick,
                          r.members.size()));
+    // A member whose queue cannot take its welcome (what the room it left handed it filled
+    // it) is dropped, and `r` may have gone with it.
+    auto gone = [&] {
+      if (!m.gone) return false;
+      for (auto& p : slow) drop(*p);
+      return true;
+    };
+    if (gone()) return;
     // Replay the newest history that fits in half the queue, so replay alone never drops.
     std::size_t bytes = 0, first = r.history.size();
     while (first > 0 && bytes + r.history[first - 1]->size() <= opt.max_queue / 2)
       bytes += r.history[--first]->size();
-    for (std::size_t k = first; k < r.history.size(); ++k) send(m, r.history[k]);
+    for (std::size_t k = first; k < r.history.size() && !m.gone; ++k) send(m, r.history[k]);
+    if (gone()) return;
     post_notice(r, line(fmt::format("*** {} joined {}", m.nick, r.name)));
     for (auto& p : slow) drop(*p);
   }
@@ -493,6 +504,10 @@ struct chat_server::impl {
     auto keep = m.shared_from_this();
     std::vector<std::shared_ptr<member>> slow;
     if (m.where) hand_out(*m.where, slow);  // what was said before the goodbye goes first
+    if (std::find(slow.begin(), slow.end(), keep) != slow.end()) {
+      graceful = false;  // it could not take those lines: no goodbye after a gap
+      goodbye = {};
+    }
     if (!goodbye.empty()) m.out.push(line(goodbye));
     m.gone = true;
     nicks.erase(lower(m.nick));
