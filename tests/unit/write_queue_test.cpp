@@ -321,15 +321,23 @@ TEST(WriteQueuePass, WakeAfterRunsOnceThePassHasFlushed) {
   EXPECT_FALSE(pass.pending());
 }
 
+// One queue on a non-blocking stream that takes everything: what the flush pass writes.
+struct direct_fixture {
+  explicit direct_fixture(double rest = 0) : pass(io.get_executor(), rest) {
+    a.sync_writes = true;
+    a.max_write = 1 << 20;
+  }
+  asio::io_context io;
+  sockit::session::flush_pass pass;
+  chat_test_stream a{io.get_executor()};
+  write_queue<chat_test_stream> q{a, 1 << 20, pass};
+};
+
 // Writes are copied into one buffer, so a pile of short messages goes out in one write
 // (Asio would pass only 16-64 buffers of a gathered write to one sendmsg).
 TEST(WriteQueuePass, AThousandShortMessagesGoInOneWrite) {
-  asio::io_context io;
-  sockit::session::flush_pass pass(io.get_executor());
-  chat_test_stream a(io.get_executor());
-  a.sync_writes = true;
-  a.max_write = 1 << 20;
-  write_queue<chat_test_stream> q(a, 1 << 20, pass);
+  direct_fixture f;
+  auto& [io, pass, a, q] = f;
   std::string expected;
   for (int i = 0; i < 1000; ++i) {
     std::string line = std::to_string(i) + "\n";
@@ -345,12 +353,8 @@ TEST(WriteQueuePass, AThousandShortMessagesGoInOneWrite) {
 // A few messages (a chat room's one hand-out per member per pass, plus maybe a reply) go out
 // as one gathered write; a short write leaves the rest, from the right byte, to the writer.
 TEST(WriteQueuePass, AFewMessagesGoInOneGatheredWriteAndAShortOneResumesMidMessage) {
-  asio::io_context io;
-  sockit::session::flush_pass pass(io.get_executor());
-  chat_test_stream a(io.get_executor());
-  a.sync_writes = true;
-  a.max_write = 1 << 20;
-  write_queue<chat_test_stream> q(a, 1 << 20, pass);
+  direct_fixture f;
+  auto& [io, pass, a, q] = f;
   ASSERT_TRUE(q.push(msg("first\n")));
   ASSERT_TRUE(q.push(msg(std::string(100000, 'x') + "\n")));  // bigger than a flat write
   ASSERT_TRUE(q.push(msg("last\n")));
@@ -386,12 +390,8 @@ TEST(WriteQueuePass, AFewMessagesGoInOneGatheredWriteAndAShortOneResumesMidMessa
 // pass (schedule() asks for a pass with no queue yet), and the lines it reports beyond one
 // per message make a pass busy, so the next one keeps the pace.
 TEST(WriteQueuePass, BeforeEachHookPushesGoOutInThatPassAndCountTowardThePace) {
-  asio::io_context io;
-  sockit::session::flush_pass pass(io.get_executor(), 1.0);
-  chat_test_stream a(io.get_executor());
-  a.sync_writes = true;
-  a.max_write = 1 << 20;
-  write_queue<chat_test_stream> q(a, 1 << 20, pass);
+  direct_fixture f(1.0);
+  auto& [io, pass, a, q] = f;
   std::string said;  // what the "room" has to hand out
   std::size_t hooks = 0;
   pass.before_each([&]() -> std::size_t {
