@@ -239,7 +239,7 @@ struct chat_server::impl {
   static constexpr std::size_t read_budget = 256 * 1024;
 
   // Loop-only state.
-  std::map<std::string, room, std::less<>> rooms;
+  std::map<std::string, room, std::less<>> rooms;  // by lower-cased name: #Dev is #dev
   std::unordered_map<std::string, member*> nicks;  // lower-cased nick -> member
   std::uint64_t next_guest = 1;
   std::size_t members = 0;
@@ -491,8 +491,7 @@ struct chat_server::impl {
     // Empty rooms other than the lobby go away; so does their history.
     if (r->members.empty() && r->name != opt.lobby) {
       m.where = nullptr;
-      std::string name = r->name;  // erase(key) must not take a reference into the node
-      rooms.erase(name);
+      rooms.erase(lower(r->name));
     }
     for (auto& p : slow) drop(*p);
   }
@@ -552,7 +551,7 @@ struct chat_server::impl {
 
   // By name: the room may have been removed (it emptied) meanwhile.
   void notify(const std::string& room_name, std::string_view text) {
-    auto it = rooms.find(room_name);
+    auto it = rooms.find(lower(room_name));
     if (it != rooms.end()) post_notice(it->second, line(text));
   }
 
@@ -680,14 +679,16 @@ struct chat_server::impl {
     std::string why = check_room(name);
     if (!why.empty())
       return reply(m, fmt::format("*** {}: {}", neutralize(name.substr(0, 64)), why));
-    if (name == m.where->name) return reply(m, fmt::format("*** you are already in {}", name));
+    if (lower(name) == lower(m.where->name))
+      return reply(m, fmt::format("*** you are already in {}", m.where->name));
     std::string old = m.where->name;
     room* from = m.where;
     exit_room(m);
     if (m.gone) return;  // it could not take what was said before it left
-    if (rooms.count(old)) post_notice(*from, line(fmt::format("*** {} left for {}", m.nick, name)));
-    auto [it, created] = rooms.try_emplace(std::string(name));
-    if (created) it->second.name = std::string(name);
+    auto [it, created] = rooms.try_emplace(lower(name));
+    if (created) it->second.name = std::string(name);  // as its first member spelled it
+    if (rooms.count(lower(old)))
+      post_notice(*from, line(fmt::format("*** {} left for {}", m.nick, it->second.name)));
     enter(m, it->second);
     emit(chat_event::type::room_changed, &m, {}, old);
   }
@@ -850,7 +851,7 @@ struct chat_server::impl {
     ++members;
     accepted.fetch_add(1, std::memory_order_relaxed);
     active.fetch_add(1, std::memory_order_relaxed);
-    auto [it, created] = rooms.try_emplace(opt.lobby);
+    auto [it, created] = rooms.try_emplace(lower(opt.lobby));
     if (created) it->second.name = opt.lobby;
     enter(*m, it->second);
     emit(chat_event::type::joined, m.get());

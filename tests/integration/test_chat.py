@@ -350,6 +350,16 @@ class ChatRoom(unittest.TestCase):
             self.assertEqual(a.until(r"rooms:")[-1], "*** rooms: #dev (2) #lobby (1)")
             b.send("/join bad room")
             self.assertIn("starts with '#'", b.until(r"#")[-1])
+            # Room names are case-insensitive, as on IRC; a room keeps its first spelling.
+            b.send("/join #DEV")
+            self.assertEqual(b.until(r"already in")[-1], "*** you are already in #dev")
+            a.send("/join #Dev")
+            welcome = a.until(r"welcome to")[-1]
+            self.assertRegex(welcome, rf"^\*\*\* welcome to #dev, {a.nick}: 3 here\.")
+            b.until(rf"{a.nick} joined #dev")
+            a.send("/join #LOBBY")
+            a.until(r"welcome to #lobby")
+            b.until(rf"{a.nick} left for #lobby")
             b.send("/list")
             self.assertIn(f"2 in #dev", b.until(r"in #dev:")[-1])
             # The lobby line never reached #dev.
