@@ -62,7 +62,8 @@ void setup_connect(CLI::App& app, int& exit_code) {
   cmd->add_flag("--no-half-close", o->no_half_close,
                 "Exit at stdin EOF instead of half-closing and waiting for the peer to close");
   cmd->add_option("-w,--wait", o->wait, "UDP: after stdin EOF, wait this long for replies (s)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(not_negative("0 or more seconds"));
   cmd->add_flag("-v,--verbose", o->verbose, "Report the connection and byte counts on stderr");
   cmd->footer(
       "On stdin EOF the sending side is shut down (the peer's recv returns empty) and\n"

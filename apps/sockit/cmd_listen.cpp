@@ -97,7 +97,8 @@ void setup_listen(CLI::App& app, int& exit_code) {
   cmd->add_flag("-k,--keep-open", o->keep, "After a peer leaves, wait for the next one");
   cmd->add_flag("-u,--udp", o->udp, "UDP: the first datagram's sender becomes the peer");
   cmd->add_option("-w,--wait", o->wait, "UDP: after stdin EOF, wait this long for datagrams (s)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(not_negative("0 or more seconds"));
   cmd->add_flag("--json", o->json, "Readiness line as JSON (stdout stays the data channel)");
   cmd->add_flag("-v,--verbose", o->verbose, "Report peers and byte counts on stderr");
   cmd->footer("The `listening on ENDPOINT` line goes to stderr: stdout carries the peer's bytes.");

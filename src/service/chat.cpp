@@ -489,11 +489,12 @@ struct chat_server::impl {
       r->members.pop_back();
     }
     // Empty rooms other than the lobby go away; so does their history.
-    if (r->members.empty() && r->name != opt.lobby) {
-      m.where = nullptr;
-      rooms.erase(lower(r->name));
-    }
-    for (auto& p : slow) drop(*p);
+    // Out of the room, so a drop below (itself among the slow, or the last other member
+    // emptying the room) never reaches the room through it.
+    m.where = nullptr;
+    const std::string name = r->name;
+    if (r->members.empty() && lower(name) != lower(opt.lobby)) rooms.erase(lower(name));
+    for (auto& p : slow) drop(*p, p.get() == &m ? name : std::string());
   }
 
   /// Takes `m` out of the room and the nick table and closes it: gracefully (what is queued,
@@ -539,9 +540,10 @@ struct chat_server::impl {
     notify(room_name, notice);
   }
 
-  void drop(member& m) {
+  /// `from`: the room it was just taken out of, if it is no longer in one.
+  void drop(member& m, std::string from = {}) {
     if (m.gone) return;
-    std::string room_name = m.where ? m.where->name : std::string();
+    std::string room_name = m.where ? m.where->name : std::move(from);
     dropped.fetch_add(1, std::memory_order_relaxed);
     emit(chat_event::type::dropped, &m, {}, "outgoing queue full");
     std::string notice = fmt::format("*** {} was dropped (not reading)", m.nick);
@@ -592,7 +594,7 @@ struct chat_server::impl {
       join(m, arg);
     } else if (c == "/rooms") {
       std::string out = "*** rooms:";
-      for (auto& [name, r] : rooms) out += fmt::format(" {} ({})", name, r.members.size());
+      for (auto& [key, r] : rooms) out += fmt::format(" {} ({})", r.name, r.members.size());
       reply(m, out);
     } else if (c == "/quit") {
       std::string why = arg.empty() ? "quit" : fmt::format("quit: {}", neutralize(arg));

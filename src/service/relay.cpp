@@ -7,7 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <limits>
 #include <vector>
 
 namespace sockit::service {
@@ -120,7 +123,10 @@ relay_result relay_datagram(int in_fd, int out_fd, net::socket& sock, const rela
   for (;;) {
     pollfd fds[2] = {{fd, POLLIN, 0}, {in_fd, POLLIN, 0}};
     nfds_t n = in_eof ? 1 : 2;
-    int timeout = in_eof ? static_cast<int>(o.datagram_linger.count()) : -1;
+    // poll() takes an int of milliseconds (about 24 days); a longer linger waits that long.
+    int timeout = in_eof ? static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(
+                               o.datagram_linger.count(), 0, std::numeric_limits<int>::max()))
+                         : -1;
     int rc = ::poll(fds, n, timeout);
     if (rc < 0) {
       if (errno == EINTR) continue;

@@ -360,6 +360,9 @@ class ChatRoom(unittest.TestCase):
             a.send("/join #LOBBY")
             a.until(r"welcome to #lobby")
             b.until(rf"{a.nick} left for #lobby")
+            a.send("/join #QA")
+            a.send("/rooms")
+            self.assertEqual(a.until(r"rooms:")[-1], "*** rooms: #dev (2) #lobby (0) #QA (1)")
             b.send("/list")
             self.assertIn(f"2 in #dev", b.until(r"in #dev:")[-1])
             # The lobby line never reached #dev.

@@ -86,10 +86,14 @@ class UsageErrors(unittest.TestCase):
                 self.assertEqual(p.returncode, 2)  # a usage error, as nc has it
                 self.assertIn("endpoint", p.stderr.decode().lower())
 
-    def test_a_negative_idle_timeout_is_a_usage_error(self):
-        p = run("echo", ":0", "--idle-timeout", "-1", timeout_s=10)
-        self.assertEqual(p.returncode, 2)
-        self.assertIn(b"--idle-timeout: must be 0 or more seconds", p.stderr)
+    def test_negative_seconds_are_usage_errors(self):
+        for args, option in ((["echo", ":0", "--idle-timeout", "-1"], b"--idle-timeout"),
+                             (["connect", "--udp", "127.0.0.1:9", "-w", "-1"], b"--wait"),
+                             (["listen", "--udp", "127.0.0.1:0", "--wait", "-1"], b"--wait")):
+            with self.subTest(args=args):
+                p = run(*args, timeout_s=10)
+                self.assertEqual(p.returncode, 2)
+                self.assertIn(option + b": must be 0 or more seconds", p.stderr)
 
     def test_bad_numbers(self):
         for args in (["echo", ":0", "--threads", "many"], ["echo", ":0", "--threads", "-1"],

@@ -369,7 +369,7 @@ TEST(WriteQueuePass, AFewMessagesGoInOneGatheredWriteAndAShortOneResumesMidMessa
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
-        co_await q.run();
+        co_await f.q.run();  // f.q: clang before 16 cannot capture a structured binding
         done = true;
       },
       asio::detached);
@@ -397,11 +397,12 @@ TEST(WriteQueuePass, BeforeEachHookPushesGoOutInThatPassAndCountTowardThePace) {
   pass.before_each([&]() -> std::size_t {
     ++hooks;
     if (said.empty()) return 0;
-    EXPECT_TRUE(q.push(msg(said)));
+    EXPECT_TRUE(f.q.push(msg(said)));
     said.clear();
-    // Slow enough that the pass takes measurable time, so busy means a wait.
+    // Longer than the 10 ms cap on a rest, so busy means a 10 ms wait: only a test thread
+    // held up longer than that could miss it.
     auto start = std::chrono::steady_clock::now();
-    while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(2)) {
+    while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(12)) {
     }
     return 9;  // ten lines in the one message
   });
