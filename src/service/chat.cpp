@@ -228,13 +228,12 @@ struct chat_server::impl {
   // the loop nor fill the others' queues faster than they are written (each line is a copy
   // for every member). Bytes read past that share wait in `unread`.
   std::vector<char> scratch = std::vector<char>(64 * 1024);
-  // What lines handled so far have queued: messages and bytes any one member may have gained
-  // (each message counted once) and copies queued in all. A reader's share of a turn ends
-  // when its lines have added half a gathered write of messages, max_queue / 8 bytes, or
-  // copies_per_turn copies: what one pass can hand each member in one write.
+  // What lines handled so far have queued: lines (or direct messages) and bytes any one
+  // member may have gained (each counted once) and copies for members in all. A reader's
+  // share of a turn ends when its lines have added messages_per_turn of them, max_queue / 8
+  // bytes, or copies_per_turn copies, so one pass never owes a member more than a few shares.
   std::uint64_t sent_bytes = 0, sent_messages = 0, sent_copies = 0;
-  static constexpr std::uint64_t messages_per_turn =
-      session::write_queue<stream_socket>::max_batch / 2;
+  static constexpr std::uint64_t messages_per_turn = 512;
   static constexpr std::uint64_t copies_per_turn = 32768;
   static constexpr std::size_t read_budget = 256 * 1024;
 
