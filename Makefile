@@ -13,7 +13,11 @@ build: deps
 	cmake --preset release
 	cmake --build --preset release -j $(JOBS)
 
-demo: build
+# The demo needs only the binary: building the test and example targets first would make a
+# newcomer wait minutes for nothing.
+demo: deps
+	cmake --preset release
+	cmake --build --preset release -j $(JOBS) --target sockit_cli
 	build/release/apps/sockit/sockit demo
 
 test: deps test-release test-asan
