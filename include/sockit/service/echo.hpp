@@ -48,7 +48,7 @@ struct echo_event {
 
 struct echo_stats {
   std::uint64_t accepted = 0;
-  std::uint64_t rejected = 0;  // over --max-conns, or out of file descriptors
+  std::uint64_t rejected = 0;  // over --max-conns or --max-conns-per-ip, or out of descriptors
   std::uint64_t active = 0;
   std::uint64_t idle_closed = 0;
   std::uint64_t bytes = 0;        // echoed bytes of connections that have ended
