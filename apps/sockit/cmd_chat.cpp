@@ -26,9 +26,10 @@ struct chat_serve_cli_options {
   std::string endpoint = "127.0.0.1:0";
   std::size_t history = 0;
   std::size_t max_clients = 4096;
+  std::size_t max_conns_per_ip = 32;
   std::size_t max_line = 2048;
   std::size_t max_queue = 256 * 1024;
-  double idle_timeout = 0;
+  double idle_timeout = 3600;
   std::size_t log_buffer = 4096;
   bool json = false;
   bool quiet = false;
@@ -168,6 +169,7 @@ int run_chat_serve(const chat_serve_cli_options& o) {
   opt.endpoint = net::endpoint::parse(o.endpoint);
   opt.history = o.history;
   opt.max_clients = o.max_clients;
+  opt.max_conns_per_ip = o.max_conns_per_ip;
   opt.max_line = o.max_line;
   opt.max_queue = o.max_queue;
   opt.idle_timeout = seconds_to_ms(o.idle_timeout);
@@ -234,6 +236,11 @@ void setup_chat(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   serve->add_option("--max-clients", s->max_clients, "Turn away clients beyond N (0 = no limit)")
       ->capture_default_str();
+  serve
+      ->add_option("--max-conns-per-ip", s->max_conns_per_ip,
+                   "Turn away clients of an address that already has N (0 = no limit)")
+      ->capture_default_str()
+      ->check(not_negative("0 (no limit) or more"));
   serve->add_option("--max-line", s->max_line, "Refuse lines longer than B bytes")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
@@ -244,6 +251,7 @@ void setup_chat(CLI::App& app, int& exit_code) {
   serve
       ->add_option("--idle-timeout", s->idle_timeout,
                    "Disconnect members silent for this many seconds (0 = never)")
+      ->capture_default_str()
       ->check(not_negative("0 or more seconds"));
   serve
       ->add_option("--log-buffer", s->log_buffer,

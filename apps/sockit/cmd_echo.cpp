@@ -16,8 +16,10 @@ struct echo_cli_options {
   bool udp = false;
   bool upper = false;
   unsigned threads = 0;
-  std::size_t max_conns = 0;
-  double idle_timeout = 0;
+  std::size_t max_conns = 1024;
+  std::size_t max_conns_per_ip = 32;
+  double idle_timeout = 300;
+  double udp_rate = 1000;
   bool json = false;
   bool verbose = false;
 };
@@ -46,7 +48,9 @@ int run_echo(const echo_cli_options& o) {
   opt.upper = o.upper;
   opt.threads = o.threads;
   opt.max_conns = o.max_conns;
+  opt.max_conns_per_ip = o.max_conns_per_ip;
   opt.idle_timeout = seconds_to_ms(o.idle_timeout);
+  opt.udp_rate = o.udp_rate;
 
   block_stop_signals();  // before any server thread exists, so they all inherit the mask
   service::echo_server server(opt);
@@ -73,7 +77,9 @@ int run_echo(const echo_cli_options& o) {
                  {"rejected", s.rejected, "rejected"},
                  {"idle_closed", s.idle_closed, "idle-closed"},
                  {"bytes", s.bytes, "bytes echoed"},
-                 {"datagrams", s.datagrams, opt.udp ? "datagrams" : nullptr}},
+                 {"datagrams", s.datagrams, opt.udp ? "datagrams" : nullptr},
+                 {"udp_refused", s.udp_refused, opt.udp ? "refused (loop ports)" : nullptr},
+                 {"udp_limited", s.udp_limited, opt.udp ? "rate-limited" : nullptr}},
                 o.json);
   return 0;
 }
@@ -97,14 +103,26 @@ void setup_echo(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(0u, 1024u));
   cmd->add_option("--max-conns", o->max_conns,
                   "Close new connections at once beyond this many (0 = no limit)")
+      ->capture_default_str()
+      ->check(not_negative("0 (no limit) or more"));
+  cmd->add_option("--max-conns-per-ip", o->max_conns_per_ip,
+                  "Close new connections of an address that already has N (0 = no limit)")
+      ->capture_default_str()
       ->check(not_negative("0 (no limit) or more"));
   cmd->add_option("--idle-timeout", o->idle_timeout,
                   "Close clients silent for this many seconds (0 = never)")
+      ->capture_default_str()
       ->check(not_negative("0 or more seconds"));
+  cmd->add_option("--udp-rate", o->udp_rate,
+                  "UDP replies per second per source address, as many at once (0 = no limit)")
+      ->capture_default_str()
+      ->check(not_negative("0 (no limit) or more"));
   cmd->add_flag("--json", o->json, "One JSON object per line on stdout (events included)");
   cmd->add_flag("-v,--verbose", o->verbose, "Log each connection to stderr");
   cmd->footer(
       "Prints `listening on ENDPOINT` once bound (port 0 picks a free port).\n"
+      "UDP: no reply ever goes to source port 0, 7, 13, 17, 19 or 37 (the echo/chargen loop,\n"
+      "CVE-1999-0103) or to the server's own port.\n"
       "SIGINT/SIGTERM: stop accepting, close clients, print a summary, exit 0.");
   cmd->callback([o, &exit_code] { exit_code = run_echo(*o); });
 }

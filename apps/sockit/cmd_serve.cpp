@@ -19,6 +19,7 @@ struct serve_cli_options {
   std::string endpoint = ":0";
   unsigned threads = 0;
   std::size_t max_conns = 256;
+  std::size_t max_conns_per_ip = 32;
   std::string max_file_size;
   bool allow_overwrite = false;
   bool discard = false;
@@ -81,6 +82,7 @@ int run_serve(const serve_cli_options& o) {
   opt.endpoint = net::endpoint::parse(o.endpoint);
   opt.threads = o.threads;
   opt.max_conns = o.max_conns;
+  opt.max_conns_per_ip = o.max_conns_per_ip;
   opt.max_file_size = parse_size(o.max_file_size);
   opt.allow_overwrite = o.allow_overwrite;
   opt.header_timeout = ms(o.header_timeout);
@@ -138,6 +140,10 @@ void setup_serve(CLI::App& app, int& exit_code) {
   cmd->add_option("-t,--threads", o->threads, "Event loops (default: one per CPU)");
   cmd->add_option("--max-conns", o->max_conns, "Refuse clients beyond this many (0 = no limit)")
       ->capture_default_str();
+  cmd->add_option("--max-conns-per-ip", o->max_conns_per_ip,
+                  "Refuse clients of an address that already has N (0 = no limit)")
+      ->capture_default_str()
+      ->check(not_negative("0 (no limit) or more"));
   cmd->add_option("--max-file-size", o->max_file_size, "Largest upload, e.g. 10G (default: none)");
   cmd->add_flag("--discard", o->discard,
                 "Benchmark sink: receive and verify uploads, store nothing (like iperf3 -s)");

@@ -160,6 +160,7 @@ struct member : std::enable_shared_from_this<member> {
   steady::time_point last_active = steady::now();
   bool gone = false;  // left the room; only its goodbye may still be written
   std::unique_ptr<asio::steady_timer> grace;  // bounds how long that goodbye may take
+  session::address_slot slot;                 // its share of --max-conns-per-ip, till closed
 };
 
 /// A join, leave or drop notice waiting for the room's next batch.
@@ -794,6 +795,7 @@ struct chat_server::impl {
     std::error_code ignored;
     m->sock.shutdown(asio::socket_base::shutdown_both, ignored);
     m->sock.close(ignored);
+    m->slot.release();
   }
 
   void reject(stream_socket& sock, std::string_view why) {
@@ -817,10 +819,16 @@ struct chat_server::impl {
 
   session::stream_server::hooks hooks() {
     session::stream_server::hooks h;
-    h.adopt = [this](stream_socket sock, unsigned) { admit(std::move(sock)); };
+    h.adopt = [this](stream_socket sock, unsigned, session::address_slot slot) {
+      admit(std::move(sock), std::move(slot));
+    };
+    h.max_per_address = opt.max_conns_per_ip;
     h.admit = [this] { return opt.max_clients == 0 || members < opt.max_clients; };
-    h.refused = [this](stream_socket* sock, session::refusal) {
-      if (sock) {
+    h.refused = [this](stream_socket* sock, session::refusal why) {
+      if (sock && why == session::refusal::per_address) {
+        reject(*sock,
+               fmt::format("too many connections from your address ({})", opt.max_conns_per_ip));
+      } else if (sock) {
         reject(*sock, fmt::format("the room is full ({} members)", opt.max_clients));
       } else {
         rejected.fetch_add(1, std::memory_order_relaxed);  // out of descriptors: already closed
@@ -830,7 +838,7 @@ struct chat_server::impl {
     return h;
   }
 
-  void admit(stream_socket sock) {
+  void admit(stream_socket sock, session::address_slot slot) {
     std::error_code ignored;
     if (opt.socket_buffer != 0) {
       sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(opt.socket_buffer)),
@@ -847,6 +855,7 @@ struct chat_server::impl {
     }
     auto m = std::make_shared<member>(std::move(sock), opt.max_queue, opt.max_line, flushes);
     m->peer = session::peer_name(m->sock);
+    m->slot = std::move(slot);
     m->nick = guest_name();
     nicks[m->nick] = m.get();
     ++members;

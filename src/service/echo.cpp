@@ -1,5 +1,6 @@
 // echo_server: the echo loop on session::stream_server (TCP, Unix), and UDP as one
-// SO_REUSEPORT socket per loop of the same pool.
+// SO_REUSEPORT socket per loop of the same pool, with replies rate-limited per source and
+// never sent to the ports of the classic echo/chargen loop.
 #include "sockit/service/echo.hpp"
 
 #include <netinet/in.h>
@@ -11,11 +12,13 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <atomic>
+#include <optional>
 #include <vector>
 
 #include "sockit/net/error.hpp"
 #include "sockit/net/resolver.hpp"
 #include "sockit/net/socket.hpp"
+#include "sockit/session/address_limits.hpp"
 #include "sockit/session/echo_loop.hpp"
 #include "sockit/session/io_pool.hpp"
 #include "sockit/session/stream_server.hpp"
@@ -50,7 +53,29 @@ asio::awaitable<void> echo_into(stream_socket& sock, std::span<char> buf, bool u
   out = co_await session::echo_loop(sock, buf, upper, act);
 }
 
+// The source port of a datagram, or 0 for a family without one.
+std::uint16_t source_port(const asio::generic::datagram_protocol::endpoint& from) {
+  const sockaddr* sa = from.data();
+  if (sa->sa_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
+  if (sa->sa_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
+  return 0;
+}
+
 }  // namespace
+
+bool udp_loop_port(std::uint16_t port) noexcept {
+  switch (port) {
+    case 0:   // no real sender has it
+    case 7:   // echo
+    case 13:  // daytime
+    case 17:  // qotd
+    case 19:  // chargen
+    case 37:  // time
+      return true;
+    default:
+      return false;
+  }
+}
 
 struct echo_server::impl {
   echo_options opt;
@@ -58,11 +83,22 @@ struct echo_server::impl {
   std::function<void(const echo_event&)> callback;
   net::endpoint udp_bound;
   std::vector<std::unique_ptr<datagram_socket>> udp;  // one per loop
+  // Shared by the loops: the kernel spreads one address's datagrams (from several ports)
+  // over every loop's socket, and the limit is per address.
+  std::optional<session::source_limiter> udp_limit;
 
   session::connection_count conns;
-  std::atomic<std::uint64_t> rejected{0}, idle_closed{0}, bytes{0}, datagrams{0};
+  std::atomic<std::uint64_t> rejected{0}, idle_closed{0}, bytes{0}, datagrams{0}, udp_refused{0},
+      udp_limited{0};
 
-  explicit impl(echo_options o) : opt(std::move(o)), server(opt.threads), conns(opt.max_conns) {}
+  explicit impl(echo_options o) : opt(std::move(o)), server(opt.threads), conns(opt.max_conns) {
+    if (opt.udp_rate < 0 || opt.udp_burst < 0)
+      throw std::invalid_argument("the UDP rate and burst must not be negative");
+    if (opt.udp_rate > 0) {
+      udp_limit.emplace(opt.udp_rate, opt.udp_burst > 0 ? opt.udp_burst : opt.udp_rate,
+                        opt.udp_sources);
+    }
+  }
 
   void emit(echo_event::type what, std::string peer, std::uint64_t n = 0, std::string detail = {}) {
     if (callback) callback(echo_event{what, std::move(peer), n, std::move(detail)});
@@ -98,12 +134,16 @@ struct echo_server::impl {
     session::stream_server::hooks h;
     h.serve = [this](stream_socket& s, unsigned) { return connection(s); };
     h.admit = [this] { return conns.try_admit(); };
+    h.max_per_address = opt.max_conns_per_ip;
     h.refused = [this](stream_socket* s, session::refusal why) {
       rejected.fetch_add(1, std::memory_order_relaxed);
       if (!callback) return;
       if (why == session::refusal::full) {
         emit(echo_event::type::rejected, s ? session::peer_name(*s) : "unknown", 0,
              "over --max-conns");
+      } else if (why == session::refusal::per_address) {
+        emit(echo_event::type::rejected, s ? session::peer_name(*s) : "unknown", 0,
+             "over --max-conns-per-ip");
       } else {
         emit(echo_event::type::rejected, "unknown", 0, "out of file descriptors");
       }
@@ -145,10 +185,24 @@ struct echo_server::impl {
   asio::awaitable<void> udp_loop(datagram_socket& s) {
     std::vector<char> buf(65536);
     asio::generic::datagram_protocol::endpoint from;
+    const std::uint16_t own_port = udp_bound.port();
     for (;;) {
       auto [ec, n] = co_await s.async_receive_from(asio::buffer(buf), from, token);
       if (ec == asio::error::operation_aborted || !s.is_open()) co_return;
       if (ec) continue;  // e.g. ICMP errors reported on the socket: keep serving
+      // Another echo-like server (or ourselves, as a forged source) would answer the reply
+      // and the two would bounce one datagram forever.
+      std::uint16_t port = source_port(from);
+      if (udp_loop_port(port) || port == own_port) {
+        udp_refused.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      if (udp_limit &&
+          !udp_limit->allow(session::address_key(from.data(), static_cast<socklen_t>(from.size())),
+                            session::source_limiter::clock::now())) {
+        udp_limited.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
       if (opt.upper) session::ascii_upper(std::span<char>(buf.data(), n));
       datagrams.fetch_add(1, std::memory_order_relaxed);
       co_await s.async_send_to(asio::buffer(buf.data(), n), from, token);
@@ -188,8 +242,9 @@ void echo_server::wait() { impl_->server.wait(); }
 echo_stats echo_server::stats() const {
   auto& i = *impl_;
   constexpr auto r = std::memory_order_relaxed;
-  return echo_stats{i.conns.accepted(),    i.rejected.load(r), i.conns.active(),
-                    i.idle_closed.load(r), i.bytes.load(r),    i.datagrams.load(r)};
+  return echo_stats{i.conns.accepted(),    i.rejected.load(r),   i.conns.active(),
+                    i.idle_closed.load(r), i.bytes.load(r),      i.datagrams.load(r),
+                    i.udp_refused.load(r), i.udp_limited.load(r)};
 }
 
 }  // namespace sockit::service

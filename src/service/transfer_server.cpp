@@ -460,19 +460,22 @@ struct transfer_server::impl {
     session::stream_server::hooks h;
     h.serve = [this](stream_socket& s, unsigned) { return connection(s); };
     h.admit = [this] { return conns.try_admit(); };
+    h.max_per_address = opt.max_conns_per_ip;
     h.on_stop = [this](unsigned) { stopping.store(true, std::memory_order_relaxed); };
-    h.refused = [this](stream_socket* sock, session::refusal) {
+    h.refused = [this](stream_socket* sock, session::refusal why) {
       rejected.fetch_add(1, std::memory_order_relaxed);
       if (!sock) {
         emit(transfer_event::type::rejected, "unknown", {}, 0, "out of file descriptors");
         return;
       }
       // Best effort, never blocking the accept loop: say why; the server then closes it.
-      std::string f = codec::encode(
-          error_frame(nullptr, errc::too_many_connections, "server is at its connection limit"));
+      bool mine = why == session::refusal::per_address;
+      std::string f = codec::encode(error_frame(
+          nullptr, errc::too_many_connections,
+          mine ? "too many connections from your address" : "server is at its connection limit"));
       ::send(sock->native_handle(), f.data(), f.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       emit(transfer_event::type::rejected, session::peer_name(*sock), {}, 0,
-           "too_many_connections");
+           mine ? "too_many_connections: per address" : "too_many_connections");
     };
     return h;
   }

@@ -51,6 +51,7 @@ struct stream_server::impl {
   std::string unix_path;                    // removed by stop() when we created it
   std::unique_ptr<acceptor_type> acceptor;  // lives on loop 0
   int spare_fd = -1;                        // kept open to accept-and-close when out of descriptors
+  std::unique_ptr<address_counter> per_address;  // set by start(), from hooks.max_per_address
 
   struct loop_state {
     std::unordered_set<stream_socket*> sockets;
@@ -99,6 +100,15 @@ struct stream_server::impl {
         continue;
       }
       if (ec) continue;  // ECONNABORTED and friends: that client is gone, serve the next
+      // The address cap comes before admit(), which counts what it admits: a refused client
+      // never takes one of the service's slots. The slot lives as long as the connection.
+      address_slot slot;
+      if (on.max_per_address != 0 && family != AF_UNIX && !claim(sock, slot)) {
+        if (on.refused) on.refused(&sock, refusal::per_address);
+        std::error_code ignored;
+        sock.close(ignored);
+        continue;
+      }
       if (on.admit && !on.admit()) {
         if (on.refused) on.refused(&sock, refusal::full);
         std::error_code ignored;
@@ -109,13 +119,15 @@ struct stream_server::impl {
       if (family != AF_UNIX) sock.set_option(asio::ip::tcp::no_delay(true), ignored);
       if (on.adopt) {
         if (index == 0) {
-          adopt(std::move(sock), 0);  // already on loop 0: keep accept order exact
+          adopt(std::move(sock), 0, std::move(slot));  // already on loop 0: keep accept order
         } else {
           asio::post(pool.context(index),
-                     [this, s = std::move(sock), index]() mutable { adopt(std::move(s), index); });
+                     [this, s = std::move(sock), index, sl = std::move(slot)]() mutable {
+                       adopt(std::move(s), index, std::move(sl));
+                     });
         }
       } else {
-        asio::co_spawn(pool.context(index), run_tracked(std::move(sock), index),
+        asio::co_spawn(pool.context(index), run_tracked(std::move(sock), index, std::move(slot)),
                        [this](std::exception_ptr e) {
                          if (e) exceptions.fetch_add(1, std::memory_order_relaxed);
                        });
@@ -123,16 +135,27 @@ struct stream_server::impl {
     }
   }
 
-  void adopt(stream_socket sock, unsigned index) {
+  // A peer whose address cannot be read is already gone: it is let through uncounted and
+  // fails at its first read.
+  bool claim(const stream_socket& sock, address_slot& slot) {
+    std::error_code ec;
+    auto ep = sock.remote_endpoint(ec);
+    if (ec) return true;
+    return per_address->try_claim(address_key(ep.data(), static_cast<socklen_t>(ep.size())), slot);
+  }
+
+  void adopt(stream_socket sock, unsigned index, address_slot slot) {
     if (loops[index].stopping) return;  // its destructor closes it
     try {
-      on.adopt(std::move(sock), index);
+      on.adopt(std::move(sock), index, std::move(slot));
     } catch (...) {
       exceptions.fetch_add(1, std::memory_order_relaxed);
     }
   }
 
-  asio::awaitable<void> run_tracked(stream_socket sock, unsigned index) {
+  // `slot` is released when this frame ends, after the socket is closed.
+  asio::awaitable<void> run_tracked(stream_socket sock, unsigned index,
+                                    [[maybe_unused]] address_slot slot) {
     loop_state& state = loops[index];
     std::error_code ignored;
     if (state.stopping) sock.close(ignored);  // serve() still runs: it fails fast and uncounts
@@ -183,6 +206,7 @@ void stream_server::start(hooks h) {
     i.started = true;
   }
   i.on = std::move(h);
+  i.per_address = std::make_unique<address_counter>(i.on.max_per_address);
   if (i.acceptor) {
     asio::co_spawn(i.pool.context(0), i.accept_loop(), [self = &i](std::exception_ptr e) {
       if (e) self->exceptions.fetch_add(1, std::memory_order_relaxed);
@@ -244,6 +268,10 @@ void stream_server::wait() {
 }
 
 bool stream_server::stopping(unsigned loop) const noexcept { return impl_->loops[loop].stopping; }
+
+std::size_t stream_server::live_from(const std::string& key) const {
+  return impl_->per_address ? impl_->per_address->live(key) : 0;
+}
 
 std::uint64_t stream_server::shed() const noexcept {
   return impl_->shed.load(std::memory_order_relaxed);

@@ -124,7 +124,8 @@ class OutOfDescriptors(unittest.TestCase):
     def test_excess_clients_closed_promptly_no_spin_and_recovers(self):
         limit = 64
         raise_nofile(4096)
-        with Server("echo", "127.0.0.1:0", "--threads", "1",
+        # Every client is from 127.0.0.1: no per-address cap (the default, 32, is below limit).
+        with Server("echo", "127.0.0.1:0", "--threads", "1", "--max-conns-per-ip", "0",
                     preexec_fn=limit_nofile(limit)) as srv:
             clients = []
             # Fill every descriptor the server has (and then some) with live clients.
@@ -217,7 +218,8 @@ class ThousandClients(unittest.TestCase):
     def test_1000_concurrent_clients_each_get_their_own_echo(self):
         n = 1000
         raise_nofile(n + 200)
-        with Server("echo", "127.0.0.1:0", "--upper") as srv:
+        # All from 127.0.0.1: no per-address cap (the default is 32).
+        with Server("echo", "127.0.0.1:0", "--upper", "--max-conns-per-ip", "0") as srv:
             sel = selectors.DefaultSelector()
             socks = []
             expected = {}

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <mutex>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -107,7 +108,9 @@ TEST(EchoServer, TcpUpperEchoAndStats) {
 }
 
 TEST(EchoServer, ManyClientsOnSeveralLoopsEachGetTheirOwnBytes) {
-  echo_server server(tcp_options());
+  echo_options o = tcp_options();
+  o.max_conns_per_ip = 0;  // 50 clients, all from 127.0.0.1
+  echo_server server(o);
   server.start();
   std::vector<net::socket> clients;
   for (int i = 0; i < 50; ++i) clients.push_back(connect_to(server.local_endpoint()));
@@ -320,6 +323,19 @@ TEST(EchoServer, UdpOnAUnixEndpointIsRefused) {
   o.endpoint = net::endpoint::unix_socket("/tmp/nope.sock");
   o.udp = true;
   EXPECT_THROW(echo_server server(o), std::system_error);
+}
+
+TEST(EchoServer, UdpLoopPortsAreTheSmallServicesThatAnswerAnyDatagram) {
+  for (std::uint16_t p : {0, 7, 13, 17, 19, 37}) EXPECT_TRUE(udp_loop_port(p)) << p;
+  for (std::uint16_t p : {1, 9, 53, 123, 1024, 65535}) EXPECT_FALSE(udp_loop_port(p)) << p;
+}
+
+TEST(EchoServer, NegativeUdpRateIsRefused) {
+  echo_options o;
+  o.endpoint = net::endpoint::parse("udp://127.0.0.1:0");
+  o.udp = true;
+  o.udp_rate = -1;
+  EXPECT_THROW(echo_server server(o), std::invalid_argument);
 }
 
 }  // namespace

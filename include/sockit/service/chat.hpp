@@ -16,11 +16,14 @@ namespace sockit::service {
 
 struct chat_options {
   net::endpoint endpoint;
-  std::size_t history = 0;                    // messages replayed to a newcomer, per room
-  std::size_t max_clients = 4096;             // 0 = unlimited; beyond it, told "full" and closed
-  std::size_t max_line = 2048;                // bytes per line; longer lines are refused
-  std::size_t max_queue = 256 * 1024;         // bytes waiting per member before it is dropped
-  std::chrono::milliseconds idle_timeout{0};  // 0 = never
+  std::size_t history = 0;             // messages replayed to a newcomer, per room
+  std::size_t max_clients = 4096;      // 0 = unlimited; beyond it, told "full" and closed
+  std::size_t max_conns_per_ip = 32;   // live connections per peer address; 0 = no cap
+  std::size_t max_line = 2048;         // bytes per line; longer lines are refused
+  std::size_t max_queue = 256 * 1024;  // bytes waiting per member before it is dropped
+  // A member that sent nothing for this long is disconnected (0 = never): without it, idle
+  // connections could hold every --max-clients slot for as long as they like.
+  std::chrono::milliseconds idle_timeout{std::chrono::hours(1)};
   // SO_SNDBUF per member, so what a non-reader can park in the kernel is bounded too and
   // it is dropped after a predictable backlog (0 = the kernel's autotuning, up to MiBs).
   std::size_t socket_buffer = 64 * 1024;

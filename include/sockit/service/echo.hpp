@@ -14,15 +14,29 @@
 
 namespace sockit::service {
 
+// The defaults bound what one peer can hold: connections in all and per address, how long
+// a silent one stays, and how many UDP replies a source address (perhaps spoofed: the victim
+// of a reflection) gets.
 struct echo_options {
   net::endpoint endpoint;
-  bool udp = false;                           // datagrams: reply to each sender with its datagram
-  bool upper = false;                         // upper-case ASCII letters like bytes.upper()
-  unsigned threads = 0;                       // event loops; 0 = one per hardware thread
-  std::size_t max_conns = 0;                  // 0 = unlimited; over it, new connections are closed
-  std::chrono::milliseconds idle_timeout{0};  // 0 = never
-  std::size_t buffer_size = 64 * 1024;        // per connection; bounds its memory
+  bool udp = false;                   // datagrams: reply to each sender with its datagram
+  bool upper = false;                 // upper-case ASCII letters like bytes.upper()
+  unsigned threads = 0;               // event loops; 0 = one per hardware thread
+  std::size_t max_conns = 1024;       // 0 = unlimited; over it, new ones are closed
+  std::size_t max_conns_per_ip = 32;  // per peer address; 0 = unlimited
+  std::chrono::milliseconds idle_timeout{300000};  // 0 = never
+  std::size_t buffer_size = 64 * 1024;             // per connection; bounds its memory
+  // UDP replies per second per source address, up to udp_burst at once (0 = as many as
+  // udp_rate); 0 = no limit. Sources are remembered in a table of at most udp_sources.
+  double udp_rate = 1000;
+  double udp_burst = 0;
+  std::size_t udp_sources = 4096;
 };
+
+/// True for UDP source ports that must never get a reply: 0 (not a real sender) and the
+/// small services that answer any datagram (echo 7, daytime 13, qotd 17, chargen 19, time
+/// 37). Replying to them makes two servers answer each other forever (CVE-1999-0103).
+bool udp_loop_port(std::uint16_t port) noexcept;
 
 struct echo_event {
   enum class type { accepted, closed, rejected, idle_timeout, error };
@@ -34,11 +48,13 @@ struct echo_event {
 
 struct echo_stats {
   std::uint64_t accepted = 0;
-  std::uint64_t rejected = 0;  // over --max-conns, or out of file descriptors
+  std::uint64_t rejected = 0;  // over --max-conns or --max-conns-per-ip, or out of descriptors
   std::uint64_t active = 0;
   std::uint64_t idle_closed = 0;
-  std::uint64_t bytes = 0;  // echoed bytes of connections that have ended
-  std::uint64_t datagrams = 0;
+  std::uint64_t bytes = 0;        // echoed bytes of connections that have ended
+  std::uint64_t datagrams = 0;    // UDP datagrams echoed
+  std::uint64_t udp_refused = 0;  // not answered: from a loop port or our own port
+  std::uint64_t udp_limited = 0;  // not answered: over their source's --udp-rate
 };
 
 class echo_server {

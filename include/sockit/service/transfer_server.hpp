@@ -19,6 +19,8 @@ struct transfer_server_options {
   net::endpoint endpoint;
   unsigned threads = 0;         // 0 = one per CPU
   std::size_t max_conns = 256;  // 0 = unlimited
+  // Live connections one peer address may hold (0 = unlimited).
+  std::size_t max_conns_per_ip = 32;
   std::uint64_t max_file_size = std::numeric_limits<std::uint64_t>::max();
   bool allow_overwrite = false;                     // honour clients' "overwrite": true
   std::chrono::milliseconds header_timeout{30000};  // absolute, per frame header

@@ -1,6 +1,7 @@
 // stream_server: what every sockit stream service (echo, chat, serve) shares: the listening
-// socket, an accept loop that spreads connections over an io_pool and sheds load when out of
-// descriptors, a per-loop registry of live connections, and a start/stop/wait lifecycle.
+// socket, an accept loop that spreads connections over an io_pool, caps them per peer address
+// and sheds load when out of descriptors, a per-loop registry of live connections, and a
+// start/stop/wait lifecycle.
 #pragma once
 
 #include <asio/awaitable.hpp>
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "sockit/net/endpoint.hpp"
+#include "sockit/session/address_limits.hpp"
 #include "sockit/session/io_pool.hpp"
 
 namespace sockit::session {
@@ -26,6 +28,7 @@ using stream_socket =
 enum class refusal {
   full,                // hooks.admit() said no (--max-conns, --max-clients)
   out_of_descriptors,  // EMFILE/ENFILE/ENOBUFS/ENOMEM: accepted with a spare descriptor, closed
+  per_address,         // its address already has hooks.max_per_address live connections
 };
 
 /// "tcp://127.0.0.1:5555", "unix:/path", or "unknown" when the peer is already gone.
@@ -62,19 +65,25 @@ class stream_server {
     /// exception escaping it is caught (counted in exceptions()) and never ends the loop.
     std::function<asio::awaitable<void>(stream_socket&, unsigned loop)> serve;
     /// Instead of serve: takes ownership of the socket (the service tracks it and closes
-    /// it from on_stop). For services whose connection outlives one coroutine.
-    std::function<void(stream_socket, unsigned loop)> adopt;
+    /// it from on_stop). For services whose connection outlives one coroutine. The slot is
+    /// the connection's share of max_per_address: keep it as long as the socket is open.
+    std::function<void(stream_socket, unsigned loop, address_slot slot)> adopt;
     /// Asked on loop 0 for each new connection; false refuses it with refusal::full. A
     /// service that says true counts the connection there and then, so the next call sees it
     /// (serve() then runs even if stop() came first, on an already closed socket, so that
     /// whatever admit counted is uncounted in one place).
     std::function<bool()> admit;
-    /// Told of each refusal, on loop 0. `sock` is the accepted socket for refusal::full (a
-    /// goodbye may be sent without blocking; it is closed afterwards) and null otherwise.
+    /// Told of each refusal, on loop 0. `sock` is the accepted socket for refusal::full and
+    /// refusal::per_address (a goodbye may be sent without blocking; it is closed
+    /// afterwards) and null otherwise.
     std::function<void(stream_socket* sock, refusal why)> refused;
     /// Runs on every loop when stop() begins, before that loop's registered connections are
     /// closed and after the listener is closed.
     std::function<void(unsigned loop)> on_stop;
+    /// Live connections one peer IP address may hold (0 = no cap), checked at accept before
+    /// admit(): a client over it is refused with refusal::per_address. IPv4-mapped IPv6
+    /// counts as the IPv4 address; Unix peers are not capped per address.
+    std::size_t max_per_address = 0;
   };
 
   /// `threads` event loops (0 = one per hardware thread); nothing listens until listen().
@@ -106,6 +115,8 @@ class stream_server {
 
   /// True on loop `loop` once stop() reached it (read on that loop only).
   bool stopping(unsigned loop) const noexcept;
+  /// Live connections counted for the peer address `key` (see address_key).
+  std::size_t live_from(const std::string& key) const;
   /// Connections refused for lack of descriptors, and exceptions caught from serve().
   std::uint64_t shed() const noexcept;
   std::uint64_t exceptions() const noexcept;

@@ -1,0 +1,122 @@
+// address_limits: the address key, the per-address connection count (one mutex: it is
+// touched once at accept and once at close, never per byte), and the source buckets.
+#include "sockit/session/address_limits.hpp"
+
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace sockit::session {
+
+std::string address_key(const sockaddr* sa, socklen_t len) {
+  if (sa == nullptr) return {};
+  if (sa->sa_family == AF_INET && len >= static_cast<socklen_t>(sizeof(sockaddr_in))) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    return std::string(reinterpret_cast<const char*>(&in->sin_addr), 4);
+  }
+  if (sa->sa_family == AF_INET6 && len >= static_cast<socklen_t>(sizeof(sockaddr_in6))) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    const auto* b = reinterpret_cast<const char*>(&in6->sin6_addr);
+    if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) return std::string(b + 12, 4);
+    return std::string(b, 16);
+  }
+  return {};
+}
+
+struct address_count_state {
+  mutable std::mutex mu;
+  std::unordered_map<std::string, std::size_t> live;
+};
+
+address_slot& address_slot::operator=(address_slot&& other) noexcept {
+  if (this != &other) {
+    release();
+    state_ = std::move(other.state_);
+    key_ = std::move(other.key_);
+  }
+  return *this;
+}
+
+void address_slot::release() noexcept {
+  if (!state_) return;
+  {
+    std::lock_guard lock(state_->mu);
+    auto it = state_->live.find(key_);
+    if (it != state_->live.end() && --it->second == 0) state_->live.erase(it);
+  }
+  state_.reset();
+}
+
+address_counter::address_counter(std::size_t max)
+    : max_(max), state_(std::make_shared<address_count_state>()) {}
+
+bool address_counter::try_claim(const std::string& key, address_slot& slot) {
+  if (max_ == 0 || key.empty()) return true;
+  {
+    std::lock_guard lock(state_->mu);
+    std::size_t& n = state_->live[key];
+    if (n >= max_) return false;
+    ++n;
+  }
+  slot = address_slot();
+  slot.state_ = state_;
+  slot.key_ = key;
+  return true;
+}
+
+std::size_t address_counter::live(const std::string& key) const {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->live.find(key);
+  return it == state_->live.end() ? 0 : it->second;
+}
+
+std::size_t address_counter::addresses() const {
+  std::lock_guard lock(state_->mu);
+  return state_->live.size();
+}
+
+source_limiter::source_limiter(double rate, double burst, std::size_t max_sources)
+    : rate_(rate),
+      burst_(std::max(burst, 1.0)),
+      max_sources_(std::max<std::size_t>(max_sources, 1)) {
+  index_.reserve(max_sources_);
+}
+
+double source_limiter::refilled(const entry& e, clock::time_point now) const {
+  double elapsed = std::chrono::duration<double>(now - e.last).count();
+  if (elapsed <= 0) return e.tokens;
+  return std::min(burst_, e.tokens + elapsed * rate_);
+}
+
+bool source_limiter::allow(const std::string& key, clock::time_point now) {
+  std::lock_guard lock(mu_);
+  auto found = index_.find(key);
+  if (found != index_.end()) {
+    auto it = found->second;
+    it->tokens = refilled(*it, now);
+    it->last = std::max(it->last, now);
+    lru_.splice(lru_.begin(), lru_, it);
+    if (it->tokens < 1.0) return false;
+    it->tokens -= 1.0;
+    return true;
+  }
+  if (lru_.size() >= max_sources_) {
+    // Forgetting a source whose bucket is not yet full would give it a fresh one: refuse
+    // the newcomer instead (see the header).
+    entry& oldest = lru_.back();
+    if (refilled(oldest, now) < burst_) return false;
+    index_.erase(oldest.key);
+    lru_.pop_back();
+  }
+  lru_.push_front(entry{key, burst_ - 1.0, now});
+  index_.emplace(key, lru_.begin());
+  return true;
+}
+
+std::size_t source_limiter::sources() const {
+  std::lock_guard lock(mu_);
+  return lru_.size();
+}
+
+}  // namespace sockit::session
