@@ -94,34 +94,6 @@ std::string neutralize(std::string_view text) {
   return out;
 }
 
-namespace {
-bool name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-';
-}
-constexpr std::size_t max_name = 24;
-}  // namespace
-
-std::string check_nick(std::string_view nick) {
-  if (nick.empty()) return "a nickname cannot be empty";
-  if (nick.size() > max_name) return fmt::format("a nickname has at most {} characters", max_name);
-  char first = nick.front();
-  if (!((first >= 'a' && first <= 'z') || (first >= 'A' && first <= 'Z')))
-    return "a nickname starts with a letter";
-  if (!std::all_of(nick.begin(), nick.end(), name_char))
-    return "a nickname has only letters, digits, '_' and '-'";
-  return {};
-}
-
-std::string check_room(std::string_view room) {
-  if (room.size() < 2 || room.front() != '#') return "a room name starts with '#', like #lobby";
-  if (room.size() > max_name + 1)
-    return fmt::format("a room name has at most {} characters after '#'", max_name);
-  if (!std::all_of(room.begin() + 1, room.end(), name_char))
-    return "a room name has only letters, digits, '_' and '-' after '#'";
-  return {};
-}
-
 // ---------------------------------------------------------------- the server
 
 namespace {
@@ -567,44 +539,38 @@ struct chat_server::impl {
   // ---- commands
 
   void handle(member& m, std::string_view text) {
-    if (text.empty()) return;
-    if (text.front() != '/' || text.starts_with("//")) {
-      if (text.starts_with("//")) text.remove_prefix(1);
-      say(m, text);
+    using kind = chat_command::kind;
+    const chat_command c = parse_chat_line(text);  // chat_command.hpp: what a line means
+    std::string_view arg = c.arg;
+    if (c.what == kind::none) {
       return;
-    }
-    auto space = text.find(' ');
-    std::string_view cmd = text.substr(0, space);
-    std::string_view arg =
-        space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
-    while (!arg.empty() && arg.front() == ' ') arg.remove_prefix(1);
-    while (!arg.empty() && arg.back() == ' ') arg.remove_suffix(1);
-    std::string c = lower(cmd);
-    if (c == "/nick") {
+    } else if (c.what == kind::say) {
+      say(m, arg);
+    } else if (c.what == kind::nick) {
       nick(m, arg);
-    } else if (c == "/list" || c == "/who" || c == "/names") {
+    } else if (c.what == kind::list) {
       list(m);
-    } else if (c == "/msg") {
-      private_message(m, arg);
-    } else if (c == "/me") {
+    } else if (c.what == kind::msg) {
+      private_message(m, c.target, c.text);
+    } else if (c.what == kind::me) {
       if (arg.empty()) return reply(m, "*** usage: /me ACTION");
       std::string body = fmt::format("* {} {}", m.nick, neutralize(arg));
       relay(m, body, chat_event::type::action, arg);
-    } else if (c == "/join") {
+    } else if (c.what == kind::join) {
       join(m, arg);
-    } else if (c == "/rooms") {
+    } else if (c.what == kind::rooms) {
       std::string out = "*** rooms:";
       for (auto& [key, r] : rooms) out += fmt::format(" {} ({})", r.name, r.members.size());
       reply(m, out);
-    } else if (c == "/quit") {
+    } else if (c.what == kind::quit) {
       std::string why = arg.empty() ? "quit" : fmt::format("quit: {}", neutralize(arg));
       leave(m, why, true, "*** bye");
-    } else if (c == "/help") {
+    } else if (c.what == kind::help) {
       send(m, std::make_shared<const std::string>(help_text));
     } else {
       reply(m, fmt::format("*** unknown command {}; /help lists the commands (start a line "
                            "with // to send a /)",
-                           neutralize(cmd.substr(0, 32))));
+                           neutralize(c.word.substr(0, 32))));
     }
   }
 
@@ -652,11 +618,8 @@ struct chat_server::impl {
     reply(m, fmt::format("*** {} in {}: {}", names.size(), m.where->name, fmt::join(names, ", ")));
   }
 
-  void private_message(member& m, std::string_view arg) {
-    auto space = arg.find(' ');
-    if (arg.empty() || space == std::string_view::npos)
-      return reply(m, "*** usage: /msg NICK TEXT");
-    std::string_view to = arg.substr(0, space), text = arg.substr(space + 1);
+  void private_message(member& m, std::string_view to, std::string_view text) {
+    if (to.empty()) return reply(m, "*** usage: /msg NICK TEXT");
     auto it = nicks.find(lower(to));
     if (it == nicks.end())
       return reply(m, fmt::format("*** no one called {} is here", neutralize(to.substr(0, 64))));

@@ -136,6 +136,15 @@ TEST(Endpoint, UnixTripleSlashForm) {
   EXPECT_EQ(e.to_string(), "unix:/run/x.sock");
 }
 
+TEST(Endpoint, UnixPathStartingWithTwoSlashesRoundTrips) {
+  // "unix:////v" is the path "//v"; its text used to be "unix://v", which parses as "v".
+  auto e = endpoint::parse("unix:////v//w");
+  EXPECT_EQ(e.path(), "//v//w");
+  EXPECT_EQ(e.to_string(), "unix:////v//w");
+  EXPECT_EQ(endpoint::parse(e.to_string()), e);
+  EXPECT_EQ(endpoint::parse(endpoint::unix_socket("//").to_string()).path(), "//");
+}
+
 TEST(Endpoint, UnixIgnoresTheFallbackTransport) {
   auto e = endpoint::parse("unix:/x", transport::udp);
   EXPECT_TRUE(e.is_unix());

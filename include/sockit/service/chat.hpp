@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "sockit/net/endpoint.hpp"
+#include "sockit/service/chat_command.hpp"  // check_nick, check_room: chat's name rules
 
 namespace sockit::service {
 
@@ -104,12 +105,5 @@ class chat_server {
 /// sequence survives) become caret notation (^[) or U+FFFD, tabs become spaces, invalid
 /// UTF-8 and bidirectional overrides become U+FFFD. Valid UTF-8 text passes unchanged.
 std::string neutralize(std::string_view text);
-
-/// Nicknames: 1-24 characters, a letter first, then letters, digits, '_' or '-'.
-/// Returns an empty string when `nick` is valid, else the reason.
-std::string check_nick(std::string_view nick);
-
-/// Rooms: '#' then 1-24 letters, digits, '_' or '-'. Empty string when valid.
-std::string check_room(std::string_view room);
 
 }  // namespace sockit::service
