@@ -4,6 +4,7 @@ the served directory, and prefix hashes that must be fair between clients and st
 peer is gone. Python is the hostile peer and the oracle."""
 import json
 import os
+import selectors
 import socket
 import struct
 import threading
@@ -167,6 +168,54 @@ class Backpressure(unittest.TestCase):
                         self.assertEqual(r.recv()[0]["op"], "end")
                 hostile.shutdown(socket.SHUT_WR)
                 self.assertEqual(hostile.recv(1), b"")
+
+    def test_pipelined_stats_and_errors_are_held_back_too(self):
+        # Not only listings: replies that echo a long name or op (stat, error) pile up as
+        # well when nothing is read. The old server read all ~55 MB of requests and queued
+        # every reply; now sending stalls once ~1 MiB of replies waits.
+        with TempDir() as d, Server("serve", d, "127.0.0.1:0", env=SERVER_ENV) as srv:
+            pid = srv.proc.pid
+            self.assertFalse(Client.connect(srv).stat("x")["exists"])
+            base = rss_kib(pid)
+            s = srv.connect()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+            hello(s)
+            name = "/".join(["n" * 200] * 19)
+            pair = (frame({"op": "stat", "id": 1, "name": name}) +
+                    frame({"op": "x" * 3000, "id": 2}))
+            blob = memoryview(pair * 8000)
+            s.setblocking(False)
+            sent = 0
+            sel = selectors.DefaultSelector()
+            sel.register(s, selectors.EVENT_WRITE)
+            # Send until done, or until the socket stays unwritable while the server is idle
+            # (not merely slow on a loaded machine): then it has stopped reading us.
+            end = time.monotonic() + timeout(30)
+            while sent < len(blob) and time.monotonic() < end:
+                if sel.select(timeout(1)):
+                    try:
+                        sent += s.send(blob[sent:sent + (1 << 20)])
+                    except BlockingIOError:
+                        pass
+                elif wait_idle(pid, 0.5):
+                    break
+            sel.close()
+            self.assertTrue(wait_idle(pid, 20), "the server kept working")
+            grown_mib = (rss_kib(pid) - base) / 1024
+            self.assertLess(grown_mib, 24, f"RSS grew by {grown_mib:.1f} MiB")
+            self.assertLess(sent, len(blob), "the server read every request")
+            self.assertFalse(Client.connect(srv).stat("y")["exists"])
+            s.setblocking(True)
+            s.settimeout(timeout(10))
+            r = FrameReader(s)
+            self.assertEqual(r.recv()[0]["op"], "hello")
+            for _ in range(200):
+                head, _ = r.recv()
+                self.assertEqual((head["op"], head["id"], head["name"]), ("stat", 1, name))
+                head, _ = r.recv()
+                self.assertEqual((head["op"], head["id"], head["code"]),
+                                 ("error", 2, "protocol_error"))
+            s.close()
 
     def test_long_listing_comes_in_pieces_that_clients_join(self):
         # Over one piece (256 KiB) the listing is several frames; the sockit client and the
