@@ -63,6 +63,8 @@ class category final : public std::error_category {
         return "not enough free space";
       case errc::protocol_error:
         return "protocol error";
+      case errc::not_regular_file:
+        return "not a regular file";
     }
     return "unknown sockit error";
   }

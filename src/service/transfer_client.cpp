@@ -752,43 +752,50 @@ std::vector<ls_entry> transfer_client::ls(const std::string& path, bool recursiv
   codec::append_frame(frame,
                       json{{"op", "ls"}, {"id", id}, {"path", path}, {"recursive", recursive}});
   send_all(s.fd(), frame, ec);
-  codec::frame_header h;
-  if (ec || !s.read_reply(h, ec)) {
-    why = "ls failed: " + ec.message();
-    return out;
-  }
-  if (h.op() != "ls") {
-    ec = h.fields.value("code", "") == "not_found" ? make_error_code(errc::not_found)
-                                                   : make_error_code(errc::protocol_error);
-    why = code_from_reply(h.fields) + ": " + message_from_reply(h.fields);
-    return out;
-  }
-  std::string body;
+  // A long listing comes in several `ls` frames, all but the last with "more": true.
   constexpr std::uint64_t max_listing = 256u << 20;
-  if (h.body_size > max_listing) {
-    ec = errc::body_too_large;
-    why = "listing larger than 256 MiB";
-    return out;
-  }
-  if (!s.reader->read_body_into(body, ec)) {
-    why = "ls failed: " + ec.message();
-    return out;
-  }
-  std::size_t at = 0;
-  while (at < body.size()) {
-    std::size_t nl = body.find('\n', at);
-    if (nl == std::string::npos) nl = body.size();
-    auto j = json::parse(body.begin() + static_cast<std::ptrdiff_t>(at),
-                         body.begin() + static_cast<std::ptrdiff_t>(nl), nullptr, false);
-    at = nl + 1;
-    if (!j.is_object()) continue;
-    ls_entry e;
-    e.name = j.value("name", "");
-    e.type = j.value("type", "");
-    e.size = j.value("size", std::uint64_t{0});
-    e.mode = j.value("mode", 0u);
-    e.mtime_ns = j.value("mtime_ns", std::int64_t{0});
-    out.push_back(std::move(e));
+  std::uint64_t listed = 0;
+  for (bool more = true; more;) {
+    codec::frame_header h;
+    if (ec || !s.read_reply(h, ec)) {
+      why = "ls failed: " + ec.message();
+      return out;
+    }
+    if (h.op() != "ls") {
+      ec = h.fields.value("code", "") == "not_found" ? make_error_code(errc::not_found)
+                                                     : make_error_code(errc::protocol_error);
+      why = code_from_reply(h.fields) + ": " + message_from_reply(h.fields);
+      return out;
+    }
+    auto it = h.fields.find("more");
+    more = it != h.fields.end() && it->is_boolean() && it->get<bool>();
+    listed += h.body_size;
+    if (listed > max_listing) {
+      ec = errc::body_too_large;
+      why = "listing larger than 256 MiB";
+      return out;
+    }
+    std::string body;
+    if (!s.reader->read_body_into(body, ec)) {
+      why = "ls failed: " + ec.message();
+      return out;
+    }
+    std::size_t at = 0;
+    while (at < body.size()) {
+      std::size_t nl = body.find('\n', at);
+      if (nl == std::string::npos) nl = body.size();
+      auto j = json::parse(body.begin() + static_cast<std::ptrdiff_t>(at),
+                           body.begin() + static_cast<std::ptrdiff_t>(nl), nullptr, false);
+      at = nl + 1;
+      if (!j.is_object()) continue;
+      ls_entry e;
+      e.name = j.value("name", "");
+      e.type = j.value("type", "");
+      e.size = j.value("size", std::uint64_t{0});
+      e.mode = j.value("mode", 0u);
+      e.mtime_ns = j.value("mtime_ns", std::int64_t{0});
+      out.push_back(std::move(e));
+    }
   }
   return out;
 }

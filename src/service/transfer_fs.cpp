@@ -291,4 +291,43 @@ std::uint64_t free_space(int dir, std::error_code& ec) {
   return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
 }
 
+namespace {
+std::error_code not_regular(const struct stat& st) {
+  if (S_ISDIR(st.st_mode)) return std::make_error_code(std::errc::is_a_directory);
+  if (S_ISLNK(st.st_mode)) return errc::unsafe_name;
+  return errc::not_regular_file;
+}
+}  // namespace
+
+unique_fd open_regular_file(int dir, const std::string& name, std::error_code& ec) {
+  ec.clear();
+  struct stat before {};
+  if (::fstatat(dir, name.c_str(), &before, AT_SYMLINK_NOFOLLOW) != 0) {
+    ec = errno == ENOENT ? make_error_code(errc::not_found) : last_error();
+    return {};
+  }
+  if (!S_ISREG(before.st_mode)) {
+    ec = not_regular(before);
+    return {};
+  }
+  unique_fd fd(
+      ::openat(dir, name.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC));
+  if (!fd) {
+    ec = errno == ELOOP    ? make_error_code(errc::unsafe_name)
+         : errno == ENOENT ? make_error_code(errc::not_found)
+                           : last_error();
+    return {};
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    ec = last_error();
+    return {};
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ec = not_regular(st);
+    return {};
+  }
+  return fd;
+}
+
 }  // namespace sockit::service

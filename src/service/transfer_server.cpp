@@ -3,8 +3,8 @@
 // Uploads go to ".name.sockit-part" and are renamed only after size and hash match.
 #include "sockit/service/transfer_server.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -14,6 +14,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
 #include <atomic>
@@ -26,6 +27,7 @@
 #include "sockit/net/socket.hpp"
 #include "sockit/service/transfer_fs.hpp"
 #include "sockit/service/transfer_hash.hpp"
+#include "sockit/service/transfer_listing.hpp"
 #include "sockit/session/deadline.hpp"
 #include "sockit/session/frame_io.hpp"
 #include "sockit/session/stream_server.hpp"
@@ -74,6 +76,8 @@ std::string code_of(const std::error_code& ec) {
         return "no_space";
       case errc::protocol_error:
         return "protocol_error";
+      case errc::not_regular_file:
+        return "not_a_file";
       default:
         return "bad_request";
     }
@@ -131,11 +135,24 @@ struct transfer_server::impl {
   // A coroutine awaiting a job resumes on its own loop; the pending completion counts as
   // that loop's work, so stop() (which joins the loops) returns only after every job ended
   // and no connection state is destroyed under a running job. Destroyed after stop().
-  // Prefix hashes (as long as a file, and any client can ask for one with stat) have their
-  // own thread, so they never queue ahead of commits; stop() makes them give up.
+  // Queries (prefix hashes for stat, get and resume, as long as a file, and pieces of
+  // listings, as long as a tree) have their own thread, so they never queue ahead of
+  // commits and take at most one core whatever clients ask. Each job runs in slices
+  // (hash_slice bytes, listing_piece bytes) and queues again behind the others' after each
+  // one, so clients take turns (a 10 GiB prefix does not hold up a small one); each
+  // connection has at most one job at a time (it awaits it); a job gives up when the server
+  // stops or its peer is gone.
   asio::thread_pool disk{2};
   asio::thread_pool hashing{1};
   std::atomic<bool> stopping{false};
+
+  // Backpressure: once a connection's unsent replies reach max_unsent bytes they are sent
+  // before it reads another request, so a peer that pipelines requests and reads nothing
+  // holds at most about this much (plus one listing piece) until the write deadline
+  // (--body-timeout) drops it. Listings go out in pieces of about listing_piece bytes.
+  static constexpr std::size_t max_unsent = 1u << 20;
+  static constexpr std::size_t listing_piece = 256u * 1024;
+  static constexpr std::uint64_t hash_slice = 4u << 20;
 
   // Uploads waiting in commit batches, all connections together: each holds two descriptors
   // (file, directory), so this bounds what batching may hold open; past it a connection
@@ -167,6 +184,40 @@ struct transfer_server::impl {
           co_return;
         },
         asio::use_awaitable);
+  }
+
+  // True once the peer of socket `fd` is gone (reset, or closed with our replies unread;
+  // on Unix sockets any close). A FIN alone is not "gone": shutdown(SHUT_WR) is how a client
+  // says it has sent its last request and waits for the replies (docs/PROTOCOL.md 4).
+  static bool peer_gone(int fd) {
+    pollfd p{fd, POLLIN | POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0;
+  }
+
+  // Hashes the first `length` bytes of `fd` into `h` on the query thread, hash_slice at a
+  // time, each slice queued behind the other jobs; std::errc::operation_canceled when the
+  // server stops or the peer of `w` is gone. Never on an event loop.
+  asio::awaitable<std::error_code> hash_prefix(writer_type& w, int fd, std::uint64_t length,
+                                               hasher& h) {
+    std::error_code ec;
+    int peer = w.stream().native_handle();
+    co_await asio::co_spawn(
+        hashing.get_executor(),
+        [&, peer]() -> asio::awaitable<void> {
+          for (std::uint64_t at = 0; at < length;) {
+            if (stopping.load(std::memory_order_relaxed) || peer_gone(peer)) {
+              ec = std::make_error_code(std::errc::operation_canceled);
+              co_return;
+            }
+            std::uint64_t n = std::min(hash_slice, length - at);
+            hash_file_range(fd, at, n, h, ec);
+            if (ec) co_return;
+            at += n;
+            if (at < length) co_await asio::post(hashing.get_executor(), asio::use_awaitable);
+          }
+        },
+        asio::use_awaitable);
+    co_return ec;
   }
 
   // Names with an upload in progress (any loop): a second upload of one gets "busy".
@@ -655,13 +706,17 @@ struct transfer_server::impl {
         ec = co_await handle_get(w, h, id, peer);
         if (ec) co_return ec;
       } else if (op == "ls") {
-        handle_ls(w, h, id, peer);
+        ec = co_await handle_ls(w, h, id, peer);
+        if (ec) co_return ec;
       } else if (op == "mkdir") {
         handle_mkdir(w, h, id);
       } else {
         w.queue(error_frame(id, errc::protocol_error,
                             "unknown or unexpected op '" + std::string(op) + "'"));
       }
+      // Every kind of reply counts: a peer pipelining stats, gets or bad requests and
+      // reading nothing is held at max_unsent as one asking for listings is.
+      if (auto rec = co_await relieve(w)) co_return rec;
     }
   }
 
@@ -721,7 +776,9 @@ struct transfer_server::impl {
       if (cached) {
         ec = up.verify_prefix(prefix_hash, cached);
       } else {
-        co_await on_hashing([&] { ec = up.verify_prefix(prefix_hash, nullptr); });
+        hasher prefix(algo);  // sliced and cancellable, as for stat and get
+        ec = co_await hash_prefix(w, up.file.get(), offset, prefix);
+        if (!ec) co_await on_disk([&] { ec = up.verify_prefix(prefix_hash, &prefix); });
       }
     }
     cache = prefix_cache{};
@@ -818,12 +875,13 @@ struct transfer_server::impl {
         reply["file_size"] = static_cast<std::uint64_t>(st.st_size);
         reply["type"] = S_ISDIR(st.st_mode) ? "dir" : S_ISREG(st.st_mode) ? "file" : "other";
       }
-      unique_fd pf(
-          ::openat(parent.get(), partial_name(base).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-      if (pf && ::fstat(pf.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+      // Never a blocking open of a FIFO or any open of a device: only a regular partial.
+      std::error_code pec;
+      unique_fd pf = open_regular_file(parent.get(), partial_name(base), pec);
+      if (pf && ::fstat(pf.get(), &st) == 0 && st.st_size > 0) {
         hasher hs(algo);
         auto size = static_cast<std::uint64_t>(st.st_size);
-        co_await on_hashing([&] { hash_file_range(pf.get(), 0, size, hs, ec, &stopping); });
+        ec = co_await hash_prefix(w, pf.get(), size, hs);
         if (!ec) {
           reply["partial_size"] = size;
           reply["partial_hash"] = hs.hex();
@@ -847,20 +905,8 @@ struct transfer_server::impl {
     if (!ec) parent = open_parent_of(name, base, ec);
     unique_fd file;
     struct stat st {};
-    if (!ec) {
-      file.reset(::openat(parent.get(), base.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-      if (!file) {
-        ec = errno == ELOOP    ? make_error_code(errc::unsafe_name)
-             : errno == ENOENT ? make_error_code(errc::not_found)
-                               : std::error_code(errno, std::system_category());
-      } else if (::fstat(file.get(), &st) != 0) {
-        ec = {errno, std::system_category()};
-      } else if (S_ISDIR(st.st_mode)) {
-        ec = std::make_error_code(std::errc::is_a_directory);
-      } else if (!S_ISREG(st.st_mode)) {
-        ec = errc::unsafe_name;
-      }
-    }
+    if (!ec) file = open_regular_file(parent.get(), base, ec);  // a FIFO: not_a_file, at once
+    if (!ec && ::fstat(file.get(), &st) != 0) ec = {errno, std::system_category()};
     if (ec) {
       w.queue(error_frame(id, ec));
       co_return std::error_code{};
@@ -871,9 +917,8 @@ struct transfer_server::impl {
     bool restarted = false;
     if (offset > 0) {
       // Continue only if the client's prefix is our prefix; otherwise start over.
-      if (offset <= size) {
-        co_await on_hashing([&] { hash_file_range(file.get(), 0, offset, hs, ec, &stopping); });
-      }
+      if (offset <= size) ec = co_await hash_prefix(w, file.get(), offset, hs);
+      if (ec == std::errc::operation_canceled) co_return ec;  // the peer is gone
       if (offset > size || ec || hs.hex() != str_field(f, "prefix_hash")) {
         hs.reset();
         offset = 0;
@@ -907,56 +952,25 @@ struct transfer_server::impl {
     co_return std::error_code{};
   }
 
-  // One JSON line per entry; directories are walked with openat(O_NOFOLLOW) so a symlink
-  // is listed as what it is and never entered.
-  void list_dir(int dirfd, const std::string& prefix, bool recursive, std::string& out,
-                std::size_t& count) {
-    int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    if (dup < 0) return;
-    DIR* d = ::fdopendir(dup);
-    if (!d) {
-      ::close(dup);
-      return;
-    }
-    std::vector<std::pair<std::string, bool>> subdirs;
-    while (dirent* e = ::readdir(d)) {
-      std::string_view n = e->d_name;
-      if (n == "." || n == ".." || is_partial_name(n)) continue;
-      if (++count > 1000000) break;
-      struct stat st {};
-      if (::fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-      const char* type = S_ISREG(st.st_mode)   ? "file"
-                         : S_ISDIR(st.st_mode) ? "dir"
-                         : S_ISLNK(st.st_mode) ? "symlink"
-                                               : "other";
-      std::string full = prefix.empty() ? std::string(n) : prefix + "/" + std::string(n);
-      json entry{{"name", full},
-                 {"type", type},
-                 {"size", static_cast<std::uint64_t>(st.st_size)},
-                 {"mode", st.st_mode & 07777},
-                 {"mtime_ns", mtime_ns_of(st)}};
-      out += entry.dump(-1, ' ', false, json::error_handler_t::replace);
-      out += '\n';
-      if (recursive && S_ISDIR(st.st_mode)) subdirs.emplace_back(std::string(n), true);
-    }
-    ::closedir(d);
-    for (auto& [n, unused] : subdirs) {
-      int sub = ::openat(dirfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (sub < 0) continue;
-      list_dir(sub, prefix.empty() ? n : prefix + "/" + n, recursive, out, count);
-      ::close(sub);
-    }
+  // Sends what is queued once it reaches max_unsent (see there): the connection reads no
+  // further request, and builds no further listing piece, until the peer has taken it.
+  static asio::awaitable<std::error_code> relieve(writer_type& w) {
+    if (w.queued() < max_unsent) co_return std::error_code{};
+    co_return co_await w.flush();
   }
 
-  void handle_ls(writer_type& w, const codec::frame_header& h, const json& id,
-                 const std::string& peer) {
+  // `ls`: the listing is built on the query thread one piece (about listing_piece bytes) at
+  // a time, each sent as its own `ls` frame ("more": true on all but the last), so a huge
+  // tree never sits in memory whole. Every listing opens its directory afresh: a handle
+  // shared between listings (the root's) would keep its position from the last one.
+  asio::awaitable<std::error_code> handle_ls(writer_type& w, const codec::frame_header& h,
+                                             const json& id, const std::string& peer) {
     std::string path = str_field(h.fields, "path");
     bool recursive = bool_field(h.fields, "recursive");
     std::error_code ec;
-    std::string out;
-    std::size_t count = 0;
+    unique_fd dir;
     if (path.empty()) {
-      list_dir(root.get(), "", recursive, out, count);
+      dir.reset(::openat(root.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     } else {
       std::string base;
       unique_fd parent = open_parent_of(path, base, ec);
@@ -968,26 +982,37 @@ struct transfer_server::impl {
         w.queue(error_frame(id, ec == std::errc::no_such_file_or_directory
                                     ? make_error_code(errc::not_found)
                                     : ec));
-        return;
+        co_return std::error_code{};
       }
-      if (S_ISDIR(st.st_mode)) {
-        unique_fd dir(
-            ::openat(parent.get(), base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (dir) list_dir(dir.get(), path, recursive, out, count);
-      } else {
-        json entry{{"name", path},
-                   {"type", S_ISREG(st.st_mode) ? "file" : "other"},
-                   {"size", static_cast<std::uint64_t>(st.st_size)},
-                   {"mode", st.st_mode & 07777},
-                   {"mtime_ns", mtime_ns_of(st)}};
-        out = entry.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-        count = 1;
+      if (!S_ISDIR(st.st_mode)) {
+        std::string out;
+        append_listing_entry(out, path, st);
+        w.queue(
+            json{{"op", "ls"}, {"id", id}, {"path", path}, {"entries", 1}, {"size", out.size()}},
+            out);
+        emit(transfer_event::type::listed, peer, path, 1);
+        co_return std::error_code{};
       }
+      dir.reset(::openat(parent.get(), base.c_str(),
+                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     }
-    w.queue(
-        json{{"op", "ls"}, {"id", id}, {"path", path}, {"entries", count}, {"size", out.size()}},
-        out);
-    emit(transfer_event::type::listed, peer, path, count);
+    dir_listing listing(std::move(dir), path, recursive);  // a failed open lists nothing
+    std::string piece;
+    for (;;) {
+      std::size_t n = 0;
+      if (!listing.done()) co_await on_hashing([&] { n = listing.next(piece, listing_piece); });
+      json head{{"op", "ls"}, {"id", id}, {"path", path}, {"entries", n}, {"size", piece.size()}};
+      bool last = listing.done();
+      if (!last) head["more"] = true;
+      if (last && listing.truncated()) head["truncated"] = true;
+      w.queue(head, piece);
+      piece.clear();
+      if (last) break;
+      if (auto rec = co_await relieve(w)) co_return rec;
+      if (stopping.load(std::memory_order_relaxed)) co_return asio::error::operation_aborted;
+    }
+    emit(transfer_event::type::listed, peer, path, listing.count());
+    co_return std::error_code{};
   }
 
   void handle_mkdir(writer_type& w, const codec::frame_header& h, const json& id) {

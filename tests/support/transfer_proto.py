@@ -97,11 +97,22 @@ class Client:
         return head, body, trailer
 
     def ls(self, path="", recursive=False):
+        """(the last reply frame, every entry). A long listing comes in several `ls` frames,
+        all but the last with "more": true; each frame's `entries` counts its own lines."""
         self.send({"op": "ls", "id": self.ident(), "path": path, "recursive": recursive})
-        head, body = self.recv()
-        if head["op"] != "ls":
-            return head, []
-        return head, [json.loads(line) for line in body.decode().splitlines() if line]
+        return self.recv_listing()
+
+    def recv_listing(self):
+        entries = []
+        while True:
+            head, body = self.recv()
+            if head["op"] != "ls":
+                return head, []
+            lines = [json.loads(line) for line in body.decode().splitlines() if line]
+            assert len(lines) == head["entries"], (head, len(lines))
+            entries += lines
+            if not head.get("more"):
+                return head, entries
 
     def close(self):
         self.sock.close()

@@ -38,6 +38,8 @@ enum class errc {
   not_found,            // no such file on the server
   no_space,             // not enough free space for the announced size
   protocol_error,       // a well-formed frame that is wrong at this point of the exchange
+  // transfer: hostile peers (issue 11)
+  not_regular_file,  // a FIFO, device or socket where a file to read was expected
 };
 
 /// The category of every sockit::errc value. Safe to call from any thread.

@@ -101,4 +101,11 @@ void promote(int dir, const std::string& from, const std::string& to, bool overw
 /// Free bytes for an unprivileged writer in the filesystem holding `dir`.
 std::uint64_t free_space(int dir, std::error_code& ec);
 
+/// Opens dir/name read-only if it is a regular file, and only then: the type is checked
+/// with fstatat before the open (opening a device can have effects), and again on the
+/// descriptor, which is opened O_NONBLOCK (a FIFO swapped in meanwhile cannot block it) and
+/// O_NOFOLLOW. errc::not_found, errc::unsafe_name (a symlink), std::errc::is_a_directory,
+/// errc::not_regular_file (FIFO, device, socket).
+unique_fd open_regular_file(int dir, const std::string& name, std::error_code& ec);
+
 }  // namespace sockit::service

@@ -234,6 +234,8 @@ class frame_writer {
   }
   void queue_raw(std::string_view bytes) { out_.append(bytes); }
   std::size_t queued() const noexcept { return out_.size(); }
+  /// The stream written to (e.g. to poll whether its peer is still there).
+  Stream& stream() noexcept { return stream_; }
 
   asio::awaitable<std::error_code> flush() {
     if (out_.empty()) co_return std::error_code{};
