@@ -961,6 +961,13 @@ struct transfer_server::impl {
     }
     if (werr) {
       up.done = true;
+      // Refused mid-body (a limit, a full disk): a fresh upload leaves nothing behind; a
+      // resumed one keeps its verified prefix's partial (what was written after it stays
+      // too, and the next stat reports it).
+      if (offset == 0 && !up.unnamed && !opt.discard && up.file) {
+        ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
+        up.removed = true;
+      }
       failed.fetch_add(1, std::memory_order_relaxed);
       emit(transfer_event::type::failed, peer, name, up.written, code_of(werr));
       co_await commit(batch, &w, peer);
