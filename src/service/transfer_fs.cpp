@@ -360,24 +360,15 @@ void promote(int dir, const std::string& from, const std::string& to, bool overw
   (void)dir;
 }
 
-std::uint64_t free_space(int dir, std::error_code& ec) {
+std::uint64_t free_space(int dir, std::error_code& ec, std::uint64_t* size) {
   ec.clear();
   struct statvfs st {};
   if (::fstatvfs(dir, &st) != 0) {
     ec = last_error();
     return 0;
   }
+  if (size) *size = static_cast<std::uint64_t>(st.f_blocks) * st.f_frsize;
   return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
-}
-
-std::uint64_t filesystem_size(int dir, std::error_code& ec) {
-  ec.clear();
-  struct statvfs st {};
-  if (::fstatvfs(dir, &st) != 0) {
-    ec = last_error();
-    return 0;
-  }
-  return static_cast<std::uint64_t>(st.f_blocks) * st.f_frsize;
 }
 
 void reserve_space(int fd, std::uint64_t offset, std::uint64_t length, std::error_code& ec) {

@@ -297,11 +297,10 @@ struct transfer_server::impl {
     // The free space an upload must leave where `dir` is.
     bool leaves_min_free(int dir, std::uint64_t more) {
       std::error_code ec;
-      std::uint64_t avail = free_space(dir, ec);
+      std::uint64_t size = 0;
+      std::uint64_t avail = free_space(dir, ec, &size);
       if (ec) return true;  // not knowable (odd filesystem): the write itself reports ENOSPC
-      std::uint64_t size = filesystem_size(dir, ec);
-      std::uint64_t floor =
-          ec ? 0 : min_free_for(size, srv.opt.min_free_bytes, srv.opt.min_free_fraction);
+      std::uint64_t floor = min_free_for(size, srv.opt.min_free_bytes, srv.opt.min_free_fraction);
       return avail >= floor && avail - floor >= more;
     }
 
@@ -409,8 +408,11 @@ struct transfer_server::impl {
     }
 
     // Space for the announced bytes, reserved now, so a full disk shows before the body.
+    // Not for small uploads: a syscall per file would cost the many-small-files case more
+    // than a block or two can fail it (the free-space check still ran).
     std::error_code reserve(std::uint64_t n) {
       std::error_code ec;
+      if (n <= small_upload) return ec;
       reserve_space(file.get(), offset, n, ec);
       reserved_space = !ec && n > 0;
       return ec;

@@ -121,10 +121,9 @@ void finish_dir(int fd, int mode, std::int64_t mtime_ns, std::error_code& ec);
 void promote(int dir, const std::string& from, const std::string& to, bool overwrite,
              std::error_code& ec);
 
-/// Free bytes for an unprivileged writer in the filesystem holding `dir`.
-std::uint64_t free_space(int dir, std::error_code& ec);
-/// The size in bytes of the filesystem holding `dir`.
-std::uint64_t filesystem_size(int dir, std::error_code& ec);
+/// Free bytes for an unprivileged writer in the filesystem holding `dir`; its whole size in
+/// bytes goes to `size` when given (one statvfs for both).
+std::uint64_t free_space(int dir, std::error_code& ec, std::uint64_t* size = nullptr);
 
 /// Reserves `length` bytes of `fd` from `offset` (fallocate, FALLOC_FL_KEEP_SIZE: the size
 /// stays what was written, so a partial still reports how far it got). A filesystem without
