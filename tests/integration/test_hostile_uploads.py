@@ -233,7 +233,7 @@ class Slow(unittest.TestCase):
         with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--min-rate", "2000",
                                     "--rate-window", "1", "--body-timeout", "5") as srv:
             slow = []
-            for i in range(8):
+            for i in range(32):
                 c = Client.connect(srv)
                 c.send({"op": "put", "id": 1, "name": f"slow{i}", "hash": "sha256",
                         "size": 1_000_000})
