@@ -196,8 +196,10 @@ void setup_serve(CLI::App& app, int& exit_code) {
   cmd->add_option("--rate-window", o->rate_window, "Seconds --min-rate is averaged over")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--partial-ttl", o->partial_ttl,
-                  "Seconds before an unfinished upload's partial file is removed (0 = never)")
+  cmd->add_option(
+         "--partial-ttl", o->partial_ttl,
+         "Seconds after its last write that an unfinished upload's partial file is removed "
+         "(0 = never)")
       ->capture_default_str();
   cmd->add_flag("--discard", o->discard,
                 "Benchmark sink: receive and verify uploads, store nothing (like iperf3 -s)");
