@@ -280,6 +280,7 @@ struct transfer_server::impl {
     std::uint64_t resume_reserve = 0;
     static constexpr std::uint64_t small_upload = 64 * 1024;
     static constexpr std::uint64_t free_check_every = 1 << 20;
+    static constexpr std::uint64_t dir_block = 4096;  // what a new directory costs --max-disk
 
     upload(impl& s, const std::string& p, hash_algorithm a) : srv(s), peer(p), hash(a) {}
     ~upload() {
@@ -341,9 +342,13 @@ struct transfer_server::impl {
         if (static_cast<std::uint64_t>(st.st_size) < start) return errc::hash_mismatch;
       }
       std::uint64_t need = announced == UINT64_MAX ? 0 : announced;
-      if (!srv.budget.take(need)) return errc::no_space;
+      std::uint64_t dir_bytes = dir_block * (dirs.size() - depth);  // directories to create
+      if (!srv.budget.take(need + dir_bytes)) return errc::no_space;
       charged = need;
-      if (!leaves_min_free(deepest.get(), need)) return errc::no_space;
+      if (!leaves_min_free(deepest.get(), need + dir_bytes)) {
+        srv.budget.give_back(dir_bytes);
+        return errc::no_space;
+      }
       offset = start;
       disk_size = start;
       if (start > 0) {
@@ -1205,6 +1210,19 @@ struct transfer_server::impl {
     if (!ec) {
       std::size_t depth = 0;
       unique_fd deepest = open_existing_dirs(root.get(), parts, depth, ec);
+      if (!ec && depth < parts.size()) {
+        // New directories take blocks: from --max-disk, and not past --min-free.
+        std::uint64_t dir_bytes = upload::dir_block * (parts.size() - depth);
+        std::uint64_t fs_size = 0;
+        std::uint64_t avail = free_space(deepest.get(), ec, &fs_size);
+        std::uint64_t floor = min_free_for(fs_size, opt.min_free_bytes, opt.min_free_fraction);
+        if (ec) {
+          ec.clear();  // not knowable: mkdirat reports a full disk itself
+        } else if (avail < floor || avail - floor < dir_bytes) {
+          ec = errc::no_space;
+        }
+        if (!ec && !budget.take(dir_bytes)) ec = errc::no_space;
+      }
       if (!ec && depth < parts.size()) {
         std::span<const std::string> missing = std::span<const std::string>(parts).subspan(depth);
         std::vector<bool> mine;

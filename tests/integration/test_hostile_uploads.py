@@ -145,6 +145,10 @@ class Disk(unittest.TestCase):
             self.assertEqual(r.get("code"), "no_space", r)
             self.assertEqual(tree(d), ["one"])
             self.assertEqual(c.put("fits", os.urandom(50000))["op"], "ok")
+            # Directories take blocks too: 4 KiB each of what is left (50000 bytes).
+            c.send({"op": "mkdir", "id": 50, "name": "/".join(["d"] * 13)})
+            self.assertEqual(c.recv()[0].get("code"), "no_space")
+            self.assertEqual(tree(d), ["fits", "one"])
 
     def test_min_free_refuses_before_creating_anything(self):
         with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--min-free", "100%") as srv:
