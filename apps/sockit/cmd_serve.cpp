@@ -21,6 +21,11 @@ struct serve_cli_options {
   std::size_t max_conns = 256;
   std::size_t max_conns_per_ip = 32;
   std::string max_file_size;
+  std::string max_disk;
+  std::string min_free = "1G,5%";
+  std::string min_rate = "1K";
+  double rate_window = 60;
+  double partial_ttl = 24 * 3600;
   bool allow_overwrite = false;
   bool discard = false;
   double header_timeout = 30, body_timeout = 30;
@@ -46,6 +51,8 @@ const char* event_name(service::transfer_event::type t) {
       return "failed";
     case T::listed:
       return "listed";
+    case T::expired:
+      return "expired";
   }
   return "unknown";
 }
@@ -71,6 +78,33 @@ std::uint64_t parse_size(const std::string& text) {
   return static_cast<std::uint64_t>(v * mult);
 }
 
+// "1G,5%" (the smaller of both), "2G", "10%", "0" -> bytes and fraction of the filesystem.
+void parse_min_free(const std::string& text, std::uint64_t& bytes, double& fraction) {
+  bytes = UINT64_MAX;
+  fraction = 1.0;
+  bool any = false;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t comma = text.find(',', start);
+    std::string part = text.substr(start, comma == std::string::npos ? comma : comma - start);
+    if (part.empty()) throw std::invalid_argument("bad --min-free '" + text + "'");
+    if (part.back() == '%') {
+      std::size_t used = 0;
+      double p = std::stod(part, &used);
+      if (used + 1 != part.size() || p < 0 || p > 100)
+        throw std::invalid_argument("bad --min-free percentage '" + part + "' (0-100%)");
+      fraction = std::min(fraction, p / 100);
+    } else {
+      bytes = std::min(bytes, parse_size(part));
+    }
+    any = true;
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (!any) throw std::invalid_argument("bad --min-free '" + text + "'");
+  if (bytes == 0) fraction = 0;
+}
+
 std::chrono::milliseconds ms(double seconds) {
   if (seconds < 0) throw std::invalid_argument("timeouts must not be negative");
   return seconds_to_ms(seconds);
@@ -83,19 +117,28 @@ int run_serve(const serve_cli_options& o) {
   opt.threads = o.threads;
   opt.max_conns = o.max_conns;
   opt.max_conns_per_ip = o.max_conns_per_ip;
-  opt.max_file_size = parse_size(o.max_file_size);
-  opt.allow_overwrite = o.allow_overwrite;
-  opt.header_timeout = ms(o.header_timeout);
-  opt.body_timeout = ms(o.body_timeout);
-  opt.discard = o.discard;
-
+  // Sizes, rates and durations are usage errors when malformed: exit 2, as the parser's own.
+  try {
+    opt.max_file_size = parse_size(o.max_file_size);
+    opt.allow_overwrite = o.allow_overwrite;
+    opt.header_timeout = ms(o.header_timeout);
+    opt.body_timeout = ms(o.body_timeout);
+    opt.discard = o.discard;
+    opt.max_disk = parse_size(o.max_disk);
+    parse_min_free(o.min_free, opt.min_free_bytes, opt.min_free_fraction);
+    opt.min_rate = o.min_rate == "0" ? 0 : parse_size(o.min_rate);
+    opt.rate_window = ms(o.rate_window);
+    opt.partial_ttl = ms(o.partial_ttl);
+  } catch (const std::logic_error& e) {  // invalid_argument, out_of_range (std::stod)
+    throw CLI::ValidationError(e.what());
+  }
   block_stop_signals();
   service::transfer_server server(opt);
   bool json = o.json, verbose = o.verbose;
   server.on_event([json, verbose](const service::transfer_event& e) {
     using T = service::transfer_event::type;
-    bool important =
-        e.what == T::stored || e.what == T::failed || e.what == T::partial || e.what == T::rejected;
+    bool important = e.what == T::stored || e.what == T::failed || e.what == T::partial ||
+                     e.what == T::rejected || e.what == T::expired;
     if (json) {
       nlohmann::json j{{"event", event_name(e.what)}, {"peer", e.peer}};
       if (!e.name.empty()) j["name"] = e.name;
@@ -145,6 +188,25 @@ void setup_serve(CLI::App& app, int& exit_code) {
       ->capture_default_str()
       ->check(not_negative("0 (no limit) or more"));
   cmd->add_option("--max-file-size", o->max_file_size, "Largest upload, e.g. 10G (default: none)");
+  cmd->add_option("--max-disk", o->max_disk,
+                  "Total bytes this server may write into DIR while it runs, e.g. 500G "
+                  "(default: none; --min-free still applies)");
+  cmd->add_option("--min-free", o->min_free,
+                  "Refuse uploads that would leave less free space: SIZE, PERCENT% or both "
+                  "(the smaller applies); 0 = no floor")
+      ->capture_default_str();
+  cmd->add_option("--min-rate", o->min_rate,
+                  "Slowest upload body accepted, bytes/s averaged over --rate-window "
+                  "(0 = no floor)")
+      ->capture_default_str();
+  cmd->add_option("--rate-window", o->rate_window, "Seconds --min-rate is averaged over")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option(
+         "--partial-ttl", o->partial_ttl,
+         "Seconds after its last write that an unfinished upload's partial file is removed "
+         "(0 = never)")
+      ->capture_default_str();
   cmd->add_flag("--discard", o->discard,
                 "Benchmark sink: receive and verify uploads, store nothing (like iperf3 -s)");
   cmd->add_flag("--allow-overwrite", o->allow_overwrite,

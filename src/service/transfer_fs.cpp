@@ -1,6 +1,7 @@
 // transfer_fs: name validation and *at() file operations that never follow symlinks.
 #include "sockit/service/transfer_fs.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -9,9 +10,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <fstream>
+#include <limits>
 #include <string>
 
 #include "sockit/net/error.hpp"
+#include "sockit/service/transfer_hash.hpp"
 
 namespace sockit::service {
 namespace {
@@ -106,8 +110,20 @@ std::string classic_safe_name(std::string_view file_name, std::error_code& ec) {
 }
 
 std::string partial_name(std::string_view base) {
+  constexpr std::size_t name_max = 255, tag = 1 + 16;  // "~" + 16 hex digits
   std::string s = ".";
-  s += base;
+  if (1 + base.size() + partial_suffix.size() <= name_max) {
+    s += base;
+  } else {
+    std::size_t keep = name_max - 1 - tag - partial_suffix.size();
+    // Back up to the start of a UTF-8 sequence, so the shortened name stays valid UTF-8.
+    while (keep > 0 && (static_cast<unsigned char>(base[keep]) & 0xC0) == 0x80) --keep;
+    hasher h(hash_algorithm::xxh3);
+    h.update(base);
+    s += base.substr(0, keep);
+    s += '~';
+    s += h.hex().substr(0, 16);
+  }
   s += partial_suffix;
   return s;
 }
@@ -159,6 +175,69 @@ unique_fd open_dir_chain(int root, std::span<const std::string> dirs, bool creat
     cur.reset(next);
   }
   return cur;
+}
+
+unique_fd open_existing_dirs(int root, std::span<const std::string> dirs, std::size_t& depth,
+                             std::error_code& ec) {
+  ec.clear();
+  depth = 0;
+  unique_fd cur(::fcntl(root, F_DUPFD_CLOEXEC, 0));
+  if (!cur) {
+    ec = last_error();
+    return {};
+  }
+  for (const auto& d : dirs) {
+    int next = ::openat(cur.get(), d.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0 && errno == ENOENT) return cur;
+    if (next < 0) {
+      ec = (errno == ELOOP || errno == ENOTDIR) ? make_error_code(errc::unsafe_name) : last_error();
+      return {};
+    }
+    cur.reset(next);
+    ++depth;
+  }
+  return cur;
+}
+
+unique_fd make_dirs(int at, std::span<const std::string> dirs, mode_t mode, std::vector<bool>& made,
+                    std::error_code& ec) {
+  ec.clear();
+  made.assign(dirs.size(), false);
+  unique_fd cur(::fcntl(at, F_DUPFD_CLOEXEC, 0));
+  if (!cur) {
+    ec = last_error();
+    return {};
+  }
+  for (std::size_t i = 0; i < dirs.size(); ++i) {
+    if (::mkdirat(cur.get(), dirs[i].c_str(), mode) == 0) {
+      made[i] = true;
+    } else if (errno != EEXIST) {
+      ec = last_error();
+      return {};
+    }
+    int next =
+        ::openat(cur.get(), dirs[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0) {
+      ec = (errno == ELOOP || errno == ENOTDIR) ? make_error_code(errc::unsafe_name) : last_error();
+      return {};
+    }
+    cur.reset(next);
+  }
+  return cur;
+}
+
+void remove_empty_dirs(int at, std::span<const std::string> dirs) noexcept {
+  if (dirs.empty()) return;
+  // The parents of each, opened as make_dirs did, so the rmdir happens where it made them.
+  std::vector<unique_fd> parents;
+  parents.emplace_back(::fcntl(at, F_DUPFD_CLOEXEC, 0));
+  for (std::size_t i = 0; i + 1 < dirs.size() && parents.back(); ++i) {
+    parents.emplace_back(::openat(parents.back().get(), dirs[i].c_str(),
+                                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  }
+  for (std::size_t i = parents.size(); i-- > 0;) {
+    if (!parents[i] || ::unlinkat(parents[i].get(), dirs[i].c_str(), AT_REMOVEDIR) != 0) return;
+  }
 }
 
 void write_at(int fd, std::string_view data, std::uint64_t offset, bool sparse,
@@ -281,13 +360,14 @@ void promote(int dir, const std::string& from, const std::string& to, bool overw
   (void)dir;
 }
 
-std::uint64_t free_space(int dir, std::error_code& ec) {
+std::uint64_t free_space(int dir, std::error_code& ec, std::uint64_t* size) {
   ec.clear();
   struct statvfs st {};
   if (::fstatvfs(dir, &st) != 0) {
     ec = last_error();
     return 0;
   }
+  if (size) *size = static_cast<std::uint64_t>(st.f_blocks) * st.f_frsize;
   return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
 }
 
@@ -328,6 +408,131 @@ unique_fd open_regular_file(int dir, const std::string& name, std::error_code& e
     return {};
   }
   return fd;
+}
+
+void reserve_space(int fd, std::uint64_t offset, std::uint64_t length, std::error_code& ec) {
+  ec.clear();
+  if (length == 0) return;
+  int r;
+  do {
+    r = ::fallocate(fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                    static_cast<off_t>(length));
+  } while (r != 0 && errno == EINTR);
+  if (r == 0 || errno == EOPNOTSUPP || errno == ENOSYS) return;
+  ec = (errno == ENOSPC || errno == EDQUOT) ? make_error_code(errc::no_space) : last_error();
+}
+
+void release_unwritten(int fd, std::uint64_t size) noexcept {
+  // Reserved blocks never written read as holes to SEEK_HOLE (ext4, xfs): punch each such
+  // run, so they are given back. Bounded: a file of a million runs keeps the rest.
+  std::uint64_t at = 0;
+  for (int runs = 0; at < size && runs < 1'000'000; ++runs) {
+    off_t hole = ::lseek(fd, static_cast<off_t>(at), SEEK_HOLE);
+    if (hole < 0 || static_cast<std::uint64_t>(hole) >= size) return;
+    off_t data = ::lseek(fd, hole, SEEK_DATA);
+    std::uint64_t end = data < 0 ? size : std::min<std::uint64_t>(size, data);
+    ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, hole,
+                static_cast<off_t>(end - static_cast<std::uint64_t>(hole)));
+    at = end;
+  }
+}
+
+void release_reserved(int fd) noexcept {
+  struct stat st {};
+  // Truncating to the size it has drops the blocks reserved past the end (ext4, xfs).
+  if (::fstat(fd, &st) == 0) (void)::ftruncate(fd, st.st_size);
+}
+
+mode_t current_umask() noexcept {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Umask:", 0) == 0) {
+      try {
+        return static_cast<mode_t>(std::stoul(line.substr(6), nullptr, 8)) & 0777;
+      } catch (...) {
+        break;
+      }
+    }
+  }
+  mode_t m = ::umask(022);
+  ::umask(m);
+  return m;
+}
+
+mode_t peer_file_mode(int requested, mode_t umask) noexcept {
+  mode_t m = requested >= 0 ? static_cast<mode_t>(requested) : 0644;
+  return m & 0777 & ~umask & ~static_cast<mode_t>(S_IWOTH);
+}
+
+mode_t peer_dir_mode(int requested, mode_t umask) noexcept {
+  return peer_file_mode(requested >= 0 ? requested : 0755, umask) | 0700;
+}
+
+namespace {
+
+struct sweep_state {
+  std::int64_t cutoff_ns;
+  std::size_t entries_left;
+  std::mutex* lock;
+  const std::function<bool(const std::string&)>& may_remove;
+  const std::function<void(const std::string&, std::uint64_t, std::int64_t)>& removed;
+  const std::atomic<bool>* stop;
+  std::size_t count = 0;
+};
+
+void sweep_dir(int dirfd, const std::string& prefix, sweep_state& s, int depth) {
+  // A descriptor of its own (not dup: that shares the read position with `dirfd`, which
+  // the server also lists from).
+  int dup = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dup < 0) return;
+  DIR* d = ::fdopendir(dup);
+  if (!d) {
+    ::close(dup);
+    return;
+  }
+  std::vector<std::string> subdirs;
+  while (dirent* e = ::readdir(d)) {
+    if (s.entries_left == 0 || (s.stop && s.stop->load(std::memory_order_relaxed))) break;
+    --s.entries_left;
+    std::string_view n = e->d_name;
+    if (n == "." || n == "..") continue;
+    struct stat st {};
+    if (::fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      subdirs.emplace_back(n);
+      continue;
+    }
+    if (!S_ISREG(st.st_mode) || !is_partial_name(n)) continue;
+    std::int64_t mtime =
+        static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    if (mtime >= s.cutoff_ns) continue;
+    std::string rel = prefix.empty() ? std::string(n) : prefix + "/" + std::string(n);
+    std::unique_lock<std::mutex> held;
+    if (s.lock) held = std::unique_lock(*s.lock);
+    if (!s.may_remove(rel) || ::unlinkat(dirfd, e->d_name, 0) != 0) continue;
+    if (held) held.unlock();
+    ++s.count;
+    if (s.removed) s.removed(rel, static_cast<std::uint64_t>(st.st_size), mtime);
+  }
+  ::closedir(d);
+  if (depth >= 256) return;  // names are at most 4096 bytes: deeper is not ours
+  for (auto& n : subdirs) {
+    unique_fd sub(::openat(dirfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (sub) sweep_dir(sub.get(), prefix.empty() ? n : prefix + "/" + n, s, depth + 1);
+  }
+}
+
+}  // namespace
+
+std::size_t sweep_partials(
+    int root, std::int64_t cutoff_ns, std::size_t max_entries, std::mutex* lock,
+    const std::function<bool(const std::string&)>& may_remove,
+    const std::function<void(const std::string&, std::uint64_t, std::int64_t)>& removed,
+    const std::atomic<bool>* stop) {
+  sweep_state s{cutoff_ns, max_entries, lock, may_remove, removed, stop};
+  sweep_dir(root, "", s, 0);
+  return s.count;
 }
 
 }  // namespace sockit::service

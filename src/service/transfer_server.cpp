@@ -18,8 +18,11 @@
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <set>
+#include <span>
+#include <thread>
 #include <vector>
 
 #include "sockit/codec/frame.hpp"
@@ -28,6 +31,7 @@
 #include "sockit/service/transfer_fs.hpp"
 #include "sockit/service/transfer_hash.hpp"
 #include "sockit/service/transfer_listing.hpp"
+#include "sockit/service/transfer_limits.hpp"
 #include "sockit/session/deadline.hpp"
 #include "sockit/session/frame_io.hpp"
 #include "sockit/session/stream_server.hpp"
@@ -220,15 +224,31 @@ struct transfer_server::impl {
     co_return ec;
   }
 
-  // Names with an upload in progress (any loop): a second upload of one gets "busy".
+  // Partials with an upload in progress (any loop): a second upload of one name gets
+  // "busy", and the sweep leaves them.
   std::mutex busy_mu;
   std::set<std::string> busy;
+
+  disk_budget budget;  // --max-disk
+  std::int64_t started_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+  mode_t peer_umask;    // masks every mode a peer asks for
+  std::thread sweeper;  // expired partials (partial_ttl)
+  std::mutex sweep_mu;
+  std::condition_variable sweep_cv;
+  bool sweep_stopped = false;
+  std::atomic<bool> sweep_stop_flag{false};
 
   session::connection_count conns;
   std::atomic<std::uint64_t> rejected{0}, stored{0}, sent{0}, failed{0}, bytes_in{0}, bytes_out{0};
 
   explicit impl(transfer_server_options o)
-      : opt(std::move(o)), server(opt.threads), conns(opt.max_conns) {}
+      : opt(std::move(o)),
+        server(opt.threads),
+        budget(opt.max_disk),
+        peer_umask(current_umask()),
+        conns(opt.max_conns) {}
 
   void emit(transfer_event::type what, const std::string& peer, std::string name = {},
             std::uint64_t bytes = 0, std::string detail = {}) {
@@ -242,7 +262,8 @@ struct transfer_server::impl {
     return lim;
   }
 
-  // RAII claim on a name in `busy`.
+  // RAII claim on a partial's path in `busy` (its directory's path + "/" + partial_name):
+  // the partial is what two uploads of one name would share, and what the sweep must leave.
   struct busy_claim {
     impl* self = nullptr;
     std::string key;
@@ -263,6 +284,31 @@ struct transfer_server::impl {
     }
   };
 
+  // Directories this connection created (relative paths): the only ones whose mode and
+  // mtime its `mkdir` may set; a directory that was there before is never changed by a
+  // peer. Bounded: past max_bytes of paths, new ones are not recorded (they then keep the
+  // times the server gave them).
+  struct made_dirs {
+    static constexpr std::size_t max_bytes = 1 << 20;
+    std::set<std::string> paths;
+    std::size_t bytes = 0;
+    void add(std::string p) {
+      if (bytes + p.size() > max_bytes) return;
+      bytes += p.size();
+      paths.insert(std::move(p));
+    }
+    bool contains(const std::string& p) const { return paths.count(p) != 0; }
+  };
+
+  static std::string join(std::span<const std::string> parts) {
+    std::string out;
+    for (const auto& p : parts) {
+      if (!out.empty()) out += '/';
+      out += p;
+    }
+    return out;
+  }
+
   // One upload into a partial file: open (checks), write pieces, verify + promote.
   struct upload {
     impl& srv;
@@ -275,39 +321,121 @@ struct transfer_server::impl {
     std::uint64_t offset = 0, written = 0;
     std::uint64_t disk_size = 0;  // size on disk: all-zero pieces are holes, not writes
     bool done = false;
-    bool unnamed = false;  // an O_TMPFILE (small uploads), linked in by commit()
+    bool unnamed = false;                // an O_TMPFILE (small uploads), linked in by commit()
+    bool linked = false;                 // stored under its name (commit)
+    bool removed = false;                // the server deleted what this upload wrote
+    bool reserved_space = false;         // fallocate'd past what is written
+    bool skipped_zeros = false;          // zero runs left as holes (reserved blocks there)
+    std::uint64_t charged = 0;           // taken from srv.budget (reservation + written)
+    std::uint64_t since_free_check = 0;  // streams: bytes since free space was last checked
+    std::uint64_t resume_reserve = 0;
     static constexpr std::uint64_t small_upload = 64 * 1024;
+    static constexpr std::uint64_t free_check_every = 1 << 20;
+    static constexpr std::uint64_t dir_block = 4096;  // what a new directory costs --max-disk
 
     upload(impl& s, const std::string& p, hash_algorithm a) : srv(s), peer(p), hash(a) {}
     ~upload() {
       // Interrupted (peer gone, deadline): the partial stays for --resume.
-      if (file && !done && !unnamed) {
+      bool left_partial = file && !done && !unnamed;
+      if (left_partial) {
+        if (reserved_space) release_reserved(file.get());
         srv.emit(transfer_event::type::partial, peer, name, offset + written);
       }
+      // What stays on disk stays charged; reservations and deleted bytes go back.
+      bool kept = linked || (!unnamed && !removed && file);
+      srv.budget.give_back(kept ? charged - std::min(charged, written) : charged);
     }
 
-    // Checks and opens the partial. With start > 0 the caller then verifies the prefix
-    // (verify_prefix, off the loop) before any byte is written.
-    std::error_code open(const std::vector<std::string>& parts, std::uint64_t start,
-                         std::uint64_t announced, bool overwrite) {
+    // The free space an upload must leave where `dir` is.
+    bool leaves_min_free(int dir, std::uint64_t more) {
       std::error_code ec;
-      if (!claim.claim(&srv, name)) return errc::name_busy;
+      std::uint64_t size = 0;
+      std::uint64_t avail = free_space(dir, ec, &size);
+      if (ec) return true;  // not knowable (odd filesystem): the write itself reports ENOSPC
+      std::uint64_t floor = min_free_for(size, srv.opt.min_free_bytes, srv.opt.min_free_fraction);
+      return avail >= floor && avail - floor >= more;
+    }
+
+    // Checks, then opens the partial; every check (busy, exists, budget, free space, the
+    // partial to resume) comes before anything is created, and a refusal after that
+    // (fallocate: no space) removes what this call created. With start > 0 the caller then
+    // verifies the prefix (verify_prefix, off the loop) before any byte is written.
+    std::error_code open(const std::vector<std::string>& parts, std::uint64_t start,
+                         std::uint64_t announced, bool overwrite, made_dirs* made) {
+      std::error_code ec;
       std::span<const std::string> dirs(parts.data(), parts.size() - 1);
       base = parts.back();
       partial = partial_name(base);
+      std::string dir_path = join(dirs);
+      if (!claim.claim(&srv, dir_path.empty() ? partial : dir_path + "/" + partial)) {
+        return errc::name_busy;
+      }
       if (srv.opt.discard) return start == 0 ? std::error_code{} : errc::hash_mismatch;
-      parent = open_dir_chain(srv.root.get(), dirs, true, 0755, ec);
+      std::size_t depth = 0;
+      unique_fd deepest = open_existing_dirs(srv.root.get(), dirs, depth, ec);
       if (ec) return ec;
+      bool all_there = depth == dirs.size();
       struct stat st {};
-      if (::fstatat(parent.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      if (all_there && ::fstatat(deepest.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (S_ISDIR(st.st_mode)) return std::make_error_code(std::errc::is_a_directory);
         if (!overwrite) return errc::name_exists;
       }
-      if (announced != UINT64_MAX) {
-        std::uint64_t avail = free_space(parent.get(), ec);
-        if (!ec && avail < announced) return errc::no_space;
+      if (start > 0) {
+        // Resume: only onto a partial that is there; nothing is created for one that is not.
+        if (!all_there) return errc::hash_mismatch;
+        file.reset(::openat(deepest.get(), partial.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+        if (!file) {
+          return errno == ENOENT  ? make_error_code(errc::hash_mismatch)
+                 : errno == ELOOP ? make_error_code(errc::unsafe_name)
+                                  : std::error_code(errno, std::system_category());
+        }
+        if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) return errc::unsafe_name;
+        if (static_cast<std::uint64_t>(st.st_size) < start) return errc::hash_mismatch;
       }
-      if (start == 0 && announced <= small_upload) {
+      std::uint64_t need = announced == UINT64_MAX ? 0 : announced;
+      std::uint64_t dir_bytes = dir_block * (dirs.size() - depth);  // directories to create
+      if (!srv.budget.take(need + dir_bytes)) return errc::no_space;
+      charged = need;
+      if (!leaves_min_free(deepest.get(), need + dir_bytes)) {
+        srv.budget.give_back(dir_bytes);
+        return errc::no_space;
+      }
+      offset = start;
+      disk_size = start;
+      if (start > 0) {
+        parent = std::move(deepest);
+        resume_reserve = need;  // after verify_prefix's truncation, which would drop it
+        return {};
+      }
+
+      // Every check passed: now the missing directories, then the file.
+      std::span<const std::string> missing = dirs.subspan(depth);
+      if (missing.empty()) {
+        parent = std::move(deepest);
+      } else {
+        std::vector<bool> mine;
+        parent = make_dirs(deepest.get(), missing, 0755, mine, ec);
+        if (made) {
+          std::string path = join(dirs.first(depth));
+          for (std::size_t i = 0; i < missing.size(); ++i) {
+            path += path.empty() ? missing[i] : "/" + missing[i];
+            if (i < mine.size() && mine[i]) made->add(path);
+          }
+        }
+        if (ec) {
+          remove_empty_dirs(deepest.get(), missing);
+          return ec;
+        }
+      }
+      auto undo = [&](std::error_code why) {
+        if (!unnamed) ::unlinkat(parent.get(), partial.c_str(), 0);
+        file.reset();
+        parent.reset();
+        removed = true;
+        if (!missing.empty()) remove_empty_dirs(deepest.get(), missing);
+        return why;
+      };
+      if (announced <= small_upload) {
         // Small: an unnamed file, linked in under its name once verified and durable. One
         // directory entry instead of a partial's plus a rename (10,000-file uploads); an
         // interrupted one leaves nothing, which costs nothing to send again.
@@ -315,42 +443,50 @@ struct transfer_server::impl {
         file = open_unnamed(parent.get(), tec);
         if (file) {
           unnamed = true;
+          if (auto rec = reserve(need)) return undo(rec);
           return {};
         }  // no O_TMPFILE on this filesystem: a named partial as for any other size
       }
       file.reset(
           ::openat(parent.get(), partial.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
-      if (!file)
-        return errno == ELOOP ? make_error_code(errc::unsafe_name)
-                              : std::error_code(errno, std::system_category());
-      if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) return errc::unsafe_name;
-      if (start > 0 && static_cast<std::uint64_t>(st.st_size) < start) {
-        return errc::protocol_error;
+      if (!file) {
+        std::error_code oec = errno == ELOOP ? make_error_code(errc::unsafe_name)
+                                             : std::error_code(errno, std::system_category());
+        if (!missing.empty()) remove_empty_dirs(deepest.get(), missing);
+        return oec;
       }
-      offset = start;
-      if (start == 0 && st.st_size != 0 && ::ftruncate(file.get(), 0) != 0) {
+      if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) return errc::unsafe_name;
+      if (st.st_size != 0 && ::ftruncate(file.get(), 0) != 0) {
         return {errno, std::system_category()};
       }
-      disk_size = start;
+      if (auto rec = reserve(need)) return undo(rec);
       return {};
     }
 
-    // Resume only onto a prefix whose hash the client has checked against its own. Runs on
-    // the disk pool when the prefix is not cached (it reads `offset` bytes).
-    std::error_code verify_prefix(const std::string& prefix_hash, const hasher* cached_prefix) {
+    // Space for the announced bytes, reserved now, so a full disk shows before the body.
+    // Not for small uploads: a syscall per file would cost the many-small-files case more
+    // than a block or two can fail it (the free-space check still ran).
+    std::error_code reserve(std::uint64_t n) {
       std::error_code ec;
-      if (cached_prefix) {
-        hash = *cached_prefix;
-      } else {
-        hash_file_range(file.get(), 0, offset, hash, ec, &srv.stopping);
-        if (ec) return ec;
-      }
+      if (n <= small_upload) return ec;
+      reserve_space(file.get(), offset, n, ec);
+      reserved_space = !ec && n > 0;
+      return ec;
+    }
+
+    // Resume only onto a prefix whose hash the client has checked against its own: the
+    // partial's bytes as they are now, read while this upload holds its name (a hash from
+    // an earlier `stat` may describe bytes another writer has replaced since). Runs on the
+    // disk pool; `prefix` is the hash of the partial's first `offset` bytes, read by
+    // hash_prefix (sliced, fair and cancellable) after this upload took the name.
+    std::error_code verify_prefix(const std::string& prefix_hash, const hasher& prefix) {
+      hash = prefix;
       if (hash.hex() != prefix_hash) return errc::hash_mismatch;
       if (::ftruncate(file.get(), static_cast<off_t>(offset)) != 0) {
         return {errno, std::system_category()};
       }
       disk_size = offset;
-      return {};
+      return reserve(resume_reserve);
     }
 
     std::error_code write(std::string_view piece) {
@@ -362,11 +498,25 @@ struct transfer_server::impl {
         srv.bytes_in.fetch_add(piece.size(), std::memory_order_relaxed);
         return {};
       }
+      // Past what was announced (streams announce nothing): charge the budget as it comes,
+      // and look at the free space every free_check_every bytes.
+      std::uint64_t after = written + piece.size();
+      if (after > charged) {
+        if (!srv.budget.take(after - charged)) return errc::no_space;
+        charged = after;
+        since_free_check += piece.size();
+        if (since_free_check >= free_check_every) {
+          since_free_check = 0;
+          if (!leaves_min_free(parent.get(), 0)) return errc::no_space;
+        }
+      }
       write_at(file.get(), piece, offset + written, true, ec);
       if (ec) return ec;
       if (!piece.empty() && (piece.front() != 0 || std::any_of(piece.begin(), piece.end(),
                                                                [](char c) { return c != 0; }))) {
         disk_size = offset + written + piece.size();
+      } else {
+        skipped_zeros = true;
       }
       hash.update(piece);
       written += piece.size();
@@ -375,19 +525,32 @@ struct transfer_server::impl {
     }
 
     // Verifies the hash; a mismatch is never promoted (the partial is removed, since it is
-    // known bad). Then size, mode and mtime; the fsync and the rename come in a batch
-    // (commit_batch), still before the file gets its final name.
+    // known bad). Then size, mode (masked: peer_file_mode) and mtime; the fsync and the
+    // rename come in a batch (commit_batch), still before the file gets its final name.
     std::error_code finish(const std::string& expected, int mode, std::int64_t mtime_ns) {
       std::error_code ec;
       done = true;
       if (expected.empty() || hash.hex() != expected) {
-        if (!unnamed && !srv.opt.discard) ::unlinkat(parent.get(), partial.c_str(), 0);
+        if (!unnamed && !srv.opt.discard) {
+          ::unlinkat(parent.get(), partial.c_str(), 0);
+          removed = true;
+        }
         return errc::hash_mismatch;
       }
       if (srv.opt.discard) return {};
       std::uint64_t size = offset + written;  // extended over trailing holes only if needed
-      set_file_attrs(file.get(), size == disk_size ? UINT64_MAX : size, mode >= 0 ? mode : 0644,
-                     mtime_ns, ec);
+      bool extend = size != disk_size;
+      if (reserved_space && skipped_zeros) {
+        // Zero runs were left as holes, but reserved: give those blocks back (at the final
+        // size: past the end nothing can be punched), before the mtime is set.
+        if (extend && ::ftruncate(file.get(), static_cast<off_t>(size)) != 0) {
+          return {errno, std::system_category()};
+        }
+        extend = false;
+        release_unwritten(file.get(), size);
+      }
+      set_file_attrs(file.get(), extend ? size : UINT64_MAX,
+                     static_cast<int>(peer_file_mode(mode, srv.peer_umask)), mtime_ns, ec);
       return ec;  // on failure the verified partial stays, for --resume
     }
   };
@@ -465,7 +628,12 @@ struct transfer_server::impl {
           } else {
             promote(up.parent.get(), up.partial, up.base, it.overwrite, it.result);
           }
-          if (it.result && !up.unnamed) ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
+          if (!it.result) {
+            up.linked = true;
+          } else if (!up.unnamed) {
+            ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
+            up.removed = true;
+          }
         }
       });
     for (auto& it : b.items) {
@@ -611,12 +779,19 @@ struct transfer_server::impl {
       upload& up = *owned;
       up.name = base;
       if (!ec && h.body_size > opt.max_file_size) ec = errc::body_too_large;
-      if (!ec) ec = up.open({base}, 0, h.body_size, false);
+      if (!ec) ec = up.open({base}, 0, h.body_size, false, nullptr);
+      rate_floor rate = body_rate();
       if (ec) {
         failed.fetch_add(1, std::memory_order_relaxed);
         emit(transfer_event::type::failed, peer, shown, h.body_size, code_of(ec));
         up.done = true;
-        continue;  // the next read_header skips this body
+        // Skipped, but under the same rate floor as a body that is kept.
+        while (r.body_left() > 0) {
+          auto [rec, piece] = co_await r.read_body();
+          if (rec) co_return rec;
+          if (!rate.add(piece.size())) co_return errc::timed_out;
+        }
+        continue;
       }
       while (r.body_left() > 0) {
         auto [rec, piece] = co_await r.read_body();
@@ -625,6 +800,11 @@ struct transfer_server::impl {
           failed.fetch_add(1, std::memory_order_relaxed);
           emit(transfer_event::type::failed, peer, shown, up.written, code_of(wec));
           co_return wec;
+        }
+        if (!rate.add(piece.size())) {
+          emit(transfer_event::type::failed, peer, shown, up.written,
+               "timed_out: below --min-rate");
+          co_return errc::timed_out;
         }
       }
       // Without an md5 in the head only the size can be checked (it was: the body is exact).
@@ -679,6 +859,7 @@ struct transfer_server::impl {
     if (auto ec = co_await w.flush()) co_return ec;
 
     prefix_cache cache;
+    made_dirs made;
     for (;;) {
       if (!r.has_buffered()) {
         co_await commit(batch, &w, peer);  // before waiting for more from the network
@@ -694,7 +875,7 @@ struct transfer_server::impl {
       std::string_view op = h.op();
       if (op != "put") co_await commit(batch, &w, peer);  // replies stay in request order
       if (op == "put") {
-        ec = co_await handle_put(r, w, h, id, peer, cache, batch);
+        ec = co_await handle_put(r, w, h, id, peer, cache, batch, made);
         if (ec) {
           co_await commit(batch, &w, peer);
           co_await w.flush();
@@ -709,7 +890,7 @@ struct transfer_server::impl {
         ec = co_await handle_ls(w, h, id, peer);
         if (ec) co_return ec;
       } else if (op == "mkdir") {
-        handle_mkdir(w, h, id);
+        handle_mkdir(w, h, id, made);
       } else {
         w.queue(error_frame(id, errc::protocol_error,
                             "unknown or unexpected op '" + std::string(op) + "'"));
@@ -730,20 +911,37 @@ struct transfer_server::impl {
   }
 
   // After a refused put, reads (and drops) what the client already sent for it, so the
-  // connection stays in step: the body (skipped by read_header), data frames, the trailer.
-  asio::awaitable<std::error_code> drain_put(reader_type& r, bool stream) {
+  // connection stays in step: the body, data frames, the trailer; under the same rate floor
+  // as a body that is kept.
+  asio::awaitable<std::error_code> drain_put(reader_type& r, bool stream, rate_floor& rate) {
     codec::frame_header t;
     for (;;) {
+      while (r.body_left() > 0) {
+        auto [rec, piece] = co_await r.read_body();
+        if (rec) co_return rec;
+        if (!rate.add(piece.size())) co_return errc::timed_out;
+      }
       if (auto ec = co_await r.read_header(t)) co_return ec;
       if (t.op() == "end") co_return std::error_code{};
       if (!stream || t.op() != "data") co_return errc::protocol_error;
     }
   }
 
+  rate_floor body_rate() const { return rate_floor(opt.min_rate, opt.rate_window); }
+
+  asio::awaitable<std::error_code> too_slow(writer_type& w, const json& id, commit_batch& batch,
+                                            const std::string& peer, const std::string& name) {
+    failed.fetch_add(1, std::memory_order_relaxed);
+    emit(transfer_event::type::failed, peer, name, 0, "timed_out: below --min-rate");
+    co_await commit(batch, &w, peer);
+    w.queue(error_frame(id, errc::timed_out, "upload slower than the server's minimum rate"));
+    co_return errc::timed_out;
+  }
+
   asio::awaitable<std::error_code> handle_put(reader_type& r, writer_type& w,
                                               const codec::frame_header& h, const json& id,
                                               const std::string& peer, prefix_cache& cache,
-                                              commit_batch& batch) {
+                                              commit_batch& batch, made_dirs& made) {
     const json& f = h.fields;
     std::string name = str_field(f, "name");
     bool stream = !h.has_body;
@@ -759,50 +957,51 @@ struct transfer_server::impl {
     std::uint64_t total = stream ? UINT64_MAX : offset + h.body_size;
     if (!ec && !stream && (total < offset || total > opt.max_file_size)) ec = errc::body_too_large;
     if (!ec && stream && offset != 0) ec = errc::bad_header;
-    if (bool_field(f, "overwrite") && !opt.allow_overwrite && !ec) {
-      // Asked but not allowed: refuse only if the name exists (checked in open()).
-    }
     auto owned = std::make_unique<upload>(*this, peer, algo);
     upload& up = *owned;
     up.name = name;
-    const hasher* cached = nullptr;
-    if (!ec && offset > 0 && cache.state && cache.name == name && cache.size == offset &&
-        cache.state->algorithm() == algo) {
-      cached = &*cache.state;
-    }
-    if (!ec) ec = up.open(parts, offset, stream ? UINT64_MAX : h.body_size, overwrite);
+    if (!ec) ec = up.open(parts, offset, stream ? UINT64_MAX : h.body_size, overwrite, &made);
     if (!ec && offset > 0) {
+      // Never the hash `stat` cached: the partial may have been rewritten since.
       std::string prefix_hash = str_field(f, "prefix_hash");
-      if (cached) {
-        ec = up.verify_prefix(prefix_hash, cached);
-      } else {
-        hasher prefix(algo);  // sliced and cancellable, as for stat and get
-        ec = co_await hash_prefix(w, up.file.get(), offset, prefix);
-        if (!ec) co_await on_disk([&] { ec = up.verify_prefix(prefix_hash, &prefix); });
-      }
+      hasher prefix(algo);  // sliced, fair and cancellable, as for stat and get
+      ec = co_await hash_prefix(w, up.file.get(), offset, prefix);
+      if (!ec) co_await on_disk([&] { ec = up.verify_prefix(prefix_hash, prefix); });
     }
     cache = prefix_cache{};
+    rate_floor rate = body_rate();
     if (ec) {
       up.done = true;
       failed.fetch_add(1, std::memory_order_relaxed);
       emit(transfer_event::type::failed, peer, name, 0, code_of(ec));
-      if (auto dec = co_await drain_put(r, stream)) co_return dec;
+      if (auto dec = co_await drain_put(r, stream, rate)) {
+        if (dec == errc::timed_out) co_return co_await too_slow(w, id, batch, peer, name);
+        co_return dec;
+      }
       co_await commit(batch, &w, peer);
       w.queue(error_frame(id, ec));
       co_return std::error_code{};
     }
     // The body: one sized body, or data frames ended by an empty one.
     std::error_code werr;
+    bool slow = false;
     auto consume_body = [&]() -> asio::awaitable<std::error_code> {
       while (r.body_left() > 0) {
         auto [rec, piece] = co_await r.read_body();
         if (rec) co_return rec;
         if (!werr) werr = up.write(piece);  // after a write error keep reading to stay in step
+        if (!rate.add(piece.size())) {
+          slow = true;
+          co_return errc::timed_out;
+        }
       }
       co_return std::error_code{};
     };
     if (!stream) {
-      if (auto rec = co_await consume_body()) co_return rec;
+      if (auto rec = co_await consume_body()) {
+        if (slow) co_return co_await too_slow(w, id, batch, peer, name);
+        co_return rec;
+      }
     } else {
       codec::frame_header dh;
       for (;;) {
@@ -813,7 +1012,10 @@ struct transfer_server::impl {
           co_return errc::protocol_error;
         }
         if (!dh.has_body || dh.body_size == 0) break;
-        if (auto rec = co_await consume_body()) co_return rec;
+        if (auto rec = co_await consume_body()) {
+          if (slow) co_return co_await too_slow(w, id, batch, peer, name);
+          co_return rec;
+        }
       }
     }
     codec::frame_header t;
@@ -825,6 +1027,13 @@ struct transfer_server::impl {
     }
     if (werr) {
       up.done = true;
+      // Refused mid-body (a limit, a full disk): a fresh upload leaves nothing behind; a
+      // resumed one keeps its verified prefix's partial (what was written after it stays
+      // too, and the next stat reports it).
+      if (offset == 0 && !up.unnamed && !opt.discard && up.file) {
+        ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
+        up.removed = true;
+      }
       failed.fetch_add(1, std::memory_order_relaxed);
       emit(transfer_event::type::failed, peer, name, up.written, code_of(werr));
       co_await commit(batch, &w, peer);
@@ -1015,22 +1224,95 @@ struct transfer_server::impl {
     co_return std::error_code{};
   }
 
-  void handle_mkdir(writer_type& w, const codec::frame_header& h, const json& id) {
+  // Creates what is missing (mode masked: peer_dir_mode). A directory that was there before
+  // this connection is never changed; one it created (here or as an upload's parent) gets
+  // the mode and mtime asked for: `put DIR` sets each directory's mtime after its files.
+  void handle_mkdir(writer_type& w, const codec::frame_header& h, const json& id, made_dirs& made) {
     std::string name = str_field(h.fields, "name");
     std::error_code ec;
     auto parts = split_safe_name(name, ec);
-    int mode = num_field<int>(h.fields, "mode", 0755);
+    int mode = num_field<int>(h.fields, "mode", -1);
     auto mtime_ns = num_field<std::int64_t>(h.fields, "mtime_ns", -1);
+    int applied = mode >= 0 ? static_cast<int>(peer_dir_mode(mode, peer_umask)) : -1;
     if (!ec) {
-      unique_fd d =
-          open_dir_chain(root.get(), parts, true, static_cast<mode_t>((mode & 0777) | 0700), ec);
-      if (!ec) finish_dir(d.get(), mode, mtime_ns, ec);
+      std::size_t depth = 0;
+      unique_fd deepest = open_existing_dirs(root.get(), parts, depth, ec);
+      if (!ec && depth < parts.size()) {
+        // New directories take blocks: from --max-disk, and not past --min-free.
+        std::uint64_t dir_bytes = upload::dir_block * (parts.size() - depth);
+        std::uint64_t fs_size = 0;
+        std::uint64_t avail = free_space(deepest.get(), ec, &fs_size);
+        std::uint64_t floor = min_free_for(fs_size, opt.min_free_bytes, opt.min_free_fraction);
+        if (ec) {
+          ec.clear();  // not knowable: mkdirat reports a full disk itself
+        } else if (avail < floor || avail - floor < dir_bytes) {
+          ec = errc::no_space;
+        }
+        if (!ec && !budget.take(dir_bytes)) ec = errc::no_space;
+      }
+      if (!ec && depth < parts.size()) {
+        std::span<const std::string> missing = std::span<const std::string>(parts).subspan(depth);
+        std::vector<bool> mine;
+        unique_fd d = make_dirs(deepest.get(), missing, peer_dir_mode(mode, peer_umask), mine, ec);
+        std::string path = join(std::span<const std::string>(parts).first(depth));
+        for (std::size_t i = 0; i < missing.size() && i < mine.size(); ++i) {
+          path += path.empty() ? missing[i] : "/" + missing[i];
+          if (mine[i]) made.add(path);
+        }
+        if (!ec && !mine.empty() && mine.back()) finish_dir(d.get(), -1, mtime_ns, ec);
+      } else if (!ec && made.contains(name)) {
+        finish_dir(deepest.get(), applied, mtime_ns, ec);
+      }
     }
     if (ec) {
       w.queue(error_frame(id, ec));
     } else {
       w.queue(json{{"op", "ok"}, {"id", id}, {"name", name}});
     }
+  }
+
+  // Expired partials: removed unless an upload holds them (its claim is on the same path).
+  // The first sweep (start(), before `listening` is printed) reports nothing: the readiness
+  // line stays the first line of output.
+  void sweep(bool report = true) {
+    if (opt.partial_ttl.count() <= 0 || opt.discard) return;
+    auto now = std::chrono::system_clock::now().time_since_epoch();
+    auto cutoff = std::chrono::duration_cast<std::chrono::nanoseconds>(now - opt.partial_ttl);
+    sweep_partials(
+        root.get(), cutoff.count(), 10'000'000, &busy_mu,
+        [this](const std::string& rel) { return busy.count(rel) == 0; },
+        [this, report](const std::string& rel, std::uint64_t size, std::int64_t mtime_ns) {
+          // Charged only if written during this server's lifetime.
+          if (mtime_ns >= started_ns) budget.give_back(size);
+          if (report) emit(transfer_event::type::expired, "sweep", rel, size);
+        },
+        &sweep_stop_flag);
+  }
+
+  // After the first sweep (in start()), one every partial_ttl/4, at most hourly, on a
+  // thread of its own: a walk of DIR is blocking file work that must not hold a loop.
+  void start_sweeper() {
+    if (opt.partial_ttl.count() <= 0 || opt.discard || sweeper.joinable()) return;
+    auto every = std::clamp<std::chrono::milliseconds>(
+        opt.partial_ttl / 4, std::chrono::milliseconds(100), std::chrono::hours(1));
+    sweeper = std::thread([this, every] {
+      std::unique_lock lock(sweep_mu);
+      while (!sweep_cv.wait_for(lock, every, [this] { return sweep_stopped; })) {
+        lock.unlock();
+        sweep();
+        lock.lock();
+      }
+    });
+  }
+
+  void stop_sweeper() {
+    {
+      std::lock_guard lock(sweep_mu);
+      sweep_stopped = true;
+    }
+    sweep_stop_flag.store(true, std::memory_order_relaxed);
+    sweep_cv.notify_all();
+    if (sweeper.joinable()) sweeper.join();
   }
 };
 
@@ -1047,9 +1329,16 @@ void transfer_server::on_event(std::function<void(const transfer_event&)> callba
   impl_->callback = std::move(callback);
 }
 
-void transfer_server::start() { impl_->server.start(impl_->hooks()); }
+void transfer_server::start() {
+  impl_->sweep(false);  // before `listening`: what expired while the server was down is gone
+  impl_->start_sweeper();
+  impl_->server.start(impl_->hooks());
+}
 
-void transfer_server::stop() { impl_->server.stop(); }
+void transfer_server::stop() {
+  impl_->server.stop();
+  impl_->stop_sweeper();
+}
 
 transfer_stats transfer_server::stats() const {
   auto& i = *impl_;

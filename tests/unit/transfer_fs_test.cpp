@@ -6,7 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <mutex>
 #include <string>
 
 #include "sockit/net/error.hpp"
@@ -47,6 +50,38 @@ TEST(TransferFs, PartialNames) {
   EXPECT_FALSE(is_partial_name(".sockit-part"));
 }
 
+TEST(TransferFs, PartialNamesOfLongBasesFitNameMax) {
+  EXPECT_EQ(partial_name(std::string(242, 'a')), "." + std::string(242, 'a') + ".sockit-part");
+  std::error_code ec;
+  for (std::size_t n : {243u, 250u, 255u}) {
+    std::string base(n, 'a');
+    std::string p = partial_name(base);
+    EXPECT_LE(p.size(), 255u) << n;
+    EXPECT_TRUE(is_partial_name(p)) << n;
+    EXPECT_EQ(p, partial_name(base));  // the same base, the same partial (stat, resume)
+    base.back() = 'b';
+    EXPECT_NE(p, partial_name(base));  // bases differing only past the cut differ
+  }
+  // Cut at a UTF-8 boundary: 85 x "中" (3 bytes each) = 255 bytes.
+  std::string han;
+  for (int i = 0; i < 85; ++i) han += "中";
+  std::string p = partial_name(han);
+  EXPECT_LE(p.size(), 255u);
+  EXPECT_TRUE(is_safe_component(p.substr(0, p.size() - 12).substr(1))) << p;  // valid UTF-8
+}
+
+TEST(TransferFs, PeerModesAreMasked) {
+  EXPECT_EQ(peer_file_mode(07777, 022), 0755u);
+  EXPECT_EQ(peer_file_mode(0666, 0), 0664u);  // never world-writable, whatever the umask
+  EXPECT_EQ(peer_file_mode(-1, 022), 0644u);
+  EXPECT_EQ(peer_dir_mode(03777, 022), 0755u);
+  EXPECT_EQ(peer_dir_mode(0, 077), 0700u);  // the owner keeps rwx
+  EXPECT_EQ(peer_dir_mode(-1, 022), 0755u);
+  mode_t m = ::umask(027);
+  EXPECT_EQ(current_umask(), 027u);
+  ::umask(m);
+}
+
 class TempDir : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -74,6 +109,92 @@ TEST_F(TransferFsDir, DirChainRefusesSymlinksAndCreatesWhenAsked) {
   std::vector<std::string> via_link{"link", "x"};
   open_dir_chain(root.get(), via_link, true, 0755, ec);
   EXPECT_EQ(ec, errc::unsafe_name);
+}
+
+TEST_F(TransferFsDir, ExistingDirsThenMakeThenUndo) {
+  std::error_code ec;
+  unique_fd root = open_root_dir(dir_, ec);
+  std::filesystem::create_directory(dir_ + "/a");
+  std::vector<std::string> chain{"a", "b", "c"};
+  std::size_t depth = 9;
+  unique_fd a = open_existing_dirs(root.get(), chain, depth, ec);
+  ASSERT_FALSE(ec);
+  EXPECT_EQ(depth, 1u);  // "a" is there, "b" is not: nothing created
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/a/b"));
+  std::vector<bool> made;
+  std::span<const std::string> rest(chain.data() + 1, 2);
+  unique_fd c = make_dirs(a.get(), rest, 0755, made, ec);
+  ASSERT_FALSE(ec);
+  EXPECT_EQ(made, (std::vector<bool>{true, true}));
+  EXPECT_TRUE(std::filesystem::is_directory(dir_ + "/a/b/c"));
+  open_existing_dirs(root.get(), chain, depth, ec);
+  EXPECT_EQ(depth, 3u);
+  remove_empty_dirs(a.get(), rest);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/a/b"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/a"));
+  // Not empty: left as it is.
+  make_dirs(a.get(), rest, 0755, made, ec);
+  std::filesystem::create_directory(dir_ + "/a/b/keep");
+  remove_empty_dirs(a.get(), rest);
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/a/b/keep"));
+  std::filesystem::create_symlink("/tmp", dir_ + "/link");
+  std::vector<std::string> via_link{"link", "x"};
+  open_existing_dirs(root.get(), via_link, depth, ec);
+  EXPECT_EQ(ec, errc::unsafe_name);
+}
+
+TEST_F(TransferFsDir, SweepRemovesOnlyOldUnclaimedPartials) {
+  std::error_code ec;
+  unique_fd root = open_root_dir(dir_, ec);
+  std::filesystem::create_directories(dir_ + "/s/t");
+  for (const char* p : {"/.old.sockit-part", "/s/t/.old2.sockit-part", "/s/.held.sockit-part",
+                        "/s/.new.sockit-part", "/s/old-but-not-partial"}) {
+    unique_fd f(::open((dir_ + p).c_str(), O_WRONLY | O_CREAT, 0600));
+    ASSERT_TRUE(f);
+  }
+  auto now = std::filesystem::file_time_type::clock::now();
+  for (const char* p : {"/.old.sockit-part", "/s/t/.old2.sockit-part", "/s/.held.sockit-part",
+                        "/s/old-but-not-partial"}) {
+    std::filesystem::last_write_time(dir_ + p, now - std::chrono::hours(48));
+  }
+  auto cutoff = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::system_clock::now().time_since_epoch() - std::chrono::hours(24))
+                    .count();
+  std::mutex mu;
+  std::vector<std::string> gone;
+  std::size_t n = sweep_partials(
+      root.get(), cutoff, 1000, &mu,
+      [](const std::string& rel) { return rel != "s/.held.sockit-part"; },
+      [&](const std::string& rel, std::uint64_t, std::int64_t) { gone.push_back(rel); });
+  EXPECT_EQ(n, 2u);
+  std::sort(gone.begin(), gone.end());
+  EXPECT_EQ(gone, (std::vector<std::string>{".old.sockit-part", "s/t/.old2.sockit-part"}));
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/s/.held.sockit-part"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/s/.new.sockit-part"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/s/old-but-not-partial"));
+}
+
+TEST_F(TransferFsDir, ReservedSpaceIsGivenBackWhereNothingWasWritten) {
+  std::error_code ec;
+  unique_fd root = open_root_dir(dir_, ec);
+  unique_fd f(::openat(root.get(), "f", O_RDWR | O_CREAT, 0600));
+  constexpr std::uint64_t mib = 1 << 20;
+  reserve_space(f.get(), 0, 64 * mib, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  struct stat st {};
+  ::fstat(f.get(), &st);
+  EXPECT_EQ(st.st_size, 0);  // the size still says how far the upload got
+  std::string data(4096, 'x');
+  write_at(f.get(), data, 0, true, ec);
+  release_reserved(f.get());  // interrupted: only what was written stays allocated
+  ::fstat(f.get(), &st);
+  EXPECT_LT(static_cast<std::uint64_t>(st.st_blocks) * 512, mib);
+  reserve_space(f.get(), 0, 64 * mib, ec);
+  write_at(f.get(), data, 32 * mib, true, ec);
+  ASSERT_EQ(::ftruncate(f.get(), 64 * mib), 0);
+  release_unwritten(f.get(), 64 * mib);  // a sparse upload stays sparse
+  ::fstat(f.get(), &st);
+  EXPECT_LT(static_cast<std::uint64_t>(st.st_blocks) * 512, mib);
 }
 
 TEST_F(TransferFsDir, SparseWritesPromoteAndNoReplace) {

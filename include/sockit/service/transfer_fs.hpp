@@ -5,7 +5,10 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -26,6 +29,9 @@ bool is_safe_component(std::string_view c) noexcept;
 std::string classic_safe_name(std::string_view file_name, std::error_code& ec);
 
 /// Where an unfinished upload of `base` lives, in the same directory: ".base.sockit-part".
+/// A base too long for that within NAME_MAX (255 bytes: bases over 242) is shortened to its
+/// first bytes (cut at a UTF-8 boundary), "~" and 16 hex digits of its XXH3 hash, so every
+/// valid name has a partial and the same base always gets the same one.
 std::string partial_name(std::string_view base);
 bool is_partial_name(std::string_view name) noexcept;
 
@@ -60,6 +66,23 @@ unique_fd open_root_dir(const std::string& path, std::error_code& ec);
 /// missing ones with `mode` when `create`. A symlink anywhere gives errc::unsafe_name.
 unique_fd open_dir_chain(int root, std::span<const std::string> dirs, bool create, mode_t mode,
                          std::error_code& ec);
+
+/// Walks `dirs` below `root` as far as they exist (openat O_DIRECTORY|O_NOFOLLOW, nothing is
+/// created): returns the deepest existing one, `depth` = how many components were walked
+/// (dirs.size() when all exist). A symlink or a non-directory gives errc::unsafe_name.
+unique_fd open_existing_dirs(int root, std::span<const std::string> dirs, std::size_t& depth,
+                             std::error_code& ec);
+
+/// Creates `dirs` one inside the other below `at` (mkdirat with `mode`, which the umask
+/// masks; then openat O_NOFOLLOW) and returns the last. `made` gets, for each component,
+/// whether this call created it (false: another process did it first).
+unique_fd make_dirs(int at, std::span<const std::string> dirs, mode_t mode, std::vector<bool>& made,
+                    std::error_code& ec);
+
+/// Removes `dirs` (a chain below `at`) deepest first, while they are empty: undoes make_dirs
+/// after a refused upload. A directory that is not empty (anymore) is left, and so are the
+/// ones above it.
+void remove_empty_dirs(int at, std::span<const std::string> dirs) noexcept;
 
 /// Writes `data` at `offset`; all-zero pieces are skipped (left as a hole) when `sparse`,
 /// so the file must be truncated to its final size afterwards (finish_file does).
@@ -98,8 +121,40 @@ void finish_dir(int fd, int mode, std::int64_t mtime_ns, std::error_code& ec);
 void promote(int dir, const std::string& from, const std::string& to, bool overwrite,
              std::error_code& ec);
 
-/// Free bytes for an unprivileged writer in the filesystem holding `dir`.
-std::uint64_t free_space(int dir, std::error_code& ec);
+/// Free bytes for an unprivileged writer in the filesystem holding `dir`; its whole size in
+/// bytes goes to `size` when given (one statvfs for both).
+std::uint64_t free_space(int dir, std::error_code& ec, std::uint64_t* size = nullptr);
+
+/// Reserves `length` bytes of `fd` from `offset` (fallocate, FALLOC_FL_KEEP_SIZE: the size
+/// stays what was written, so a partial still reports how far it got). A filesystem without
+/// fallocate is no error; a full one is errc::no_space.
+void reserve_space(int fd, std::uint64_t offset, std::uint64_t length, std::error_code& ec);
+/// Gives back what reserve_space reserved inside the file's first `size` bytes but nothing
+/// was written to (zero runs left as holes), so a sparse upload stays sparse.
+void release_unwritten(int fd, std::uint64_t size) noexcept;
+/// Gives back what reserve_space reserved past the file's end (an interrupted upload).
+void release_reserved(int fd) noexcept;
+
+/// The process's umask, read without changing it (/proc/self/status; umask() twice, before
+/// any thread runs, where that is missing).
+mode_t current_umask() noexcept;
+
+/// A mode a peer asked for, as the server applies it: permission bits only, masked by
+/// `umask`, never setuid, setgid, sticky or world-writable. Directories keep owner rwx.
+mode_t peer_file_mode(int requested, mode_t umask) noexcept;
+mode_t peer_dir_mode(int requested, mode_t umask) noexcept;
+
+/// Removes partial files (is_partial_name) below `root`, walked with openat(O_NOFOLLOW),
+/// whose mtime is older than `cutoff_ns` (nanoseconds since the epoch) and for which
+/// `may_remove(relative path of the partial)` says yes; `lock` (if any) is held from that
+/// question until the unlink, so whoever answers it can keep a partial in use. `removed` is
+/// told each one (path, size, mtime_ns). At most `max_entries` directory entries are looked at, so
+/// a huge tree cannot make one sweep endless; `stop` ends it early. Returns how many went.
+std::size_t sweep_partials(
+    int root, std::int64_t cutoff_ns, std::size_t max_entries, std::mutex* lock,
+    const std::function<bool(const std::string&)>& may_remove,
+    const std::function<void(const std::string&, std::uint64_t, std::int64_t)>& removed,
+    const std::atomic<bool>* stop = nullptr);
 
 /// Opens dir/name read-only if it is a regular file, and only then: the type is checked
 /// with fstatat before the open (opening a device can have effects), and again on the

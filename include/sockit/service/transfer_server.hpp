@@ -25,6 +25,20 @@ struct transfer_server_options {
   bool allow_overwrite = false;                     // honour clients' "overwrite": true
   std::chrono::milliseconds header_timeout{30000};  // absolute, per frame header
   std::chrono::milliseconds body_timeout{30000};    // inactivity while a body streams
+  // An upload's body must average at least min_rate bytes/s over each rate_window (0 = no
+  // floor), so a trickle (a byte every 29 s) cannot hold a connection or a `busy` name.
+  std::uint64_t min_rate = 1024;
+  std::chrono::milliseconds rate_window{60000};
+  // Total bytes this server may write into DIR during its lifetime (stored files and the
+  // partials it leaves); what was there before it started is not counted.
+  std::uint64_t max_disk = std::numeric_limits<std::uint64_t>::max();
+  // Uploads that would leave less free space are refused (no_space): the smaller of
+  // min_free_bytes and min_free_fraction of the filesystem's size.
+  std::uint64_t min_free_bytes = std::uint64_t{1} << 30;
+  double min_free_fraction = 0.05;
+  // Partial files not written for this long are removed (before start() returns, then
+  // every ttl/4, at most hourly, on a thread of their own); zero keeps them forever.
+  std::chrono::milliseconds partial_ttl{24LL * 3600 * 1000};
   std::uint32_t max_header = 64 * 1024;
   // A benchmark sink (like `iperf3 -s`): uploads are received and their hash verified, then
   // dropped; nothing is written, DIR is only listed and served for get.
@@ -32,10 +46,10 @@ struct transfer_server_options {
 };
 
 struct transfer_event {
-  enum class type { accepted, closed, rejected, stored, sent, partial, failed, listed };
+  enum class type { accepted, closed, rejected, stored, sent, partial, failed, listed, expired };
   type what;
-  std::string peer;
-  std::string name;  // as the peer sent it (escape before printing)
+  std::string peer;  // "sweep" for expired partials
+  std::string name;  // as the peer sent it (escape before printing); a partial's path
   std::uint64_t bytes = 0;
   std::string detail;  // error code / reason, format ("classic"), hash
 };
