@@ -283,7 +283,7 @@ class reply_fields {
     if (why_.empty()) why_ = std::move(why);
   }
   bool ok() const noexcept { return why_.empty(); }
-  /// "protocol error: <what>: a missing or malformed \"mode\"".
+  /// "protocol error: <what>: a malformed \"mode\"" (or: no \"file_size\").
   std::string why(std::string_view what) const {
     return "protocol error: " + std::string(what) + ": " + why_;
   }
@@ -854,12 +854,12 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
       r.message = message_from_reply(h.fields);
     }
   }
-  if (problem.empty()) {
+  if (problem.empty() && !ec) {
     guard.join();
   } else {
-    guard.stop();
+    guard.stop();  // no more replies will be read: do not wait for a send the server ignores
   }
-  std::error_code final_ec = send_error ? send_error : ec;
+  std::error_code final_ec = ec ? ec : send_error;  // ec first: stop() makes the sender fail too
   for (std::size_t i = 0; i < items.size(); ++i) {
     auto& r = results[i];
     if (answered[i] || !r.code.empty()) continue;
