@@ -17,7 +17,7 @@ struct get_cli_options {
   std::vector<std::string> args;  // NAME... ENDPOINT
   std::string out = ".";
   std::string hash = "xxh3";
-  bool resume = false, overwrite = false, json = false;
+  bool resume = false, overwrite = false, preserve_mode = false, json = false;
   int timeout = 60;
 };
 
@@ -31,6 +31,7 @@ int run_get(const get_cli_options& o) {
   }
   opt.resume = o.resume;
   opt.overwrite = o.overwrite;
+  opt.preserve_mode = o.preserve_mode;
   opt.io_timeout_s = o.timeout;
   transfer_printer printer("received", o.json);
   auto t0 = std::chrono::steady_clock::now();
@@ -38,7 +39,7 @@ int run_get(const get_cli_options& o) {
   std::error_code ec;
   std::string why;
   client.connect(endpoint, ec, why);
-  if (ec) throw std::runtime_error(why);
+  if (ec) throw std::runtime_error(escape_for_terminal(why));  // the server's words
   auto results = client.get(
       names, o.out, [&printer](const service::transfer_progress& p) { printer.progress(p); });
   return printer.finish(
@@ -61,6 +62,8 @@ void setup_get(CLI::App& app, int& exit_code) {
                 "Continue from a local partial file once the server confirms its prefix hash");
   cmd->add_option("--hash", o->hash, "xxh3 (default), sha256 or md5")->capture_default_str();
   cmd->add_flag("--overwrite", o->overwrite, "Replace existing local files");
+  cmd->add_flag("--preserve-mode", o->preserve_mode,
+                "Keep the server's exec bits on files (modes are always masked by the umask)");
   cmd->add_option("--timeout", o->timeout, "Seconds of peer silence before giving up")
       ->capture_default_str();
   cmd->add_flag("--json", o->json,

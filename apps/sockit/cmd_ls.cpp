@@ -21,7 +21,7 @@ int run_ls(const ls_cli_options& o) {
   std::error_code ec;
   std::string why;
   client.connect(net::endpoint::parse(o.endpoint), ec, why);
-  if (ec) throw std::runtime_error(why);
+  if (ec) throw std::runtime_error(escape_for_terminal(why));  // the server's words
   auto entries = client.ls(o.path, o.recursive, ec, why);
   if (ec) {
     print_line("sockit: " + escape_for_terminal(why), stderr);
@@ -35,8 +35,8 @@ int run_ls(const ls_cli_options& o) {
                   {"mode", e.mode},
                   {"mtime_ns", e.mtime_ns}});
     } else {
-      print_line(fmt::format("{:<4} {:>12} {}{}", e.type, e.size, escape_for_terminal(e.name),
-                             e.type == "dir" ? "/" : ""));
+      print_line(fmt::format("{:<4} {:>12} {}{}", escape_for_terminal(e.type), e.size,
+                             escape_for_terminal(e.name), e.type == "dir" ? "/" : ""));
     }
   }
   return 0;

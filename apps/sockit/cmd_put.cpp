@@ -47,14 +47,14 @@ int run_put(const put_cli_options& o) {
   } else {
     std::vector<std::string> skipped;
     auto items = service::plan_put(paths, o.name, skipped, ec, why);
-    if (ec) throw std::runtime_error(why);
+    if (ec) throw std::runtime_error(escape_for_terminal(why));
     for (const auto& s : skipped) printer.note("skipped " + escape_for_terminal(s));
     service::transfer_client client(opt);
     client.connect(endpoint, ec, why);
-    if (ec) throw std::runtime_error(why);
+    if (ec) throw std::runtime_error(escape_for_terminal(why));  // the server's words
     results = client.put(items, progress);
   }
-  if (ec) throw std::runtime_error(why);
+  if (ec) throw std::runtime_error(escape_for_terminal(why));
   return printer.finish(
       results, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "sockit/net/terminal_text.hpp"
+
 namespace sockit::cli {
 namespace {
 std::mutex out_mu;
@@ -23,7 +25,9 @@ void print_listening(const net::endpoint& bound, bool json, std::FILE* to) {
 }
 
 void print_json(const nlohmann::json& object) {
-  print_line(object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  // ASCII only: JSON already escapes C0 controls, and \uNNNN keeps C1, bidi and zero-width
+  // characters from a peer inert on a terminal as well, while a parser gets them back.
+  print_line(object.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace));
 }
 
 void print_line(std::string_view text, std::FILE* to) {
@@ -33,40 +37,7 @@ void print_line(std::string_view text, std::FILE* to) {
   std::fflush(to);
 }
 
-std::string escape_for_terminal(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  auto hex = [&](unsigned char c) { out += fmt::format("\\x{:02x}", c); };
-  for (std::size_t i = 0; i < text.size();) {
-    auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      if (c == '\\') out += '\\';
-      out += static_cast<char>(c);
-      ++i;
-      continue;
-    }
-    if (c < 0x80 || c == 0x7f) {
-      hex(c);
-      ++i;
-      continue;
-    }
-    // Multi-byte UTF-8: copy a well-formed sequence (no C1 controls), escape anything else.
-    std::size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-    bool ok = len != 0 && i + len <= text.size();
-    for (std::size_t k = 1; ok && k < len; ++k) {
-      ok = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
-    }
-    if (ok && len == 2 && c == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0) ok = false;
-    if (ok) {
-      out.append(text.substr(i, len));
-      i += len;
-    } else {
-      hex(c);
-      ++i;
-    }
-  }
-  return out;
-}
+std::string escape_for_terminal(std::string_view text) { return net::escape_terminal_text(text); }
 
 bool use_color(std::FILE* f) {
   const char* no_color = std::getenv("NO_COLOR");

@@ -15,14 +15,16 @@ namespace sockit::cli {
 /// `listening on tcp://127.0.0.1:41234` or {"event":"listening","endpoint":"..."}.
 void print_listening(const net::endpoint& bound, bool json, std::FILE* to = stdout);
 
-/// One JSON object on one line of stdout, flushed. Safe to call from any thread.
+/// One JSON object on one line of stdout, flushed, ASCII only (other characters as \uNNNN).
+/// Safe to call from any thread.
 void print_json(const nlohmann::json& object);
 
 /// One human line on stdout (flushed); thread-safe with print_json.
 void print_line(std::string_view text, std::FILE* to = stdout);
 
-/// Makes text from a peer safe for a terminal: control bytes and invalid UTF-8 become
-/// \xNN escapes, so a hostile name cannot move the cursor or rewrite the screen.
+/// Makes text from a peer safe for a terminal (net::escape_terminal_text): control bytes
+/// and invalid UTF-8 become \xNN, C1, bidi and zero-width characters \u{NNNN}, so a hostile
+/// name cannot move the cursor, rewrite the screen or show as something it is not.
 std::string escape_for_terminal(std::string_view text);
 
 /// True when `f` is a terminal and NO_COLOR is unset.

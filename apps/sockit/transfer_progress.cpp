@@ -147,7 +147,7 @@ int transfer_printer::finish(const std::vector<service::file_result>& results, d
     if (r.directory && r.ok()) continue;  // directories are implied by their files
     std::string name = escape_for_terminal(r.name);
     if (!r.ok()) {
-      print_line(fmt::format("failed {}: {}{}", name, r.code,
+      print_line(fmt::format("failed {}: {}{}", name, escape_for_terminal(r.code),
                              r.message.empty() ? "" : " (" + escape_for_terminal(r.message) + ")"),
                  stderr);
       continue;

@@ -13,9 +13,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "sockit/codec/frame.hpp"
@@ -231,14 +233,102 @@ std::string message_from_reply(const json& reply) {
   return it != reply.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// Errors of the byte stream itself (what the server sent cannot be parsed as frames).
+bool is_stream_error(const std::error_code& ec) {
+  return ec == errc::protocol_error || ec == errc::bad_header || ec == errc::frame_too_large ||
+         ec == errc::header_too_deep || ec == errc::body_too_large;
+}
+
 void fail_result(file_result& r, const std::error_code& ec) {
   if (!r.code.empty()) return;
   r.code = ec.category() == error_category() && ec == errc::timed_out ? "timed_out" : "io_error";
   if (ec == errc::unsafe_name) r.code = "unsafe_name";
   if (ec == errc::name_exists) r.code = "exists";
   if (ec == errc::hash_mismatch) r.code = "hash_mismatch";
+  if (is_stream_error(ec)) r.code = "protocol_error";
   r.message = ec.message();
 }
+
+// The fields of a server's frame, checked. The server is a peer like any other: nlohmann's
+// value() and get<>() throw type_error on a wrong type, and thrown past a running helper
+// thread that was std::terminate (exit 134, partials in an unknown state). Each accessor
+// gives the fallback when the field is absent (unless required) and records the first field
+// that is missing or of the wrong type or range; ok() says whether the frame can be used.
+class reply_fields {
+ public:
+  explicit reply_fields(const json& j) : j_(j) {}
+
+  std::uint64_t u64(const char* key, std::uint64_t fallback, bool required = false,
+                    std::uint64_t max = UINT64_MAX) {
+    const json* v = find(key, required);
+    if (v == nullptr) return fallback;
+    if (!v->is_number_unsigned() || v->get<std::uint64_t>() > max) return bad(key, fallback);
+    return v->get<std::uint64_t>();
+  }
+  std::int64_t i64(const char* key, std::int64_t fallback, bool required = false) {
+    const json* v = find(key, required);
+    if (v == nullptr) return fallback;
+    if (v->is_number_unsigned() ? v->get<std::uint64_t>() > INT64_MAX : !v->is_number_integer())
+      return bad(key, fallback);
+    return v->get<std::int64_t>();
+  }
+  std::string str(const char* key, std::string fallback = {}, bool required = false) {
+    const json* v = find(key, required);
+    if (v == nullptr) return fallback;
+    if (!v->is_string()) return bad(key, std::move(fallback));
+    return v->get<std::string>();
+  }
+  /// Marks the frame unusable for a reason found by the caller (sizes that disagree...).
+  void reject(std::string why) {
+    if (why_.empty()) why_ = std::move(why);
+  }
+  bool ok() const noexcept { return why_.empty(); }
+  /// "protocol error: <what>: a malformed \"mode\"" (or: no \"file_size\").
+  std::string why(std::string_view what) const {
+    return "protocol error: " + std::string(what) + ": " + why_;
+  }
+
+ private:
+  const json* find(const char* key, bool required) {
+    auto it = j_.is_object() ? j_.find(key) : j_.end();
+    if (it != j_.end() && !it->is_null()) return &*it;
+    if (required) reject(std::string("no \"") + key + "\"");
+    return nullptr;
+  }
+  template <class T>
+  T bad(const char* key, T fallback) {
+    reject(std::string("a malformed \"") + key + "\"");
+    return fallback;
+  }
+
+  const json& j_;
+  std::string why_;
+};
+
+// Joins a helper thread on every way out of a scope, exceptions included (a joinable
+// std::thread destroyed is std::terminate). Shutting the socket first ends a send that a
+// silent server would otherwise hold until the I/O timeout.
+class thread_guard {
+ public:
+  thread_guard(std::thread& t, int fd) : t_(t), fd_(fd) {}
+  thread_guard(const thread_guard&) = delete;
+  thread_guard& operator=(const thread_guard&) = delete;
+  ~thread_guard() { stop(); }
+  /// Ends the connection (both ways) and joins: for giving up on a hostile server.
+  void stop() {
+    if (!t_.joinable()) return;
+    ::shutdown(fd_, SHUT_RDWR);
+    t_.join();
+  }
+  /// Waits for the thread to finish its work normally.
+  void join() {
+    if (t_.joinable()) t_.join();
+  }
+
+ private:
+  std::thread& t_;
+  int fd_;
+};
 
 // Replies echo the request's id; anything else (null, a string from a confused peer) is 0.
 std::uint64_t id_of(const json& h) {
@@ -411,15 +501,23 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
       asked.push_back(i);
     }
     std::error_code ec;
+    std::string problem;
     std::thread sender([&] {
       std::error_code sec;
       send_all(s.fd(), batch, sec);
     });
+    thread_guard guard(sender, s.fd());
     for (std::size_t i : asked) {
       codec::frame_header h;
       if (!s.read_reply(h, ec)) break;
       if (h.op() != "stat") continue;
-      auto psize = h.fields.value("partial_size", std::uint64_t{0});
+      reply_fields sf(h.fields);
+      auto psize = sf.u64("partial_size", 0);
+      auto phash = sf.str("partial_hash");
+      if (!sf.ok()) {
+        problem = sf.why("the stat reply for " + items[i].remote_name);
+        break;
+      }
       if (psize == 0) continue;
       unique_fd f(::open(items[i].local_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
       struct stat st {};
@@ -429,8 +527,7 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
       if (static_cast<std::uint64_t>(st.st_size) >= psize) {
         hash_file_range(f.get(), 0, psize, hs, hec);
       }
-      if (!hec && static_cast<std::uint64_t>(st.st_size) >= psize &&
-          hs.hex() == h.fields.value("partial_hash", std::string())) {
+      if (!hec && static_cast<std::uint64_t>(st.st_size) >= psize && hs.hex() == phash) {
         start[i] = psize;
         prefix[i] = std::move(hs);
         prefix_hex[i] = prefix[i]->hex();
@@ -438,7 +535,15 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
         results[i].restarted = true;  // the server's partial is not our prefix: start over
       }
     }
-    sender.join();
+    if (!problem.empty()) {
+      guard.stop();
+      for (auto& r : results) {
+        r.code = "protocol_error";
+        r.message = problem;
+      }
+      return results;
+    }
+    guard.join();
     if (ec) {
       for (auto& r : results) fail_result(r, ec);
       return results;
@@ -684,9 +789,11 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
     ::shutdown(s.fd(), SHUT_WR);  // no more requests: the server closes after replying
   });
 
+  thread_guard guard(sender, s.fd());
   std::error_code ec;
   std::vector<char> answered(items.size(), 0);
   std::string connection_error;
+  std::string problem;  // a malformed reply: the server cannot be trusted any further
   for (;;) {
     codec::frame_header h;
     if (!s.read_reply(h, ec)) {
@@ -714,8 +821,16 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
     r.seconds = seconds_since(started[i]);
     r.bytes = done_bytes[i];
     if (h.op() == "ok") {
-      r.hash = h.fields.value("hash", std::string());
-      r.file_size = h.fields.value("file_size", r.file_size);
+      reply_fields f(h.fields);
+      r.hash = f.str("hash");
+      r.file_size = f.u64("file_size", r.file_size);
+      if (!f.ok()) {
+        problem = f.why("the reply for " + r.name);
+        r.hash.clear();
+        r.code = "protocol_error";
+        r.message = problem;
+        break;
+      }
       if (!r.directory && r.hash != local_hash[i]) {
         r.code = "hash_mismatch";
         r.message = "server stored a different hash";
@@ -725,12 +840,19 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
       r.message = message_from_reply(h.fields);
     }
   }
-  sender.join();
-  std::error_code final_ec = send_error ? send_error : ec;
+  if (problem.empty() && !ec) {
+    guard.join();
+  } else {
+    guard.stop();  // no more replies will be read: do not wait for a send the server ignores
+  }
+  std::error_code final_ec = ec ? ec : send_error;  // ec first: stop() makes the sender fail too
   for (std::size_t i = 0; i < items.size(); ++i) {
     auto& r = results[i];
     if (answered[i] || !r.code.empty()) continue;
-    if (!connection_error.empty()) {
+    if (!problem.empty()) {
+      r.code = "protocol_error";
+      r.message = "not confirmed: " + problem;
+    } else if (!connection_error.empty()) {
       r.code = connection_error;
       r.message = "the server refused the connection";
     } else if (final_ec) {
@@ -755,6 +877,7 @@ std::vector<ls_entry> transfer_client::ls(const std::string& path, bool recursiv
   // A long listing comes in several `ls` frames, all but the last with "more": true.
   constexpr std::uint64_t max_listing = 256u << 20;
   std::uint64_t listed = 0;
+  std::size_t line = 0;
   for (bool more = true; more;) {
     codec::frame_header h;
     if (ec || !s.read_reply(h, ec)) {
@@ -762,8 +885,8 @@ std::vector<ls_entry> transfer_client::ls(const std::string& path, bool recursiv
       return out;
     }
     if (h.op() != "ls") {
-      ec = h.fields.value("code", "") == "not_found" ? make_error_code(errc::not_found)
-                                                     : make_error_code(errc::protocol_error);
+      ec = code_from_reply(h.fields) == "not_found" ? make_error_code(errc::not_found)
+                                                    : make_error_code(errc::protocol_error);
       why = code_from_reply(h.fields) + ": " + message_from_reply(h.fields);
       return out;
     }
@@ -782,18 +905,30 @@ std::vector<ls_entry> transfer_client::ls(const std::string& path, bool recursiv
     }
     std::size_t at = 0;
     while (at < body.size()) {
+      ++line;
       std::size_t nl = body.find('\n', at);
       if (nl == std::string::npos) nl = body.size();
-      auto j = json::parse(body.begin() + static_cast<std::ptrdiff_t>(at),
-                           body.begin() + static_cast<std::ptrdiff_t>(nl), nullptr, false);
+      bool empty = nl == at;
+      auto j = empty ? json()
+                     : json::parse(body.begin() + static_cast<std::ptrdiff_t>(at),
+                                   body.begin() + static_cast<std::ptrdiff_t>(nl), nullptr, false);
       at = nl + 1;
-      if (!j.is_object()) continue;
+      if (empty) continue;
+      // A line that is not an entry is a broken listing, not one to show in part.
+      reply_fields f(j);
+      if (!j.is_object()) f.reject("not a JSON object");
       ls_entry e;
-      e.name = j.value("name", "");
-      e.type = j.value("type", "");
-      e.size = j.value("size", std::uint64_t{0});
-      e.mode = j.value("mode", 0u);
-      e.mtime_ns = j.value("mtime_ns", std::int64_t{0});
+      e.name = f.str("name", {}, true);
+      e.type = f.str("type", {}, true);
+      e.size = f.u64("size", 0);
+      e.mode = static_cast<unsigned>(f.u64("mode", 0, false, 07777));
+      e.mtime_ns = f.i64("mtime_ns", 0);
+      if (!f.ok()) {
+        ec = errc::protocol_error;
+        why = f.why("line " + std::to_string(line) + " of the listing of '" + path + "'");
+        out.clear();
+        return out;
+      }
       out.push_back(std::move(e));
     }
   }
@@ -814,50 +949,110 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
     r.message = "cannot open output directory: " + ec.message();
     return {r};
   }
+  // Modes from a server are masked by the local umask, as those of a file made here would be,
+  // and files get no exec bit unless --preserve-mode (a downloaded script is not a program the
+  // user chose to run); setuid, setgid and sticky never.
+  const auto umask_bits = static_cast<unsigned>(current_umask());
+  const unsigned file_mask = (s.opt.preserve_mode ? 0777u : 0666u) & ~umask_bits;
+  const unsigned dir_mask = 0777u & ~umask_bits;
+  auto reply_code = [](const std::error_code& e) -> std::string {
+    if (e == errc::not_found) return "not_found";
+    return is_stream_error(e) ? "protocol_error" : "io_error";
+  };
   // Expand names into files (and directories to create) with a recursive listing each.
   struct job {
-    std::string remote, local;  // local: safe relative name below out_dir
+    std::string remote, local;       // local: safe relative name below out_dir
+    std::vector<std::string> parts;  // local, split into components
     std::uint64_t size = 0;
     bool dir = false;
     int mode = -1;               // directories: applied with the mtime after their files
     std::int64_t mtime_ns = -1;  // (adding an entry changes a directory's mtime)
   };
   std::vector<job> jobs;
+  std::set<std::string> seen;  // a name listed twice is fetched once
+  auto refuse = [&](const std::string& entry, std::string why) {
+    file_result r;
+    r.name = entry;
+    r.code = "unsafe_name";
+    r.message = std::move(why);
+    results.push_back(std::move(r));
+  };
   for (const auto& name : names) {
+    // What was asked, as components: every entry the server lists must lie inside it. A
+    // hostile server answering `get photos` with `.ssh` or `.git/hooks/pre-commit` must not
+    // get them written next to photos.
+    std::vector<std::string> want;
+    if (!name.empty()) want = split_safe_name(name, ec);
+    if (ec) {
+      refuse(name, "not a valid name (section 5 of PROTOCOL.md)");
+      ec.clear();
+      continue;
+    }
     std::string why;
     auto entries = ls(name, true, ec, why);
     if (ec) {
       file_result r;
       r.name = name;
-      r.code = ec == errc::not_found ? "not_found" : "io_error";
+      r.code = reply_code(ec);
       r.message = why;
       results.push_back(r);
       if (ec != errc::not_found) return results;
       ec.clear();
       continue;
     }
-    std::string strip;
-    if (auto slash = name.rfind('/'); slash != std::string::npos) strip = name.substr(0, slash + 1);
+    // `get a/b` writes b/... into out_dir: the components before the last are dropped.
+    const std::size_t keep_from = want.empty() ? 0 : want.size() - 1;
+    auto place = [&](const std::string& entry, std::vector<std::string>& local) {
+      std::error_code pec;
+      auto parts = split_safe_name(entry, pec);
+      if (pec) {
+        refuse(entry, "the server listed an unsafe name; nothing written for it");
+        return false;
+      }
+      if (parts.size() < want.size() || !std::equal(want.begin(), want.end(), parts.begin())) {
+        refuse(entry, "the server listed it for '" + name +
+                          "', but it is not inside that name; nothing written for it");
+        return false;
+      }
+      local.assign(parts.begin() + static_cast<std::ptrdiff_t>(keep_from), parts.end());
+      return true;
+    };
+    auto joined = [](const std::vector<std::string>& parts) {
+      std::string text;
+      for (const auto& p : parts) text += (text.empty() ? "" : "/") + p;
+      return text;
+    };
     bool is_dir = !(entries.size() == 1 && entries[0].name == name && entries[0].type == "file");
-    if (is_dir) {
+    if (is_dir && !want.empty()) {
       // A listing holds a directory's entries, not the directory: its mode and mtime come
       // from its parent's (one level) listing.
-      job top{name, name.substr(strip.size()), 0, true};
+      job top{name, want.back(), {want.back()}, 0, true};
+      std::string parent = joined(std::vector<std::string>(want.begin(), want.end() - 1));
       std::error_code pec;
       std::string pwhy;
-      std::string parent = strip.empty() ? std::string() : strip.substr(0, strip.size() - 1);
-      for (const auto& e : ls(parent, false, pec, pwhy)) {
+      auto siblings = ls(parent, false, pec, pwhy);
+      if (pec && pec != errc::not_found) {
+        file_result r;
+        r.name = name;
+        r.code = reply_code(pec);
+        r.message = pwhy;
+        results.push_back(r);
+        return results;
+      }
+      for (const auto& e : siblings) {
         if (e.name == name && e.type == "dir") {
           top.mode = static_cast<int>(e.mode & 0777);
           top.mtime_ns = e.mtime_ns;
         }
       }
-      jobs.push_back(std::move(top));
+      if (seen.insert(top.local).second) jobs.push_back(std::move(top));
     }
     for (auto& e : entries) {
       if (e.type != "file" && e.type != "dir") continue;
-      if (e.name.compare(0, strip.size(), strip) != 0) continue;
-      job j{e.name, e.name.substr(strip.size()), e.size, e.type == "dir"};
+      std::vector<std::string> local;
+      if (!place(e.name, local)) continue;
+      job j{e.name, joined(local), std::move(local), e.size, e.type == "dir"};
+      if (!seen.insert(j.local).second) continue;
       if (j.dir) {
         j.mode = static_cast<int>(e.mode & 0777);
         j.mtime_ns = e.mtime_ns;
@@ -865,7 +1060,17 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
       jobs.push_back(std::move(j));
     }
   }
-  // Prepare each local partial (validated names only: the server is a peer too).
+  // Directories that exist before anything is written are never changed by what a server
+  // says (a hostile one would chmod an existing .ssh to 0777): only those this get creates
+  // take its mode and mtime. Anything but "missing" counts as existing.
+  std::vector<char> existed(jobs.size(), 0);
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    if (!jobs[i].dir) continue;
+    std::error_code dec;
+    open_dir_chain(out.get(), jobs[i].parts, false, 0, dec);
+    existed[i] = !dec || dec != std::errc::no_such_file_or_directory;
+  }
+  // Prepare each local partial.
   struct prepared {
     unique_fd parent, file;
     std::string base;
@@ -883,14 +1088,7 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
     file_result r;
     r.name = j.local;
     r.directory = j.dir;
-    auto parts = split_safe_name(j.local, ec);
-    if (ec) {
-      r.code = "unsafe_name";
-      r.message = "the server sent an unsafe name";
-      results.push_back(r);
-      ec.clear();
-      continue;
-    }
+    const auto& parts = j.parts;
     if (j.dir) {
       open_dir_chain(out.get(), parts, true, 0755, ec);
       if (ec) fail_result(r, ec);
@@ -943,7 +1141,11 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
     send_all(s.fd(), requests, send_ec);
     ::shutdown(s.fd(), SHUT_WR);
   });
-  for (std::size_t k = 0; k < asked.size() && !ec; ++k) {
+  thread_guard guard(sender, s.fd());
+  // A malformed reply: the server cannot be trusted any further, so the rest is given up
+  // and every partial stays as it is, for --resume.
+  std::string problem;
+  for (std::size_t k = 0; k < asked.size() && !ec && problem.empty(); ++k) {
     std::size_t i = asked[k];
     auto& p = prep[i];
     auto& r = results[static_cast<std::size_t>(p.result)];
@@ -956,14 +1158,25 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
       overall.finished(jobs[i].size);
       continue;
     }
-    auto offset = h.fields.value("offset", std::uint64_t{0});
-    auto size = h.fields.value("file_size", std::uint64_t{0});
+    reply_fields f(h.fields);
+    auto offset = f.u64("offset", 0);
+    auto size = f.u64("file_size", 0, true);
+    auto mode = f.u64("mode", 0644, false, 07777);
+    auto mtime_ns = f.i64("mtime_ns", -1);
+    if (f.ok() && id_of(h.fields) != base_id + i) f.reject("an \"id\" that is not the request's");
+    if (f.ok() && (offset > size || h.body_size != size - offset))
+      f.reject("\"size\", \"offset\" and \"file_size\" that disagree");
+    if (f.ok() && offset != 0 && offset != p.offset)
+      f.reject("an \"offset\" that is not where the local partial ends");
+    if (!f.ok()) {
+      problem = f.why("the reply for " + r.name);
+      break;
+    }
     hasher hs(s.opt.hash);
-    if (offset > 0 && offset == p.offset && p.prefix) {
+    if (offset > 0 && p.prefix) {
       hs = *p.prefix;
       r.resumed_from = offset;
     } else {
-      offset = 0;
       r.restarted = p.offset > 0;
     }
     if (::ftruncate(p.file.get(), static_cast<off_t>(offset)) != 0) ec = last_error();
@@ -985,46 +1198,61 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
     if (!s.read_reply(t, ec)) break;
     r.seconds = seconds_since(t0);
     r.file_size = at;
+    reply_fields tf(t.fields);
+    std::string their_hash = tf.str("hash", {}, true);
+    if (t.op() != "end") tf.reject("no \"end\" trailer");
+    if (!tf.ok()) {
+      problem = tf.why("the trailer for " + r.name);
+      break;  // the bytes may be right: the partial stays, --resume checks its prefix
+    }
     r.hash = hs.hex();
     if (wec) {
       fail_result(r, wec);
       continue;
     }
-    if (t.op() != "end" || t.fields.value("hash", std::string()) != r.hash || at != size) {
+    if (their_hash != r.hash || at != size) {
       r.code = "hash_mismatch";
       r.message = "received bytes do not match the server's hash";
       ::unlinkat(p.parent.get(), partial_name(p.base).c_str(), 0);
       continue;
     }
-    finish_file(p.file.get(), at, h.fields.value("mode", 0644) & 0777,
-                h.fields.value("mtime_ns", std::int64_t{-1}), wec);
+    finish_file(p.file.get(), at, static_cast<int>(mode & file_mask), mtime_ns, wec);
     if (!wec) promote(p.parent.get(), partial_name(p.base), p.base, s.opt.overwrite, wec);
     if (wec) fail_result(r, wec);
   }
-  sender.join();
-  if (ec || send_ec) {
+  if (problem.empty() && !ec) {
+    guard.join();
+  } else {
+    guard.stop();
+  }
+  if (!problem.empty() || ec || send_ec) {
     for (std::size_t i : asked) {
       auto& r = results[static_cast<std::size_t>(prep[i].result)];
-      if (r.hash.empty() && r.code.empty()) fail_result(r, ec ? ec : send_ec);
+      if (!r.hash.empty() || !r.code.empty()) continue;
+      if (!problem.empty()) {
+        r.code = "protocol_error";
+        r.message = problem;
+      } else {
+        fail_result(r, ec ? ec : send_ec);
+      }
     }
   }
   // Directory modes and mtimes last, deepest first: writing a directory's files (and
   // renaming their partials) changed its mtime; setting a child's does not touch its parent.
+  // Only for the directories this get created.
   std::vector<std::size_t> dirs;
   for (std::size_t i = 0; i < jobs.size(); ++i) {
-    if (jobs[i].dir) dirs.push_back(i);
+    if (jobs[i].dir && !existed[i]) dirs.push_back(i);
   }
-  auto depth = [&](std::size_t i) {
-    return std::count(jobs[i].local.begin(), jobs[i].local.end(), '/');
-  };
-  std::stable_sort(dirs.begin(), dirs.end(),
-                   [&](std::size_t a, std::size_t b) { return depth(a) > depth(b); });
+  std::stable_sort(dirs.begin(), dirs.end(), [&](std::size_t a, std::size_t b) {
+    return jobs[a].parts.size() > jobs[b].parts.size();
+  });
   for (std::size_t i : dirs) {
     std::error_code dec;
-    auto parts = split_safe_name(jobs[i].local, dec);
-    if (dec) continue;  // already reported as unsafe_name
-    unique_fd d = open_dir_chain(out.get(), parts, false, 0755, dec);
-    if (!dec) finish_dir(d.get(), jobs[i].mode, jobs[i].mtime_ns, dec);
+    unique_fd d = open_dir_chain(out.get(), jobs[i].parts, false, 0755, dec);
+    int mode =
+        jobs[i].mode >= 0 ? static_cast<int>(static_cast<unsigned>(jobs[i].mode) & dir_mask) : -1;
+    if (!dec) finish_dir(d.get(), mode, jobs[i].mtime_ns, dec);
     if (dec) {
       for (auto& r : results) {
         if (r.directory && r.name == jobs[i].local) fail_result(r, dec);

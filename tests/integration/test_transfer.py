@@ -117,12 +117,18 @@ class RoundTrip(unittest.TestCase):
             with Server("serve", served, "127.0.0.1:0") as srv:
                 r = run("get", "top", srv.endpoint, "-o", out)
                 self.assertEqual(r.returncode, 0, r.stderr)
-                r = run("get", "top/a", srv.endpoint, "-o", os.path.join(out, "top"),
-                        "--overwrite")  # a nested directory named by its path
+                # A nested directory named by its path, into a fresh directory: a get never
+                # changes the mode or mtime of a directory that existed before it.
+                os.mkdir(os.path.join(d, "out2"))
+                r = run("get", "top/a", srv.endpoint, "-o", os.path.join(d, "out2"))
                 self.assertEqual(r.returncode, 0, r.stderr)
             for rel, ns in want.items():
                 self.assertEqual(os.stat(os.path.join(out, rel)).st_mtime_ns, ns, rel)
+                if rel.startswith("top/a"):
+                    self.assertEqual(os.stat(os.path.join(d, "out2", rel[4:])).st_mtime_ns, ns,
+                                     rel)
             self.assertEqual(os.stat(os.path.join(out, "top/a")).st_mode & 0o777, 0o750)
+            self.assertEqual(os.stat(os.path.join(d, "out2", "a")).st_mode & 0o777, 0o750)
             self.assertEqual(read(os.path.join(out, "top/a/b/h")), b"top/a/b/h")
 
     def test_stdin_stream_exists_and_overwrite(self):

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "sockit/net/endpoint.hpp"
+#include "sockit/net/terminal_text.hpp"
 #include "sockit/service/chat_command.hpp"  // check_nick, check_room: chat's name rules
 
 namespace sockit::service {
@@ -101,9 +102,9 @@ class chat_server {
   std::shared_ptr<impl> impl_;
 };
 
-/// Makes a peer's text safe to relay: C0/C1 control characters (ESC included, so no ANSI
-/// sequence survives) become caret notation (^[) or U+FFFD, tabs become spaces, invalid
-/// UTF-8 and bidirectional overrides become U+FFFD. Valid UTF-8 text passes unchanged.
-std::string neutralize(std::string_view text);
+/// Makes a peer's text safe to relay (the shared rule of net/terminal_text.hpp): C0
+/// controls become caret notation (^[), tabs spaces, invalid UTF-8, C1 controls, bidi and
+/// zero-width characters U+FFFD.
+using net::neutralize;
 
 }  // namespace sockit::service

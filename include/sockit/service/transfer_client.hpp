@@ -70,7 +70,8 @@ struct transfer_client_options {
   hash_algorithm hash = hash_algorithm::xxh3;
   bool resume = false;
   bool overwrite = false;
-  int io_timeout_s = 60;  // a peer silent this long is an error
+  bool preserve_mode = false;  // get: keep a file's exec bits (still masked by the umask)
+  int io_timeout_s = 60;       // a peer silent this long is an error
 };
 
 class transfer_client {
@@ -87,7 +88,11 @@ class transfer_client {
   /// the connection fails (the remaining items then carry that error).
   std::vector<file_result> put(const std::vector<put_item>& items, const progress_fn& progress);
 
-  /// Downloads NAMEs (files or directories) into `out_dir`.
+  /// Downloads NAMEs (files or directories) into `out_dir`. Every entry written lies inside
+  /// the subtree of the NAME it was listed for (others are refused as unsafe_name, nothing
+  /// written); modes are masked by the umask (files lose exec bits unless preserve_mode);
+  /// directories that existed before keep their mode and mtime. A malformed reply ends the
+  /// transfer with protocol_error results, partials kept for resume.
   std::vector<file_result> get(const std::vector<std::string>& names, const std::string& out_dir,
                                const progress_fn& progress);
 
