@@ -8,6 +8,7 @@
 #include <exception>
 
 #include "commands.hpp"
+#include "sockit/net/terminal_text.hpp"
 
 namespace {
 
@@ -48,7 +49,10 @@ int main(int argc, char** argv) {
     // own codes, such as 106, would mean nothing to a script).
     return app.exit(e) == 0 ? 0 : 2;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "sockit: error: {}\n", e.what());
+    // A message may quote a peer (a server's refusal, a name it sent). The shared rule's
+    // chat rendering, not escape_for_terminal: it leaves the \xNN that net's own messages
+    // already use for untrusted bytes as they are, instead of doubling their backslashes.
+    fmt::print(stderr, "sockit: error: {}\n", sockit::net::neutralize(e.what()));
     return 1;
   }
   return exit_code;

@@ -342,6 +342,12 @@ void set_timeouts(int fd, int seconds) {
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
+bool sendable_name(const std::string& name) {
+  std::error_code ec;
+  split_safe_name(name, ec);
+  return !ec;
+}
+
 }  // namespace
 
 std::vector<put_item> plan_put(const std::vector<std::string>& paths, const std::string& stdin_name,
@@ -355,6 +361,13 @@ std::vector<put_item> plan_put(const std::vector<std::string>& paths, const std:
       if (stdin_name.empty()) {
         ec = errc::unsafe_name;
         why = "'-' (stdin) needs --name";
+        return {};
+      }
+      std::error_code nec;
+      split_safe_name(stdin_name, nec);
+      if (nec) {
+        ec = nec;
+        why = "--name: " + nec.message();
         return {};
       }
       items.push_back({put_item::kind::stdin_stream, p, stdin_name});
@@ -379,6 +392,13 @@ std::vector<put_item> plan_put(const std::vector<std::string>& paths, const std:
       skipped.push_back(p + " (symlink, not followed)");
       continue;
     }
+    // The server accepts only names its rule accepts (valid UTF-8, no control characters,
+    // NAME_MAX per component): anything else is skipped here with the reason, not sent (a
+    // name that is not UTF-8 cannot even be put in a JSON header).
+    if (!sendable_name(base)) {
+      skipped.push_back(p + " (name not valid UTF-8 or not allowed by the protocol)");
+      continue;
+    }
     if (fs::is_regular_file(st)) {
       items.push_back({put_item::kind::file, p, base});
       continue;
@@ -396,7 +416,11 @@ std::vector<put_item> plan_put(const std::vector<std::string>& paths, const std:
       // both, a readlink per component per file).
       std::string rel = base + "/" + it->path().lexically_relative(path).generic_string();
       auto est = it->symlink_status(sec);
-      if (fs::is_symlink(est)) {
+      if (!sendable_name(rel)) {
+        skipped.push_back(it->path().string() +
+                          " (name not valid UTF-8 or not allowed by the protocol)");
+        if (fs::is_directory(est)) it.disable_recursion_pending();
+      } else if (fs::is_symlink(est)) {
         skipped.push_back(it->path().string() + " (symlink, not followed)");
       } else if (fs::is_directory(est)) {
         found.push_back({put_item::kind::directory, it->path().string(), rel});

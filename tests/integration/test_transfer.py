@@ -131,6 +131,30 @@ class RoundTrip(unittest.TestCase):
             self.assertEqual(os.stat(os.path.join(d, "out2", "a")).st_mode & 0o777, 0o750)
             self.assertEqual(read(os.path.join(out, "top/a/b/h")), b"top/a/b/h")
 
+    def test_names_the_protocol_cannot_carry_are_skipped_not_fatal(self):
+        # A local name that is not UTF-8 cannot go in a JSON header: it used to abort the
+        # client (nlohmann's type_error, exit 134). Now it is skipped with the reason.
+        with TempDir() as d:
+            served, src = os.path.join(d, "served"), os.path.join(d, "src")
+            os.mkdir(served)
+            os.makedirs(os.path.join(src, "tree"))
+            bad = os.path.join(os.fsencode(src), b"tree", b"bad\xff\x1bname")
+            with open(bad, "wb") as f:
+                f.write(b"x")
+            write(os.path.join(src, "tree", "good"), b"good")
+            with Server("serve", served, "127.0.0.1:0") as srv:
+                r = run("put", os.path.join(src, "tree"), srv.endpoint, timeout_s=30)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn(b"skipped", r.stdout + r.stderr)
+                self.assertNotIn(b"\x1b", r.stdout + r.stderr)  # the name is shown escaped
+                r = run("put", os.fsdecode(bad), srv.endpoint, timeout_s=30)
+                self.assertIn(r.returncode, (0, 1), r.stderr)
+                self.assertIn(b"skipped", r.stdout + r.stderr)
+                r = run("put", "-", "--name", "a\x01b", srv.endpoint, input=b"x", timeout_s=30)
+                self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertEqual(read(os.path.join(served, "tree", "good")), b"good")
+            self.assertEqual(os.listdir(os.path.join(served, "tree")), ["good"])
+
     def test_stdin_stream_exists_and_overwrite(self):
         with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--allow-overwrite") as srv:
             data = os.urandom(3 * MiB + 5)
