@@ -22,7 +22,8 @@ int run_ls(const ls_cli_options& o) {
   std::string why;
   client.connect(net::endpoint::parse(o.endpoint), ec, why);
   if (ec) throw std::runtime_error(escape_for_terminal(why));  // the server's words
-  auto entries = client.ls(o.path, o.recursive, ec, why);
+  bool truncated = false;
+  auto entries = client.ls(o.path, o.recursive, ec, why, &truncated);
   if (ec) {
     print_line("sockit: " + escape_for_terminal(why), stderr);
     return 1;
@@ -38,6 +39,11 @@ int run_ls(const ls_cli_options& o) {
       print_line(fmt::format("{:<4} {:>12} {}{}", escape_for_terminal(e.type), e.size,
                              escape_for_terminal(e.name), e.type == "dir" ? "/" : ""));
     }
+  }
+  if (truncated) {  // like ls(1) on an unreadable subdirectory: what it could show, then 1
+    print_line("sockit: the server cut this listing short at its limits (entries or depth)",
+               stderr);
+    return 1;
   }
   return 0;
 }

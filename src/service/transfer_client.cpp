@@ -890,7 +890,8 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
 }
 
 std::vector<ls_entry> transfer_client::ls(const std::string& path, bool recursive,
-                                          std::error_code& ec, std::string& why) {
+                                          std::error_code& ec, std::string& why, bool* truncated) {
+  if (truncated != nullptr) *truncated = false;
   auto& s = *impl_;
   std::vector<ls_entry> out;
   std::string frame;
@@ -916,6 +917,9 @@ std::vector<ls_entry> transfer_client::ls(const std::string& path, bool recursiv
     }
     auto it = h.fields.find("more");
     more = it != h.fields.end() && it->is_boolean() && it->get<bool>();
+    auto cut = h.fields.find("truncated");
+    if (!more && truncated != nullptr && cut != h.fields.end() && cut->is_boolean())
+      *truncated = cut->get<bool>();
     listed += h.body_size;
     if (listed > max_listing) {
       ec = errc::body_too_large;
@@ -1013,7 +1017,17 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
       continue;
     }
     std::string why;
-    auto entries = ls(name, true, ec, why);
+    bool cut_short = false;
+    auto entries = ls(name, true, ec, why, &cut_short);
+    if (!ec && cut_short) {
+      // Fetch what was listed, and say that it is not all: a silent partial tree would
+      // look like a complete one.
+      file_result r;
+      r.name = name;
+      r.code = reply_code(make_error_code(errc::body_too_large));
+      r.message = "the server cut its listing short at its limits: not every file was fetched";
+      results.push_back(r);
+    }
     if (ec) {
       file_result r;
       r.name = name;

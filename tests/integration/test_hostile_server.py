@@ -226,6 +226,29 @@ class GetStaysInside(unittest.TestCase):
             self.assertEqual(os.listdir(elsewhere), [])
 
 
+class TruncatedListing(unittest.TestCase):
+    """A listing the server cut short at its limits ("truncated": true on the last frame):
+    ls shows what came and exits 1, get fetches what came and reports the rest missing."""
+
+    def answer(self, h):
+        if h["op"] == "ls":
+            body = json.dumps(entry("d/a", size=1)).encode() + b"\n"
+            return frame({"op": "ls", "id": h["id"], "path": h.get("path", ""),
+                          "truncated": True}, body)
+        return tree({}, {"d/a": (b"x", 0o644)})(h)
+
+    def test_ls_and_get_say_the_listing_was_cut_short(self):
+        with HostileServer(self.answer) as srv, TempDir() as out:
+            r = sockit("ls", "-r", srv.endpoint, "d")
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(b"d/a", r.stdout)
+            self.assertIn(b"cut this listing short", r.stderr)
+            r = sockit("get", "d", srv.endpoint, "-o", out, "--hash", "sha256")
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertEqual(read(os.path.join(out, "d", "a")), b"x")
+            self.assertIn(b"cut its listing short", r.stdout + r.stderr)
+
+
 class GetModes(unittest.TestCase):
     FILES = {"photos/run.sh": (b"#!/bin/sh\n", 0o4777), "photos/data": (b"12345", 0o666)}
     LISTINGS = {("photos", True): [entry("photos/run.sh", size=10), entry("photos/data", size=5),

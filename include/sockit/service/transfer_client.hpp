@@ -96,8 +96,10 @@ class transfer_client {
   std::vector<file_result> get(const std::vector<std::string>& names, const std::string& out_dir,
                                const progress_fn& progress);
 
+  /// `truncated` (if given) is set when the server cut the listing short at its limits
+  /// (docs/PROTOCOL.md: entries or depth); the entries before the cut are returned.
   std::vector<ls_entry> ls(const std::string& path, bool recursive, std::error_code& ec,
-                           std::string& why);
+                           std::string& why, bool* truncated = nullptr);
 
   /// The seeds' classic upload: struct.pack('i', len(head)) + {"file_size","file_name","md5"}
   /// + the bytes, for each file, on a fresh connection (no magic, no replies).
