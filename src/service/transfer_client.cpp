@@ -606,7 +606,13 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
   std::mutex mu;
   std::vector<std::uint64_t> done_bytes(items.size(), 0);
   std::vector<clock_type::time_point> started(items.size(), clock_type::now());
+  // Written by the sender once a file's bytes are all hashed, read by the reply loop: under
+  // `mu`, and empty until then, so an `ok` that comes before the trailer is caught.
   std::vector<std::string> local_hash(items.size());
+  auto set_local_hash = [&](std::size_t i, std::string hex) {
+    std::lock_guard lock(mu);
+    local_hash[i] = std::move(hex);
+  };
   std::error_code send_error;
   std::thread sender([&] {
     std::string frame;
@@ -662,7 +668,7 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
         std::string_view body(buf.data(), static_cast<std::size_t>(size - from));
         hasher hs = prefix[i] && from > 0 ? *prefix[i] : hasher(s.opt.hash);
         hs.update(body);
-        local_hash[i] = hs.hex();
+        set_local_hash(i, hs.hex());
         codec::append_frame(gathered, put_header(i, id, body.size(), from, st));
         gathered.append(body);
         codec::append_frame(gathered, json{{"op", "end"}, {"id", id}, {"hash", local_hash[i]}});
@@ -717,7 +723,7 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
           overall.report(progress, it.remote_name, total, unknown_size, i, items.size());
         }
         overall.finished(total);
-        local_hash[i] = hs.hex();
+        set_local_hash(i, hs.hex());
         frame.clear();
         codec::append_frame(frame, json{{"op", "end"}, {"id", id}, {"hash", local_hash[i]}});
         if (!ec) send_all(s.fd(), frame, ec);
@@ -753,7 +759,7 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
         }
         if (size == from) overall.report(progress, it.remote_name, size, size, i, items.size());
         overall.finished(size);
-        local_hash[i] = hs.hex();
+        set_local_hash(i, hs.hex());
         frame.clear();
         codec::append_frame(frame, json{{"op", "end"}, {"id", id}, {"hash", local_hash[i]}});
         if (!ec) send_all(s.fd(), frame, ec);
@@ -850,6 +856,15 @@ std::vector<file_result> transfer_client::put(const std::vector<put_item>& items
       r.file_size = f.u64("file_size", r.file_size);
       if (!f.ok()) {
         problem = f.why("the reply for " + r.name);
+        r.hash.clear();
+        r.code = "protocol_error";
+        r.message = problem;
+        break;
+      }
+      if (!r.directory && local_hash[i].empty()) {
+        // Confirmed before this client sent the trailer, or with no hash: a server that
+        // confirms what it has not seen cannot be trusted with the rest either.
+        problem = "the server confirmed " + r.name + " before it was sent";
         r.hash.clear();
         r.code = "protocol_error";
         r.message = problem;

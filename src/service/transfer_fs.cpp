@@ -110,7 +110,11 @@ std::string classic_safe_name(std::string_view file_name, std::error_code& ec) {
 }
 
 std::string partial_name(std::string_view base) {
-  constexpr std::size_t name_max = 255, tag = 1 + 16;  // "~" + 16 hex digits
+  // A base too long for "." + base + suffix keeps a prefix, then ':' and 128 bits of its
+  // SHA-256. ':' never occurs in a valid name (is_safe_component), so no short name maps to
+  // a long name's partial; SHA-256, not XXH3, so a peer cannot make two long names collide
+  // (XXH3 is not collision-resistant, and 64 bits of anything fall to a birthday search).
+  constexpr std::size_t name_max = 255, tag = 1 + 32;  // ":" + 32 hex digits
   std::string s = ".";
   if (1 + base.size() + partial_suffix.size() <= name_max) {
     s += base;
@@ -118,11 +122,11 @@ std::string partial_name(std::string_view base) {
     std::size_t keep = name_max - 1 - tag - partial_suffix.size();
     // Back up to the start of a UTF-8 sequence, so the shortened name stays valid UTF-8.
     while (keep > 0 && (static_cast<unsigned char>(base[keep]) & 0xC0) == 0x80) --keep;
-    hasher h(hash_algorithm::xxh3);
+    hasher h(hash_algorithm::sha256);
     h.update(base);
     s += base.substr(0, keep);
-    s += '~';
-    s += h.hex().substr(0, 16);
+    s += ':';
+    s += h.hex().substr(0, 32);
   }
   s += partial_suffix;
   return s;

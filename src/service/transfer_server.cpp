@@ -30,8 +30,8 @@
 #include "sockit/net/socket.hpp"
 #include "sockit/service/transfer_fs.hpp"
 #include "sockit/service/transfer_hash.hpp"
-#include "sockit/service/transfer_listing.hpp"
 #include "sockit/service/transfer_limits.hpp"
+#include "sockit/service/transfer_listing.hpp"
 #include "sockit/session/deadline.hpp"
 #include "sockit/session/frame_io.hpp"
 #include "sockit/session/stream_server.hpp"
@@ -660,13 +660,6 @@ struct transfer_server::impl {
     b.clear();
   }
 
-  // Cached from the last stat on a connection, so a resume does not hash the prefix twice.
-  struct prefix_cache {
-    std::string name;
-    std::uint64_t size = 0;
-    std::optional<hasher> state;
-  };
-
   void open_listener() {
     std::error_code ec;
     std::string why;
@@ -858,7 +851,6 @@ struct transfer_server::impl {
                  {"auth", nullptr}});
     if (auto ec = co_await w.flush()) co_return ec;
 
-    prefix_cache cache;
     made_dirs made;
     for (;;) {
       if (!r.has_buffered()) {
@@ -875,14 +867,14 @@ struct transfer_server::impl {
       std::string_view op = h.op();
       if (op != "put") co_await commit(batch, &w, peer);  // replies stay in request order
       if (op == "put") {
-        ec = co_await handle_put(r, w, h, id, peer, cache, batch, made);
+        ec = co_await handle_put(r, w, h, id, peer, batch, made);
         if (ec) {
           co_await commit(batch, &w, peer);
           co_await w.flush();
           co_return ec;
         }
       } else if (op == "stat") {
-        co_await handle_stat(w, h, id, cache);
+        co_await handle_stat(w, h, id);
       } else if (op == "get") {
         ec = co_await handle_get(w, h, id, peer);
         if (ec) co_return ec;
@@ -940,8 +932,8 @@ struct transfer_server::impl {
 
   asio::awaitable<std::error_code> handle_put(reader_type& r, writer_type& w,
                                               const codec::frame_header& h, const json& id,
-                                              const std::string& peer, prefix_cache& cache,
-                                              commit_batch& batch, made_dirs& made) {
+                                              const std::string& peer, commit_batch& batch,
+                                              made_dirs& made) {
     const json& f = h.fields;
     std::string name = str_field(f, "name");
     bool stream = !h.has_body;
@@ -968,7 +960,6 @@ struct transfer_server::impl {
       ec = co_await hash_prefix(w, up.file.get(), offset, prefix);
       if (!ec) co_await on_disk([&] { ec = up.verify_prefix(prefix_hash, prefix); });
     }
-    cache = prefix_cache{};
     rate_floor rate = body_rate();
     if (ec) {
       up.done = true;
@@ -1060,8 +1051,7 @@ struct transfer_server::impl {
                           false, 0, ec);
   }
 
-  asio::awaitable<void> handle_stat(writer_type& w, const codec::frame_header& h, const json& id,
-                                    prefix_cache& cache) {
+  asio::awaitable<void> handle_stat(writer_type& w, const codec::frame_header& h, const json& id) {
     const json& f = h.fields;
     std::string name = str_field(f, "name");
     hash_algorithm algo = hash_algorithm::xxh3;
@@ -1095,7 +1085,6 @@ struct transfer_server::impl {
           reply["partial_size"] = size;
           reply["partial_hash"] = hs.hex();
           reply["hash"] = hash_name(algo);
-          cache = prefix_cache{name, size, std::move(hs)};
         }
       }
     }

@@ -67,7 +67,17 @@ TEST(TransferFs, PartialNamesOfLongBasesFitNameMax) {
   for (int i = 0; i < 85; ++i) han += "中";
   std::string p = partial_name(han);
   EXPECT_LE(p.size(), 255u);
-  EXPECT_TRUE(is_safe_component(p.substr(0, p.size() - 12).substr(1))) << p;  // valid UTF-8
+  EXPECT_TRUE(is_safe_component(p.substr(1, p.find(':') - 1))) << p;  // valid UTF-8
+}
+
+TEST(TransferFs, NoShortNameSharesALongNamesPartial) {
+  // A hostile server listing both a long name L and the short name S that spells L's
+  // shortened partial must not get them one file (review finding): S cannot contain ':'.
+  std::string long_name(250, 'L');
+  std::string p = partial_name(long_name);
+  std::string spelled = p.substr(1, p.size() - 1 - 12);  // what a short name would need
+  EXPECT_FALSE(is_safe_component(spelled));  // so no peer can name it, and no get writes it
+  EXPECT_NE(partial_name(std::string(251, 'L')), p);
 }
 
 TEST(TransferFs, PeerModesAreMasked) {
