@@ -916,7 +916,15 @@ std::vector<ls_entry> transfer_client::ls(const std::string& path, bool recursiv
   send_all(s.fd(), frame, ec);
   // A long listing comes in several `ls` frames, all but the last with "more": true.
   constexpr std::uint64_t max_listing = 256u << 20;
-  std::uint64_t listed = 0;
+  // A server sends pieces of about 256 KiB: even empty frames are bounded in number, so one
+  // that says "more" forever cannot keep the client reading forever.
+  constexpr std::uint64_t max_listing_frames = 65536;
+  // One entry is one short JSON object: a line longer or deeper than this is not an entry,
+  // and parsing it would cost many times its size in memory.
+  constexpr std::size_t max_entry_line = 16 * 1024;
+  constexpr std::uint32_t max_entry_depth = 4;
+  constexpr std::size_t max_entries = 1'000'000;
+  std::uint64_t listed = 0, frames = 0;
   std::size_t line = 0;
   for (bool more = true; more;) {
     codec::frame_header h;
@@ -935,12 +943,13 @@ std::vector<ls_entry> transfer_client::ls(const std::string& path, bool recursiv
     auto cut = h.fields.find("truncated");
     if (!more && truncated != nullptr && cut != h.fields.end() && cut->is_boolean())
       *truncated = cut->get<bool>();
-    listed += h.body_size;
-    if (listed > max_listing) {
+    // Checked before adding: a body size near 2^64 would wrap the sum back under the cap.
+    if (h.body_size > max_listing - listed || ++frames > max_listing_frames) {
       ec = errc::body_too_large;
       why = "listing larger than 256 MiB";
       return out;
     }
+    listed += h.body_size;
     std::string body;
     if (!s.reader->read_body_into(body, ec)) {
       why = "ls failed: " + ec.message();
@@ -952,13 +961,15 @@ std::vector<ls_entry> transfer_client::ls(const std::string& path, bool recursiv
       std::size_t nl = body.find('\n', at);
       if (nl == std::string::npos) nl = body.size();
       bool empty = nl == at;
-      auto j = empty ? json()
-                     : json::parse(body.begin() + static_cast<std::ptrdiff_t>(at),
-                                   body.begin() + static_cast<std::ptrdiff_t>(nl), nullptr, false);
+      std::string_view text(body.data() + at, nl - at);
+      bool too_big = text.size() > max_entry_line ||
+                     codec::json_depth(text, max_entry_depth) > max_entry_depth;
+      auto j = empty || too_big ? json() : json::parse(text, nullptr, false);
       at = nl + 1;
       if (empty) continue;
       // A line that is not an entry is a broken listing, not one to show in part.
       reply_fields f(j);
+      if (too_big) f.reject("an entry longer or deeper than an entry can be");
       if (!j.is_object()) f.reject("not a JSON object");
       ls_entry e;
       e.name = f.str("name", {}, true);
@@ -969,6 +980,12 @@ std::vector<ls_entry> transfer_client::ls(const std::string& path, bool recursiv
       if (!f.ok()) {
         ec = errc::protocol_error;
         why = f.why("line " + std::to_string(line) + " of the listing of '" + path + "'");
+        out.clear();
+        return out;
+      }
+      if (out.size() >= max_entries) {  // the server's own cap: more is not a real listing
+        ec = errc::body_too_large;
+        why = "listing of more than 1,000,000 entries";
         out.clear();
         return out;
       }

@@ -249,6 +249,41 @@ class TruncatedListing(unittest.TestCase):
             self.assertIn(b"cut its listing short", r.stdout + r.stderr)
 
 
+class ListingBounds(unittest.TestCase):
+    """What a listing may cost the client: the 256 MiB cap cannot be wrapped by a body size
+    near 2^64, "more" frames are finite, an entry line is short and shallow (review
+    findings: each made ls buffer, parse or read without bound)."""
+
+    def listing(self, *frames_):
+        def answer(h):
+            return b"".join(frames_) if h["op"] == "ls" else None
+        return answer
+
+    def ls(self, answer):
+        with HostileServer(answer) as srv:
+            return sockit("ls", "-r", srv.endpoint)
+
+    def test_a_body_size_that_wraps_the_cap_is_refused(self):
+        first = json.dumps(entry("a")).encode() + b"\n"
+        head = json.dumps({"op": "ls", "id": 1, "more": True,
+                           "size": (1 << 64) - len(first) + 10}).encode()
+        r = self.ls(self.listing(frame({"op": "ls", "id": 1, "more": True}, first),
+                                 struct.pack(">I", len(head)) + head))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(b"larger than 256 MiB", r.stderr)
+
+    def test_more_frames_are_finite(self):
+        r = self.ls(self.listing(frame({"op": "ls", "id": 1, "more": True}) * 70000))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(b"larger than 256 MiB", r.stderr)
+
+    def test_a_deep_entry_line_is_not_parsed(self):
+        body = b'{"name":"a","type":"file","x":' + b"[" * 100000 + b"]" * 100000 + b"}\n"
+        r = self.ls(self.listing(frame({"op": "ls", "id": 1}, body)))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(b"deeper than an entry", r.stderr)
+
+
 class GetModes(unittest.TestCase):
     FILES = {"photos/run.sh": (b"#!/bin/sh\n", 0o4777), "photos/data": (b"12345", 0o666)}
     LISTINGS = {("photos", True): [entry("photos/run.sh", size=10), entry("photos/data", size=5),
