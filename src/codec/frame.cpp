@@ -59,8 +59,12 @@ frame_header parse_header(std::string_view text, const limits& lim, format fmt,
     ec = errc::header_too_deep;
     return h;
   }
-  h.fields = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
-  if (h.fields.is_discarded() || !h.fields.is_object()) {
+  // nlohmann's lexer takes a NUL byte for the end of the input and ignores what follows, so
+  // `{}\0anything` would parse as `{}`; a raw NUL is never valid JSON text (found by the
+  // header fuzzer: the depth scan and the parser disagreed about what the header was).
+  const bool has_nul = text.find('\0') != std::string_view::npos;
+  if (!has_nul) h.fields = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+  if (has_nul || h.fields.is_discarded() || !h.fields.is_object()) {
     ec = errc::bad_header;
     h.fields = nlohmann::json::object();
     return h;

@@ -81,7 +81,24 @@ bool is_dangerous_code_point(std::uint32_t cp) noexcept {
          (cp >= 0x202a && cp <= 0x202e) ||  // bidi embeddings and overrides
          (cp >= 0x2060 && cp <= 0x2064) ||  // word joiner, invisible operators
          (cp >= 0x2066 && cp <= 0x2069) ||  // bidi isolates
-         cp == 0xfeff;                      // zero-width no-break space (BOM)
+         cp == 0xfeff ||                    // zero-width no-break space (BOM)
+         // The rest of Unicode's Default_Ignorable_Code_Point set: shown as nothing, so a
+         // name with one looks like a name without it. Variation selectors (U+FE00-FE0F,
+         // U+E0100-E01EF) are left out: they change how the character before them looks
+         // (emoji, CJK variants) and are in much ordinary text.
+         cp == 0x00ad ||                      // soft hyphen
+         cp == 0x034f ||                      // combining grapheme joiner
+         cp == 0x115f || cp == 0x1160 ||      // Hangul choseong / jungseong fillers
+         cp == 0x17b4 || cp == 0x17b5 ||      // Khmer inherent vowels
+         (cp >= 0x180b && cp <= 0x180f) ||    // Mongolian free variation selectors, vowel sep.
+         cp == 0x2065 ||                      // reserved in the invisible-operator block
+         (cp >= 0x206a && cp <= 0x206f) ||    // deprecated format characters
+         cp == 0x3164 || cp == 0xffa0 ||      // Hangul fillers
+         (cp >= 0xfff0 && cp <= 0xfffb) ||    // interlinear annotation and unassigned specials
+         (cp >= 0x1bca0 && cp <= 0x1bca3) ||  // shorthand format controls
+         (cp >= 0x1d173 && cp <= 0x1d17a) ||  // musical symbol format controls
+         (cp >= 0xe0000 && cp <= 0xe00ff) ||  // tag characters (and unassigned ignorables)
+         (cp >= 0xe01f0 && cp <= 0xe0fff);    // unassigned default ignorables
 }
 
 std::string escape_terminal_text(std::string_view text) {

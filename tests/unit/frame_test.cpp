@@ -189,6 +189,16 @@ TEST(Frame, MalformedHeadersAreTypedErrors) {
   }
 }
 
+TEST(Frame, ANulByteIsNotTheEndOfAHeader) {
+  // nlohmann stops at a NUL and would have taken `{"op":"ls"}` alone (header fuzzer).
+  for (std::string text : {std::string("{\"op\":\"ls\"}\0{\"x\":1}", 20), std::string("{}\0", 3),
+                           std::string("{\"a\":\"b\0c\"}", 10)}) {
+    std::error_code ec;
+    parse_header(text, limits{}, format::native, ec);
+    EXPECT_EQ(ec, errc::bad_header) << text.size();
+  }
+}
+
 TEST(Frame, NestingDepthCheckedByScanBeforeParsing) {
   limits lim;
   lim.max_depth = 4;

@@ -96,10 +96,13 @@ TEST(TerminalText, C1BidiAndZeroWidthAreEscaped) {
                                  "b"),
             "a\\u{200b}b");  // zero-width space
   EXPECT_EQ(escape_terminal_text("\xef\xbb\xbfx"), "\\u{feff}x");
-  std::vector<std::uint32_t> dangerous = {0x80,   0x85,   0x9f,   0x061c, 0x200b, 0x200c, 0x200d,
-                                          0x200e, 0x200f, 0x2028, 0x2029, 0x202a, 0x202b, 0x202c,
-                                          0x202d, 0x202e, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064,
-                                          0x2066, 0x2067, 0x2068, 0x2069, 0xfeff};
+  std::vector<std::uint32_t> dangerous = {
+      0x80, 0x85, 0x9f, 0x061c, 0x200b, 0x200c, 0x200d, 0x200e, 0x200f, 0x2028, 0x2029, 0x202a,
+      0x202b, 0x202c, 0x202d, 0x202e, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0x2066, 0x2067,
+      0x2068, 0x2069, 0xfeff,
+      // the rest of Default_Ignorable_Code_Point
+      0x00ad, 0x034f, 0x115f, 0x1160, 0x17b4, 0x180e, 0x2065, 0x206a, 0x206f, 0x3164, 0xffa0,
+      0xfff0, 0x1bca0, 0x1d173, 0xe0001, 0xe0041, 0xe007f};
   for (auto cp : dangerous) {
     EXPECT_TRUE(is_dangerous_code_point(cp)) << std::hex << cp;
     std::string in = "x";  // (not "x" + ...: GCC 12 warns, -Wrestrict false positive)
@@ -111,7 +114,9 @@ TEST(TerminalText, C1BidiAndZeroWidthAreEscaped) {
     EXPECT_EQ(esc.back(), 'y');
     EXPECT_EQ(neutralize(in), std::string("x").append(fffd).append("y")) << std::hex << cp;
   }
-  for (std::uint32_t cp : {0xa0u, 0x061bu, 0x200au, 0x2010u, 0x2065u, 0x206au, 0xfefeu, 0x1f389u})
+  // Variation selectors stay: they pick how an emoji or a CJK character is drawn.
+  for (std::uint32_t cp :
+       {0xa0u, 0x061bu, 0x200au, 0x2010u, 0xfe0fu, 0xe0100u, 0xfefeu, 0x1f389u, 0x3163u})
     EXPECT_FALSE(is_dangerous_code_point(cp)) << std::hex << cp;
 }
 

@@ -13,7 +13,9 @@ namespace sockit::net {
 /// Code points that change how a terminal shows the rest of a line, or hide what is there:
 /// C0 controls and DEL, C1 controls (U+0080-U+009F, 8-bit CSI among them), zero-width
 /// characters (U+200B-U+200F, U+2060-U+2064, U+FEFF), bidirectional controls (U+061C,
-/// U+200E/F, U+202A-U+202E, U+2066-U+2069), and the line/paragraph separators U+2028/9.
+/// U+200E/F, U+202A-U+202E, U+2066-U+2069), the line/paragraph separators U+2028/9, and the
+/// rest of Unicode's Default_Ignorable_Code_Point set (soft hyphen, fillers, tag
+/// characters...) except the variation selectors.
 bool is_dangerous_code_point(std::uint32_t cp) noexcept;
 
 /// For the CLI's output: printable ASCII and well-formed, harmless UTF-8 pass unchanged;
