@@ -1168,17 +1168,18 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
     }
     auto& p = prep[i];
     p.base = parts.back();
-    p.parent = open_dir_chain(
-        out.get(), std::span<const std::string>(parts.data(), parts.size() - 1), true, 0755, ec);
+    const std::span<const std::string> dir_parts(parts.data(), parts.size() - 1);
+    // Nothing is created or held open here: directories and the partial come when the
+    // file's reply does, so a listing of many files a server never sends costs neither
+    // descriptors nor empty partials (a hostile listing of 20,000 ran the client out of
+    // descriptors and left 10,000 empty partials: review finding).
+    std::error_code pec;
+    unique_fd parent = open_dir_chain(out.get(), dir_parts, false, 0755, pec);
+    if (pec && pec != std::errc::no_such_file_or_directory) ec = pec;
     struct stat st {};
-    if (!ec && !s.opt.overwrite &&
-        ::fstatat(p.parent.get(), p.base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (!ec && parent && !s.opt.overwrite &&
+        ::fstatat(parent.get(), p.base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       ec = errc::name_exists;
-    }
-    if (!ec) {
-      p.file.reset(::openat(p.parent.get(), partial_name(p.base).c_str(),
-                            O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
-      if (!p.file) ec = errno == ELOOP ? make_error_code(errc::unsafe_name) : last_error();
     }
     if (ec) {
       fail_result(r, ec);
@@ -1188,9 +1189,14 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
     }
     json req{
         {"op", "get"}, {"id", base_id + i}, {"name", j.remote}, {"hash", hash_name(s.opt.hash)}};
-    if (s.opt.resume && ::fstat(p.file.get(), &st) == 0 && st.st_size > 0) {
+    unique_fd partial;
+    if (s.opt.resume && parent) {
+      partial.reset(::openat(parent.get(), partial_name(p.base).c_str(),
+                             O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC));
+    }
+    if (partial && ::fstat(partial.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
       hasher hs(s.opt.hash);
-      hash_file_range(p.file.get(), 0, static_cast<std::uint64_t>(st.st_size), hs, ec);
+      hash_file_range(partial.get(), 0, static_cast<std::uint64_t>(st.st_size), hs, ec);
       if (!ec) {
         p.offset = static_cast<std::uint64_t>(st.st_size);
         req["offset"] = p.offset;
@@ -1218,6 +1224,14 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
   for (std::size_t k = 0; k < asked.size() && !ec && problem.empty(); ++k) {
     std::size_t i = asked[k];
     auto& p = prep[i];
+    // This file's directory and partial are open only for this turn, whatever path it ends by.
+    struct close_at_end {
+      prepared& p;
+      ~close_at_end() {
+        p.file.reset();
+        p.parent.reset();
+      }
+    } closer{p};
     auto& r = results[static_cast<std::size_t>(p.result)];
     auto t0 = clock_type::now();
     codec::frame_header h;
@@ -1249,9 +1263,27 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
     } else {
       r.restarted = p.offset > 0;
     }
-    if (::ftruncate(p.file.get(), static_cast<off_t>(offset)) != 0) ec = last_error();
-    std::uint64_t at = offset;
+    // Now the directories and the partial (held only while this file arrives). If they
+    // cannot be made, the body is still read, to keep the stream in step, and dropped.
     std::error_code wec;
+    p.parent = open_dir_chain(
+        out.get(), std::span<const std::string>(jobs[i].parts.data(), jobs[i].parts.size() - 1),
+        true, 0755, wec);
+    if (!wec) {
+      p.file.reset(::openat(p.parent.get(), partial_name(p.base).c_str(),
+                            O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+                            0600));
+      struct stat pst {};
+      if (!p.file) {
+        wec = errno == ELOOP ? make_error_code(errc::unsafe_name) : last_error();
+      } else if (::fstat(p.file.get(), &pst) != 0 || !S_ISREG(pst.st_mode)) {
+        wec = errc::unsafe_name;  // something not a file sits at the partial's name
+        p.file.reset();
+      } else if (::ftruncate(p.file.get(), static_cast<off_t>(offset)) != 0) {
+        wec = last_error();
+      }
+    }
+    std::uint64_t at = offset;
     while (!ec && s.reader->body_left() > 0) {
       auto piece = s.reader->read_body(ec);
       if (ec) break;

@@ -284,6 +284,31 @@ class ListingBounds(unittest.TestCase):
         self.assertIn(b"deeper than an entry", r.stderr)
 
 
+class GetHoldsLittle(unittest.TestCase):
+    def test_a_listing_of_files_never_sent_costs_no_descriptors_and_leaves_nothing(self):
+        # The client used to create every listed file's partial and hold two descriptors per
+        # file before the first reply: 3000 entries ran it out of descriptors under a limit
+        # of 256, and left 3000 empty partials (review finding).
+        listing = [entry(f"p/f{i}", size=1) for i in range(3000)]
+        def answer(h):
+            if h["op"] == "ls":
+                return tree({("p", True): listing}, {})(h)
+            if h["op"] == "get":
+                return frame({"op": "error", "id": h["id"], "code": "not_found",
+                              "message": "gone"})
+            return None
+        import resource
+        def low_fd_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        with TempDir() as out, HostileServer(answer) as srv:
+            r = subprocess.run([SOCKIT, "get", "p", srv.endpoint, "-o", out], capture_output=True,
+                               timeout=timeout(60), preexec_fn=low_fd_limit)
+            self.assertEqual(r.returncode, 1, r.stderr[-300:])
+            self.assertEqual((r.stdout + r.stderr).count(b"Too many open files"), 0)
+            self.assertEqual(r.stderr.count(b"not_found"), 3000, r.stderr[-300:])
+            self.assertEqual(walk(out), {"p"})  # the name asked for; no partials in it
+
+
 class GetModes(unittest.TestCase):
     FILES = {"photos/run.sh": (b"#!/bin/sh\n", 0o4777), "photos/data": (b"12345", 0o666)}
     LISTINGS = {("photos", True): [entry("photos/run.sh", size=10), entry("photos/data", size=5),
