@@ -128,7 +128,7 @@ void setup_echo(CLI::App& app, int& exit_code) {
   // servers before the loop dies.
   cmd->add_option("--udp-burst", o->udp_burst, "UDP replies a source may get at once")
       ->capture_default_str()
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
+      ->check(positive("1 or more"));
   cmd->add_option("--udp-byte-rate", o->udp_byte_rate,
                   "UDP reply bytes per second per source address after the byte burst "
                   "(0 = bytes not limited)")
@@ -137,7 +137,7 @@ void setup_echo(CLI::App& app, int& exit_code) {
   cmd->add_option("--udp-byte-burst", o->udp_byte_burst,
                   "UDP reply bytes a source may get at once; a larger datagram is never answered")
       ->capture_default_str()
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 40));
+      ->check(positive("1 or more bytes"));
   cmd->add_flag("--json", o->json, "One JSON object per line on stdout (events included)");
   cmd->add_flag("-v,--verbose", o->verbose, "Log each connection to stderr");
   cmd->footer(
