@@ -31,7 +31,8 @@ struct echo_options {
   // a second (0 = bytes not limited; a datagram larger than udp_byte_burst is never
   // answered). udp_rate 0 turns every per-source limit off. The small burst is what ends a
   // loop between two echo servers made by one forged datagram: each answers the other only
-  // until its bucket is empty. Sources are remembered in a table of at most udp_sources.
+  // until its bucket is empty (a loop slower than udp_rate never empties it, and is only
+  // held to that rate). Sources are remembered in a table of at most udp_sources.
   double udp_rate = 1000;
   double udp_burst = 16;               // >= 1
   double udp_byte_rate = 1024 * 1024;  // 1 MiB/s
