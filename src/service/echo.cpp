@@ -81,10 +81,11 @@ struct echo_server::impl {
       udp_limited{0};
 
   explicit impl(echo_options o) : opt(std::move(o)), server(opt.threads), conns(opt.max_conns) {
-    if (opt.udp_rate < 0 || opt.udp_byte_rate < 0)
+    // Written as !(x >= ...) so that NaN is refused too.
+    if (!(opt.udp_rate >= 0) || !(opt.udp_byte_rate >= 0))
       throw std::invalid_argument("the UDP rates must not be negative");
     if (opt.udp_rate > 0) {
-      if (opt.udp_burst < 1 || (opt.udp_byte_rate > 0 && opt.udp_byte_burst < 1))
+      if (!(opt.udp_burst >= 1) || (opt.udp_byte_rate > 0 && !(opt.udp_byte_burst >= 1)))
         throw std::invalid_argument("the UDP bursts must be at least 1");
       udp_limit.emplace(session::source_limiter::limits{opt.udp_rate, opt.udp_burst,
                                                         opt.udp_byte_rate, opt.udp_byte_burst},
