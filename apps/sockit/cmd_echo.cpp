@@ -20,6 +20,9 @@ struct echo_cli_options {
   std::size_t max_conns_per_ip = 32;
   double idle_timeout = 300;
   double udp_rate = 1000;
+  std::size_t udp_burst = 16;
+  std::size_t udp_byte_rate = 1024 * 1024;
+  std::size_t udp_byte_burst = 128 * 1024;
   bool json = false;
   bool verbose = false;
 };
@@ -51,6 +54,9 @@ int run_echo(const echo_cli_options& o) {
   opt.max_conns_per_ip = o.max_conns_per_ip;
   opt.idle_timeout = seconds_to_ms(o.idle_timeout);
   opt.udp_rate = o.udp_rate;
+  opt.udp_burst = static_cast<double>(o.udp_burst);
+  opt.udp_byte_rate = static_cast<double>(o.udp_byte_rate);
+  opt.udp_byte_burst = static_cast<double>(o.udp_byte_burst);
 
   block_stop_signals();  // before any server thread exists, so they all inherit the mask
   service::echo_server server(opt);
@@ -114,15 +120,31 @@ void setup_echo(CLI::App& app, int& exit_code) {
       ->capture_default_str()
       ->check(not_negative("0 or more seconds"));
   cmd->add_option("--udp-rate", o->udp_rate,
-                  "UDP replies per second per source address, as many at once (0 = no limit)")
+                  "UDP replies per second per source address (IPv6: per /64) after the burst "
+                  "(0 = no per-source limit at all)")
       ->capture_default_str()
       ->check(not_negative("0 (no limit) or more"));
+  // Small on purpose: it is how many times a forged datagram bounces between two echo
+  // servers before the loop dies.
+  cmd->add_option("--udp-burst", o->udp_burst, "UDP replies a source may get at once")
+      ->capture_default_str()
+      ->check(positive("1 or more"));
+  cmd->add_option("--udp-byte-rate", o->udp_byte_rate,
+                  "UDP reply bytes per second per source address after the byte burst "
+                  "(0 = bytes not limited)")
+      ->capture_default_str()
+      ->check(not_negative("0 (no limit) or more"));
+  cmd->add_option("--udp-byte-burst", o->udp_byte_burst,
+                  "UDP reply bytes a source may get at once; a larger datagram is never answered")
+      ->capture_default_str()
+      ->check(positive("1 or more bytes"));
   cmd->add_flag("--json", o->json, "One JSON object per line on stdout (events included)");
   cmd->add_flag("-v,--verbose", o->verbose, "Log each connection to stderr");
   cmd->footer(
       "Prints `listening on ENDPOINT` once bound (port 0 picks a free port).\n"
-      "UDP: no reply ever goes to source port 0, 7, 13, 17, 19 or 37 (the echo/chargen loop,\n"
-      "CVE-1999-0103) or to the server's own port.\n"
+      "UDP: no reply ever goes to a source port below 1024 (where echo 7, chargen 19 and the\n"
+      "other small services live: the echo/chargen loop, CVE-1999-0103) or to the server's\n"
+      "own port.\n"
       "SIGINT/SIGTERM: stop accepting, close clients, print a summary, exit 0.");
   cmd->callback([o, &exit_code] { exit_code = run_echo(*o); });
 }

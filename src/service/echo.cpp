@@ -1,6 +1,6 @@
 // echo_server: the echo loop on session::stream_server (TCP, Unix), and UDP as one
-// SO_REUSEPORT socket per loop of the same pool, with replies rate-limited per source and
-// never sent to the ports of the classic echo/chargen loop.
+// SO_REUSEPORT socket per loop of the same pool, with replies rate-limited per source (in
+// datagrams and bytes) and never sent to the privileged ports of the echo/chargen loop.
 #include "sockit/service/echo.hpp"
 
 #include <netinet/in.h>
@@ -13,6 +13,7 @@
 #include <asio/ip/tcp.hpp>
 #include <atomic>
 #include <optional>
+#include <stdexcept>
 #include <vector>
 
 #include "sockit/net/error.hpp"
@@ -63,19 +64,7 @@ std::uint16_t source_port(const asio::generic::datagram_protocol::endpoint& from
 
 }  // namespace
 
-bool udp_loop_port(std::uint16_t port) noexcept {
-  switch (port) {
-    case 0:   // no real sender has it
-    case 7:   // echo
-    case 13:  // daytime
-    case 17:  // qotd
-    case 19:  // chargen
-    case 37:  // time
-      return true;
-    default:
-      return false;
-  }
-}
+bool udp_loop_port(std::uint16_t port) noexcept { return port < 1024; }
 
 struct echo_server::impl {
   echo_options opt;
@@ -92,10 +81,14 @@ struct echo_server::impl {
       udp_limited{0};
 
   explicit impl(echo_options o) : opt(std::move(o)), server(opt.threads), conns(opt.max_conns) {
-    if (opt.udp_rate < 0 || opt.udp_burst < 0)
-      throw std::invalid_argument("the UDP rate and burst must not be negative");
+    // Written as !(x >= ...) so that NaN is refused too.
+    if (!(opt.udp_rate >= 0) || !(opt.udp_byte_rate >= 0))
+      throw std::invalid_argument("the UDP rates must not be negative");
     if (opt.udp_rate > 0) {
-      udp_limit.emplace(opt.udp_rate, opt.udp_burst > 0 ? opt.udp_burst : opt.udp_rate,
+      if (!(opt.udp_burst >= 1) || (opt.udp_byte_rate > 0 && !(opt.udp_byte_burst >= 1)))
+        throw std::invalid_argument("the UDP bursts must be at least 1");
+      udp_limit.emplace(session::source_limiter::limits{opt.udp_rate, opt.udp_burst,
+                                                        opt.udp_byte_rate, opt.udp_byte_burst},
                         opt.udp_sources);
     }
   }
@@ -190,8 +183,8 @@ struct echo_server::impl {
       auto [ec, n] = co_await s.async_receive_from(asio::buffer(buf), from, token);
       if (ec == asio::error::operation_aborted || !s.is_open()) co_return;
       if (ec) continue;  // e.g. ICMP errors reported on the socket: keep serving
-      // Another echo-like server (or ourselves, as a forged source) would answer the reply
-      // and the two would bounce one datagram forever.
+      // Another echo-like server (on a privileged port, or ourselves as a forged source)
+      // would answer the reply and the two would bounce one datagram forever.
       std::uint16_t port = source_port(from);
       if (udp_loop_port(port) || port == own_port) {
         udp_refused.fetch_add(1, std::memory_order_relaxed);
@@ -199,7 +192,7 @@ struct echo_server::impl {
       }
       if (udp_limit &&
           !udp_limit->allow(session::address_key(from.data(), static_cast<socklen_t>(from.size())),
-                            session::source_limiter::clock::now())) {
+                            session::source_limiter::clock::now(), n)) {
         udp_limited.fetch_add(1, std::memory_order_relaxed);
         continue;
       }

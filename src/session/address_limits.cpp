@@ -19,7 +19,12 @@ std::string address_key(const sockaddr* sa, socklen_t len) {
     const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
     const auto* b = reinterpret_cast<const char*>(&in6->sin6_addr);
     if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) return std::string(b + 12, 4);
-    return std::string(b, 16);
+    if (IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr)) {
+      std::string key(b, 16);
+      key.append(reinterpret_cast<const char*>(&in6->sin6_scope_id), sizeof(std::uint32_t));
+      return key;
+    }
+    return std::string(b, 8);
   }
   return {};
 }
@@ -77,40 +82,54 @@ std::size_t address_counter::addresses() const {
 }
 
 source_limiter::source_limiter(double rate, double burst, std::size_t max_sources)
-    : rate_(rate),
-      burst_(std::max(burst, 1.0)),
-      max_sources_(std::max<std::size_t>(max_sources, 1)) {
+    : source_limiter(limits{rate, burst, 0, 1}, max_sources) {}
+
+source_limiter::source_limiter(const limits& l, std::size_t max_sources)
+    : lim_(l), max_sources_(std::max<std::size_t>(max_sources, 1)) {
+  lim_.burst = std::max(lim_.burst, 1.0);
+  lim_.byte_burst = std::max(lim_.byte_burst, 1.0);
   index_.reserve(max_sources_);
 }
 
-double source_limiter::refilled(const entry& e, clock::time_point now) const {
+void source_limiter::refill(entry& e, clock::time_point now) const {
   double elapsed = std::chrono::duration<double>(now - e.last).count();
-  if (elapsed <= 0) return e.tokens;
-  return std::min(burst_, e.tokens + elapsed * rate_);
+  if (elapsed <= 0) return;
+  e.tokens = std::min(lim_.burst, e.tokens + elapsed * lim_.rate);
+  if (lim_.byte_rate > 0) e.bytes = std::min(lim_.byte_burst, e.bytes + elapsed * lim_.byte_rate);
+  e.last = now;
 }
 
-bool source_limiter::allow(const std::string& key, clock::time_point now) {
+bool source_limiter::full(const entry& e) const {
+  return e.tokens >= lim_.burst && (lim_.byte_rate <= 0 || e.bytes >= lim_.byte_burst);
+}
+
+bool source_limiter::allow(const std::string& key, clock::time_point now, std::size_t bytes) {
   std::lock_guard lock(mu_);
+  const bool by_bytes = lim_.byte_rate > 0;
+  const double cost = static_cast<double>(bytes);
   auto found = index_.find(key);
+  std::list<entry>::iterator it;
   if (found != index_.end()) {
-    auto it = found->second;
-    it->tokens = refilled(*it, now);
-    it->last = std::max(it->last, now);
+    it = found->second;
+    refill(*it, now);
     lru_.splice(lru_.begin(), lru_, it);
-    if (it->tokens < 1.0) return false;
-    it->tokens -= 1.0;
-    return true;
+  } else {
+    if (lru_.size() >= max_sources_) {
+      // Forgetting a source whose buckets are not yet full would give it fresh ones: refuse
+      // the newcomer instead (see the header).
+      entry& oldest = lru_.back();
+      refill(oldest, now);
+      if (!full(oldest)) return false;
+      index_.erase(oldest.key);
+      lru_.pop_back();
+    }
+    lru_.push_front(entry{key, lim_.burst, lim_.byte_burst, now});
+    it = lru_.begin();
+    index_.emplace(key, it);
   }
-  if (lru_.size() >= max_sources_) {
-    // Forgetting a source whose bucket is not yet full would give it a fresh one: refuse
-    // the newcomer instead (see the header).
-    entry& oldest = lru_.back();
-    if (refilled(oldest, now) < burst_) return false;
-    index_.erase(oldest.key);
-    lru_.pop_back();
-  }
-  lru_.push_front(entry{key, burst_ - 1.0, now});
-  index_.emplace(key, lru_.begin());
+  if (it->tokens < 1.0 || (by_bytes && it->bytes < cost)) return false;
+  it->tokens -= 1.0;
+  if (by_bytes) it->bytes -= cost;
   return true;
 }
 

@@ -241,6 +241,9 @@ class HelpAndUsage(unittest.TestCase):
         self.assertRegex(echo, r"--max-conns " + default_shown("1024"))
         self.assertRegex(echo, r"--idle-timeout " + default_shown("300"))
         self.assertRegex(echo, r"--udp-rate " + default_shown("1000"))
+        self.assertRegex(echo, r"--udp-burst " + default_shown("16"))
+        self.assertRegex(echo, r"--udp-byte-rate " + default_shown("1048576"))
+        self.assertRegex(echo, r"--udp-byte-burst " + default_shown("131072"))
         self.assertRegex(self.help_of("chat", "serve"), r"--idle-timeout " + default_shown("3600"))
 
     def test_negative_cap_is_a_usage_error(self):

@@ -44,8 +44,10 @@ class UdpEcho(unittest.TestCase):
             rc, out, err = srv.stop()
             self.assertIn("5 datagrams", err)
 
+    # These senders all share 127.0.0.1 and go faster than its default limits (16 at once,
+    # then 1000 a second); the limits have tests of their own (test_udp_echo_limits).
     def test_each_sender_gets_its_own_datagrams(self):
-        with Server("echo", "127.0.0.1:0", "--udp") as srv:
+        with Server("echo", "127.0.0.1:0", "--udp", "--udp-rate", "0") as srv:
             senders = [udp_socket(srv) for _ in range(8)]
             for rnd in range(20):
                 for i, s in enumerate(senders):
@@ -54,7 +56,7 @@ class UdpEcho(unittest.TestCase):
                     self.assertEqual(s.recv(100), b"sender %d round %d" % (i, rnd))
 
     def test_binary_datagrams_byte_exact(self):
-        with Server("echo", "127.0.0.1:0", "--udp") as srv:
+        with Server("echo", "127.0.0.1:0", "--udp", "--udp-rate", "0") as srv:
             u = udp_socket(srv)
             for _ in range(50):
                 payload = os.urandom(1000)

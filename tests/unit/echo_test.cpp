@@ -325,9 +325,31 @@ TEST(EchoServer, UdpOnAUnixEndpointIsRefused) {
   EXPECT_THROW(echo_server server(o), std::system_error);
 }
 
-TEST(EchoServer, UdpLoopPortsAreTheSmallServicesThatAnswerAnyDatagram) {
-  for (std::uint16_t p : {0, 7, 13, 17, 19, 37}) EXPECT_TRUE(udp_loop_port(p)) << p;
-  for (std::uint16_t p : {1, 9, 53, 123, 1024, 65535}) EXPECT_FALSE(udp_loop_port(p)) << p;
+TEST(EchoServer, UdpLoopPortsAreThePrivilegedPorts) {
+  for (std::uint16_t p : {0, 1, 7, 9, 13, 17, 19, 37, 53, 123, 1023})
+    EXPECT_TRUE(udp_loop_port(p)) << p;
+  for (std::uint16_t p : {1024, 1025, 32768, 65535}) EXPECT_FALSE(udp_loop_port(p)) << p;
+}
+
+TEST(EchoServer, UdpDefaultsAreASmallBurstAndAByteRate) {
+  echo_options o;
+  EXPECT_EQ(o.udp_rate, 1000);
+  EXPECT_EQ(o.udp_burst, 16);
+  EXPECT_EQ(o.udp_byte_rate, 1024 * 1024);
+  EXPECT_GE(o.udp_byte_burst, 65507);  // the largest datagram can be answered
+}
+
+TEST(EchoServer, UdpBurstBelowOneIsRefused) {
+  echo_options o;
+  o.endpoint = net::endpoint::parse("udp://127.0.0.1:0");
+  o.udp = true;
+  o.udp_burst = 0;
+  EXPECT_THROW(echo_server server(o), std::invalid_argument);
+  o.udp_burst = 16;
+  o.udp_byte_burst = 0;
+  EXPECT_THROW(echo_server server(o), std::invalid_argument);
+  o.udp_byte_rate = 0;  // bytes not limited: their burst does not matter
+  EXPECT_NO_THROW(echo_server server(o));
 }
 
 TEST(EchoServer, NegativeUdpRateIsRefused) {

@@ -26,16 +26,25 @@ struct echo_options {
   std::size_t max_conns_per_ip = 32;  // per peer address; 0 = unlimited
   std::chrono::milliseconds idle_timeout{300000};  // 0 = never
   std::size_t buffer_size = 64 * 1024;             // per connection; bounds its memory
-  // UDP replies per second per source address, up to udp_burst at once (0 = as many as
-  // udp_rate); 0 = no limit. Sources are remembered in a table of at most udp_sources.
+  // UDP replies per source address (IPv6: per /64, see session::address_key): udp_burst
+  // at once, then udp_rate a second; and udp_byte_burst bytes at once, then udp_byte_rate
+  // a second (0 = bytes not limited; a datagram larger than udp_byte_burst is never
+  // answered). udp_rate 0 turns every per-source limit off. The small burst is what ends a
+  // loop between two echo servers made by one forged datagram: each answers the other only
+  // until its bucket is empty (a loop slower than udp_rate never empties it, and is only
+  // held to that rate). Sources are remembered in a table of at most udp_sources.
   double udp_rate = 1000;
-  double udp_burst = 0;
+  double udp_burst = 16;               // >= 1
+  double udp_byte_rate = 1024 * 1024;  // 1 MiB/s
+  double udp_byte_burst = 128 * 1024;  // >= 1; two of the largest datagrams
   std::size_t udp_sources = 4096;
 };
 
-/// True for UDP source ports that must never get a reply: 0 (not a real sender) and the
-/// small services that answer any datagram (echo 7, daytime 13, qotd 17, chargen 19, time
-/// 37). Replying to them makes two servers answer each other forever (CVE-1999-0103).
+/// True for UDP source ports that must never get a reply: 0 (not a real sender) and every
+/// other privileged port (below 1024), where the small services that answer any datagram
+/// live (echo 7, daytime 13, qotd 17, chargen 19, time 37, and more): replying to them makes
+/// two servers answer each other forever (CVE-1999-0103). FreeBSD inetd's built-in
+/// services refuse the same ports. Clients send from ephemeral ports.
 bool udp_loop_port(std::uint16_t port) noexcept;
 
 struct echo_event {
@@ -53,8 +62,8 @@ struct echo_stats {
   std::uint64_t idle_closed = 0;
   std::uint64_t bytes = 0;        // echoed bytes of connections that have ended
   std::uint64_t datagrams = 0;    // UDP datagrams echoed
-  std::uint64_t udp_refused = 0;  // not answered: from a loop port or our own port
-  std::uint64_t udp_limited = 0;  // not answered: over their source's --udp-rate
+  std::uint64_t udp_refused = 0;  // not answered: from a port below 1024 or our own port
+  std::uint64_t udp_limited = 0;  // not answered: over their source's datagram or byte rate
 };
 
 class echo_server {

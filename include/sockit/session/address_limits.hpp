@@ -1,7 +1,7 @@
-// Per-peer-address limits shared by the servers: a peer's IP address as a map key (with
-// IPv4-mapped IPv6 counted as the IPv4 address it is), live connections per address against
-// a cap (stream_server's --max-conns-per-ip), and token buckets per source address in a
-// bounded table (echo's UDP reply rate).
+// Per-peer-address limits shared by the servers: a peer's address as a map key (IPv4-mapped
+// IPv6 counted as the IPv4 address it is, other IPv6 addresses grouped by their /64), live
+// connections per address against a cap (stream_server's --max-conns-per-ip), and token
+// buckets per source address in a bounded table (echo's UDP reply rate).
 #pragma once
 
 #include <sys/socket.h>
@@ -17,9 +17,14 @@
 
 namespace sockit::session {
 
-/// The IP address alone (4 or 16 bytes, no port) as a key: ::ffff:a.b.c.d gives the same
-/// key as a.b.c.d, so a dual-stack listener counts an IPv4 peer once. Empty for any other
-/// family (Unix peers are not limited per address) or a truncated sockaddr.
+/// Who a peer is, as a key (no port): an IPv4 address (4 bytes); ::ffff:a.b.c.d gives the
+/// same key as a.b.c.d, so a dual-stack listener counts an IPv4 peer once. Any other IPv6
+/// address gives its /64 prefix (8 bytes): one host is routinely given a whole /64 and can
+/// pick any address in it, so a per-/128 limit would be no limit. Link-local addresses
+/// (fe80::/10) are the exception: every host of a link shares fe80::/64, so they keep the
+/// whole address and its scope id (20 bytes). The lengths differ, so keys of different
+/// kinds never collide. Empty for any other family (Unix peers are not limited per
+/// address) or a truncated sockaddr.
 std::string address_key(const sockaddr* sa, socklen_t len);
 
 struct address_count_state;
@@ -66,33 +71,47 @@ class address_counter {
   std::shared_ptr<address_count_state> state_;
 };
 
-/// Token buckets per source address: each source may take `burst` at once and `rate` per
-/// second after that. The table holds at most `max_sources` sources; when it is full, the
-/// least recently seen source is forgotten only if its bucket has refilled (forgetting it
-/// then changes nothing), else the newcomer is refused. So a flood from spoofed sources can
-/// neither grow memory nor hand a victim's address a fresh bucket; it can only keep new
-/// sources waiting while it lasts. Safe to call from any thread.
+/// Token buckets per source address: each source may take `burst` messages at once and
+/// `rate` per second after that, and, when byte_rate > 0, likewise `byte_burst` bytes at
+/// once and `byte_rate` per second. A message passes only when both buckets hold enough;
+/// then it takes from both (so a message larger than byte_burst never passes). The table
+/// holds at most `max_sources` sources; when it is full, the least recently seen source is
+/// forgotten only if its buckets have refilled (forgetting it then changes nothing), else
+/// the newcomer is refused. So a flood from spoofed sources can neither grow memory nor hand
+/// a victim's address fresh buckets; it can only keep new sources waiting while it lasts.
+/// Safe to call from any thread.
 class source_limiter {
  public:
   using clock = std::chrono::steady_clock;
 
-  /// `rate` > 0 tokens a second, `burst` >= 1, `max_sources` >= 1.
-  source_limiter(double rate, double burst, std::size_t max_sources);
+  struct limits {
+    double rate = 1;            // messages a second, > 0
+    double burst = 1;           // messages at once, >= 1
+    double byte_rate = 0;       // bytes a second; 0 = bytes are not limited
+    double byte_burst = 65536;  // bytes at once, >= 1 (when byte_rate > 0)
+  };
 
-  /// Takes one token for `key` at `now`; false when its bucket is empty (or the table is
-  /// full of sources still being limited).
-  bool allow(const std::string& key, clock::time_point now);
+  /// Messages only: `rate` > 0 a second, `burst` >= 1, `max_sources` >= 1.
+  source_limiter(double rate, double burst, std::size_t max_sources);
+  source_limiter(const limits& l, std::size_t max_sources);
+
+  /// Takes one message of `bytes` bytes for `key` at `now`; false (nothing taken) when a
+  /// bucket does not hold enough (or the table is full of sources still being limited).
+  bool allow(const std::string& key, clock::time_point now, std::size_t bytes = 0);
   std::size_t sources() const;
 
  private:
   struct entry {
     std::string key;
     double tokens;
+    double bytes;
     clock::time_point last;
   };
-  double refilled(const entry& e, clock::time_point now) const;
+  // Brings both buckets of `e` up to `now`.
+  void refill(entry& e, clock::time_point now) const;
+  bool full(const entry& e) const;
 
-  double rate_, burst_;
+  limits lim_;
   std::size_t max_sources_;
   mutable std::mutex mu_;
   std::list<entry> lru_;  // most recently seen first

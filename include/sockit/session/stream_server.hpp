@@ -82,7 +82,8 @@ class stream_server {
     std::function<void(unsigned loop)> on_stop;
     /// Live connections one peer IP address may hold (0 = no cap), checked at accept before
     /// admit(): a client over it is refused with refusal::per_address. IPv4-mapped IPv6
-    /// counts as the IPv4 address; Unix peers are not capped per address.
+    /// counts as the IPv4 address, other IPv6 addresses count per /64 (see address_key);
+    /// Unix peers are not capped per address.
     std::size_t max_per_address = 0;
   };
 
