@@ -327,11 +327,13 @@ struct transfer_server::impl {
     bool reserved_space = false;         // fallocate'd past what is written
     bool skipped_zeros = false;          // zero runs left as holes (reserved blocks there)
     std::uint64_t charged = 0;           // taken from srv.budget (reservation + written)
+    std::uint64_t dirs_charged = 0;      // taken from srv.budget for directories it creates
     std::uint64_t since_free_check = 0;  // streams: bytes since free space was last checked
     std::uint64_t resume_reserve = 0;
     static constexpr std::uint64_t small_upload = 64 * 1024;
     static constexpr std::uint64_t free_check_every = 1 << 20;
-    static constexpr std::uint64_t dir_block = 4096;  // what a new directory costs --max-disk
+    static constexpr std::uint64_t dir_block = 4096;     // what a new directory costs --max-disk
+    static constexpr std::uint64_t max_off = INT64_MAX;  // the largest off_t
 
     upload(impl& s, const std::string& p, hash_algorithm a) : srv(s), peer(p), hash(a) {}
     ~upload() {
@@ -363,6 +365,11 @@ struct transfer_server::impl {
     std::error_code open(const std::vector<std::string>& parts, std::uint64_t start,
                          std::uint64_t announced, bool overwrite, made_dirs* made) {
       std::error_code ec;
+      // No file grows past what off_t addresses (fallocate's length would turn negative),
+      // and sizes up there would make the budget arithmetic wrap: refused before anything.
+      if (start > max_off || (announced != UINT64_MAX && announced > max_off - start)) {
+        return errc::body_too_large;
+      }
       std::span<const std::string> dirs(parts.data(), parts.size() - 1);
       base = parts.back();
       partial = partial_name(base);
@@ -394,10 +401,16 @@ struct transfer_server::impl {
       }
       std::uint64_t need = announced == UINT64_MAX ? 0 : announced;
       std::uint64_t dir_bytes = dir_block * (dirs.size() - depth);  // directories to create
-      if (!srv.budget.take(need + dir_bytes)) return errc::no_space;
+      // Exactly what is taken is recorded, and only that is ever given back: a sum that
+      // wrapped would take almost nothing and then give back the whole size.
+      if (dir_bytes > UINT64_MAX - need || !srv.budget.take(need + dir_bytes)) {
+        return errc::no_space;
+      }
       charged = need;
+      dirs_charged = dir_bytes;
       if (!leaves_min_free(deepest.get(), need + dir_bytes)) {
-        srv.budget.give_back(dir_bytes);
+        srv.budget.give_back(need + dir_bytes);
+        charged = dirs_charged = 0;
         return errc::no_space;
       }
       offset = start;
@@ -491,7 +504,8 @@ struct transfer_server::impl {
 
     std::error_code write(std::string_view piece) {
       std::error_code ec;
-      if (offset + written + piece.size() > srv.opt.max_file_size) return errc::body_too_large;
+      std::uint64_t end = offset + written + piece.size();
+      if (end > srv.opt.max_file_size || end > max_off) return errc::body_too_large;
       if (srv.opt.discard) {
         hash.update(piece);
         written += piece.size();

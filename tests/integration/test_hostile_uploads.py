@@ -150,6 +150,26 @@ class Disk(unittest.TestCase):
             self.assertEqual(c.recv()[0].get("code"), "no_space")
             self.assertEqual(tree(d), ["fits", "one"])
 
+    def test_a_size_near_2_to_the_64_does_not_reset_the_budget(self):
+        # size + 4 KiB for the missing directory wrapped to 0: the budget took nothing, and
+        # the failed reservation then gave the whole size back, emptying the budget.
+        with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--json", "--max-disk", "300000",
+                                    "--min-free", "0", json_mode=True) as srv:
+            c = Client.connect(srv)
+            self.assertEqual(c.put("one", os.urandom(200000))["op"], "ok")
+            for size in (2**64 - 4096, 2**63, 2**63 - 1):
+                bad = Client.connect(srv)
+                bad.send({"op": "put", "id": 9, "name": "newdir/x", "hash": "sha256",
+                          "size": size})
+                e = wait_event(srv, "failed", "newdir/x")
+                bad.close()
+                wait_event(srv, "closed")
+                r = c.put("two", os.urandom(200000))
+                self.assertEqual(r.get("code"), "no_space", (size, r))
+                # Past off_t: too_large; below it, more than the budget: no_space.
+                self.assertEqual(e["detail"], "too_large" if size >= 2**63 else "no_space", e)
+            self.assertEqual(tree(d), ["one"])
+
     def test_min_free_refuses_before_creating_anything(self):
         with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--min-free", "100%") as srv:
             c = Client.connect(srv)
