@@ -348,6 +348,12 @@ struct transfer_server::impl {
       srv.budget.give_back(kept ? charged - std::min(charged, written) : charged);
     }
 
+    // A partial this server may resume or report: a regular file of its own with no other
+    // name (one linked from outside DIR is not DIR's to write or to describe).
+    static bool own_partial(const struct stat& st) {
+      return S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_uid == ::geteuid();
+    }
+
     // The free space an upload must leave where `dir` is.
     bool leaves_min_free(int dir, std::uint64_t more) {
       std::error_code ec;
@@ -390,13 +396,25 @@ struct transfer_server::impl {
       if (start > 0) {
         // Resume: only onto a partial that is there; nothing is created for one that is not.
         if (!all_there) return errc::hash_mismatch;
-        file.reset(::openat(deepest.get(), partial.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+        // Only a regular file is opened (a device's open can act, a FIFO's can block), and
+        // only one of the server's own that has no other name: a hard link placed here to a
+        // file outside DIR would otherwise be truncated and written.
+        if (::fstatat(deepest.get(), partial.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+          return errno == ENOENT ? make_error_code(errc::hash_mismatch)
+                                 : std::error_code(errno, std::system_category());
+        }
+        if (!S_ISREG(st.st_mode)) return errc::unsafe_name;
+        file.reset(::openat(deepest.get(), partial.c_str(),
+                            O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC));
         if (!file) {
           return errno == ENOENT  ? make_error_code(errc::hash_mismatch)
                  : errno == ELOOP ? make_error_code(errc::unsafe_name)
                                   : std::error_code(errno, std::system_category());
         }
-        if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) return errc::unsafe_name;
+        if (::fstat(file.get(), &st) != 0 || !own_partial(st)) {
+          file.reset();
+          return errc::unsafe_name;
+        }
         if (static_cast<std::uint64_t>(st.st_size) < start) return errc::hash_mismatch;
       }
       std::uint64_t need = announced == UINT64_MAX ? 0 : announced;
@@ -460,17 +478,18 @@ struct transfer_server::impl {
           return {};
         }  // no O_TMPFILE on this filesystem: a named partial as for any other size
       }
-      file.reset(
-          ::openat(parent.get(), partial.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+      // A fresh partial is always a new file of the server's: whatever has its name (a stale
+      // partial, or a hard link, device or symlink placed there) is unlinked, never opened
+      // (a directory stays, and O_EXCL then refuses it).
+      ::unlinkat(parent.get(), partial.c_str(), 0);
+      file.reset(::openat(parent.get(), partial.c_str(),
+                          O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
       if (!file) {
-        std::error_code oec = errno == ELOOP ? make_error_code(errc::unsafe_name)
-                                             : std::error_code(errno, std::system_category());
+        std::error_code oec = errno == ELOOP || errno == EEXIST
+                                  ? make_error_code(errc::unsafe_name)
+                                  : std::error_code(errno, std::system_category());
         if (!missing.empty()) remove_empty_dirs(deepest.get(), missing);
         return oec;
-      }
-      if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) return errc::unsafe_name;
-      if (st.st_size != 0 && ::ftruncate(file.get(), 0) != 0) {
-        return {errno, std::system_category()};
       }
       if (auto rec = reserve(need)) return undo(rec);
       return {};
@@ -1091,7 +1110,7 @@ struct transfer_server::impl {
       // Never a blocking open of a FIFO or any open of a device: only a regular partial.
       std::error_code pec;
       unique_fd pf = open_regular_file(parent.get(), partial_name(base), pec);
-      if (pf && ::fstat(pf.get(), &st) == 0 && st.st_size > 0) {
+      if (pf && ::fstat(pf.get(), &st) == 0 && upload::own_partial(st) && st.st_size > 0) {
         hasher hs(algo);
         auto size = static_cast<std::uint64_t>(st.st_size);
         ec = co_await hash_prefix(w, pf.get(), size, hs);

@@ -92,6 +92,62 @@ class Resume(unittest.TestCase):
             self.assertEqual(c.put("after", b"ok")["op"], "ok")  # still in step
 
 
+class Planted(unittest.TestCase):
+    """What someone with access to DIR placed under a partial's name."""
+
+    def test_a_hard_link_at_a_partials_name_is_never_written_through(self):
+        with TempDir() as d:
+            served = os.path.join(d, "served")
+            os.mkdir(served)
+            outside = os.path.join(d, "outside.txt")
+            original = b"ORIGINAL CONTENT OUTSIDE DIR\n"
+            with open(outside, "wb") as f:
+                f.write(original)
+            os.chmod(outside, 0o600)
+            mtime_ns = os.stat(outside).st_mtime_ns - 10**9  # recent: not swept as expired
+            os.utime(outside, ns=(mtime_ns, mtime_ns))
+            for n in ("x", "y"):
+                os.link(outside, os.path.join(served, f".{n}.sockit-part"))
+            data = b"ATTACKER " * 10000  # over 64 KiB: a named partial
+            with Server("serve", served, "127.0.0.1:0", "--min-free", "0") as srv:
+                c = Client.connect(srv)
+                # A fresh put makes a new partial: the link goes, the outside file stays.
+                self.assertEqual(c.put("x", data, mode=0o644, mtime_ns=0)["op"], "ok")
+                with open(os.path.join(served, "x"), "rb") as f:
+                    self.assertEqual(f.read(), data)
+                # A partial with another name is neither described nor resumed.
+                self.assertEqual(c.stat("y")["partial_size"], 0)
+                r = resume_put(c, "y", original + data, 10, digest(original[:10]))
+                self.assertEqual(r.get("code"), "unsafe_name", r)
+            st = os.stat(outside)
+            with open(outside, "rb") as f:
+                self.assertEqual(f.read(), original)
+            self.assertEqual((st.st_mode & 0o777, st.st_mtime_ns), (0o600, mtime_ns))
+            self.assertFalse(os.path.exists(os.path.join(served, "y")))
+
+    def test_a_fifo_or_device_at_a_partials_name_is_never_opened(self):
+        with TempDir() as d:
+            fresh = ["x"]
+            os.mkfifo(os.path.join(d, ".x.sockit-part"), 0o600)
+            os.mkfifo(os.path.join(d, ".y.sockit-part"), 0o600)
+            if os.geteuid() == 0:  # a clone of /dev/null, char 1:3
+                os.mknod(os.path.join(d, ".z.sockit-part"), 0o600 | stat.S_IFCHR,
+                         os.makedev(1, 3))
+                fresh.append("z")
+            data = b"A" * 70000
+            with Server("serve", d, "127.0.0.1:0", "--min-free", "0") as srv:
+                c = Client.connect(srv)
+                # A fresh put replaces it with a new partial of its own.
+                for n in fresh:
+                    self.assertEqual(c.put(n, data)["op"], "ok", n)
+                    with open(os.path.join(d, n), "rb") as f:
+                        self.assertEqual(f.read(), data)
+                # A resume onto it is refused, and it stays as it was.
+                r = resume_put(c, "y", data, 10, digest(data[:10]))
+                self.assertEqual(r.get("code"), "unsafe_name", r)
+                self.assertTrue(stat.S_ISFIFO(os.lstat(os.path.join(d, ".y.sockit-part")).st_mode))
+
+
 class Modes(unittest.TestCase):
     def test_mkdir_of_an_existing_directory_changes_nothing(self):
         with TempDir() as d:
