@@ -808,9 +808,10 @@ struct transfer_server::impl {
       if (!ec) ec = up.open({base}, 0, h.body_size, false, nullptr);
       rate_floor rate = body_rate();
       if (ec) {
+        up.done = true;
+        owned.reset();  // the name is free while the body is skipped (see handle_put)
         failed.fetch_add(1, std::memory_order_relaxed);
         emit(transfer_event::type::failed, peer, shown, h.body_size, code_of(ec));
-        up.done = true;
         // Skipped, but under the same rate floor as a body that is kept.
         while (r.body_left() > 0) {
           auto [rec, piece] = co_await r.read_body();
@@ -996,6 +997,10 @@ struct transfer_server::impl {
     rate_floor rate = body_rate();
     if (ec) {
       up.done = true;
+      // Its claim on the name, its descriptors and its budget go before the body it will not
+      // store is drained (at --min-rate that can take long): another upload of the name need
+      // not wait for it.
+      owned.reset();
       failed.fetch_add(1, std::memory_order_relaxed);
       emit(transfer_event::type::failed, peer, name, 0, code_of(ec));
       if (auto dec = co_await drain_put(r, stream, rate)) {

@@ -352,6 +352,21 @@ class Slow(unittest.TestCase):
             ok = Client.connect(srv)
             self.assertEqual(ok.put("slow0", os.urandom(100000))["op"], "ok")
 
+    def test_a_refused_put_frees_its_name_while_its_body_is_drained(self):
+        with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--json",
+                                    json_mode=True) as srv:
+            a = Client.connect(srv)
+            # 1 PiB: no_space, then the server reads and drops the body (at --min-rate).
+            a.send({"op": "put", "id": 1, "name": "report.pdf", "hash": "sha256",
+                    "size": 1 << 50})
+            a.sock.sendall(b"x" * 2000)
+            self.assertEqual(wait_event(srv, "failed", "report.pdf")["detail"], "no_space")
+            b = Client.connect(srv)
+            self.assertEqual(b.put("report.pdf", b"real")["op"], "ok")
+            with open(os.path.join(d, "report.pdf"), "rb") as f:
+                self.assertEqual(f.read(), b"real")
+            a.close()
+
     def test_slow_but_steady_upload_passes(self):
         with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--min-rate", "2000",
                                     "--rate-window", "0.5") as srv:
