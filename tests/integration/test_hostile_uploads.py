@@ -226,6 +226,48 @@ class Disk(unittest.TestCase):
                 self.assertEqual(e["detail"], "too_large" if size >= 2**63 else "no_space", e)
             self.assertEqual(tree(d), ["one"])
 
+    def test_refused_puts_leave_no_directories_and_credit_them_back(self):
+        with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--min-free", "0",
+                                    "--max-file-size", "100000") as srv:
+            c = Client.connect(srv)
+            # A wrong trailer hash, small (unnamed file) and over 64 KiB (named partial).
+            for name, data in (("m1/m2/m3/x", b"hello"), ("b1/b2/y", b"z" * 70000)):
+                i = c.ident()
+                c.send({"op": "put", "id": i, "name": name, "hash": "sha256"}, data)
+                c.send({"op": "end", "id": i, "hash": "00" * 32})
+                self.assertEqual(c.recv()[0].get("code"), "hash_mismatch", name)
+            # A stream that passes --max-file-size mid-body, and one with a wrong hash.
+            r = c.put_stream("s1/s2/z", [b"q" * 60000, b"q" * 60000])
+            self.assertEqual(r.get("code"), "too_large", r)
+            i = c.ident()
+            c.send({"op": "put", "id": i, "name": "t1/t2/w", "hash": "sha256", "stream": True})
+            c.send({"op": "data", "id": i}, b"abc")
+            c.send({"op": "data", "id": i, "size": 0})
+            c.send({"op": "end", "id": i, "hash": "00" * 32})
+            self.assertEqual(c.recv()[0].get("code"), "hash_mismatch")
+            self.assertEqual(tree(d), [])
+            # A directory of that name made by someone else later is not the connection's:
+            # its mkdir changes nothing there.
+            os.mkdir(os.path.join(d, "m1"), 0o700)
+            os.chmod(os.path.join(d, "m1"), 0o700)
+            c.send({"op": "mkdir", "id": 99, "name": "m1", "mode": 0o755, "mtime_ns": 0})
+            self.assertEqual(c.recv()[0]["op"], "ok")
+            st = os.stat(os.path.join(d, "m1"))
+            self.assertEqual(st.st_mode & 0o777, 0o700)
+            self.assertNotEqual(st.st_mtime_ns, 0)
+        # Their 4 KiB each go back to --max-disk: 3 directories (12 KiB) fit once in 20000.
+        with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--min-free", "0",
+                                    "--max-disk", "20000") as srv:
+            c = Client.connect(srv)
+            for attempt in range(5):
+                i = c.ident()
+                c.send({"op": "put", "id": i, "name": f"a{attempt}/b/c/x", "hash": "sha256"},
+                       b"hello")
+                c.send({"op": "end", "id": i, "hash": "00" * 32})
+                self.assertEqual(c.recv()[0].get("code"), "hash_mismatch", attempt)
+            self.assertEqual(c.put("a/b/c/x", b"hello")["op"], "ok")
+            self.assertEqual(tree(d), ["a", "a/b", "a/b/c", "a/b/c/x"])
+
     def test_min_free_refuses_before_creating_anything(self):
         with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--min-free", "100%") as srv:
             c = Client.connect(srv)
