@@ -78,7 +78,10 @@ std::size_t dir_listing::next(std::string& out, std::size_t max_bytes) {
     // O_NOFOLLOW: a directory swapped for a symlink since fstatat is not entered.
     int sub = ::openat(here.fd.get(), d->d_name,
                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (sub < 0) continue;
+    if (sub < 0) {  // out of descriptors, or it changed: its subtree is missing
+      truncated_ = true;
+      continue;
+    }
     // Come back to this level after the subdirectory, at the record after this one.
     if (::lseek(here.fd.get(), static_cast<off_t>(d->d_off), SEEK_SET) < 0) {
       ::close(sub);  // this level could not be resumed after it: not entered

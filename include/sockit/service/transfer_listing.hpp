@@ -39,7 +39,8 @@ class dir_listing {
   std::size_t next(std::string& out, std::size_t max_bytes);
 
   bool done() const noexcept { return levels_.empty(); }
-  /// True when max_entries or max_depth left something out.
+  /// True when max_entries or max_depth left something out, or a subdirectory could not be
+  /// opened (its subtree is missing).
   bool truncated() const noexcept { return truncated_; }
   std::size_t count() const noexcept { return count_; }
 
