@@ -245,8 +245,9 @@ class Backpressure(unittest.TestCase):
 
 class Truncation(unittest.TestCase):
     def test_a_subtree_that_cannot_be_opened_marks_the_listing_truncated(self):
-        # With few descriptors the walk cannot open every level of a deep tree: what it
-        # left out must be said ("truncated"), not silently dropped.
+        # With few descriptors the walk cannot open every level of a deep tree (it runs out,
+        # or reaches the listings' share of them): what it left out must be said
+        # ("truncated"), not silently dropped.
         import resource
 
         def few_descriptors():
