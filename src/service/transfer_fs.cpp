@@ -230,8 +230,8 @@ unique_fd make_dirs(int at, std::span<const std::string> dirs, mode_t mode, std:
   return cur;
 }
 
-void remove_empty_dirs(int at, std::span<const std::string> dirs) noexcept {
-  if (dirs.empty()) return;
+std::size_t remove_empty_dirs(int at, std::span<const std::string> dirs) noexcept {
+  if (dirs.empty()) return 0;
   // The parents of each, opened as make_dirs did, so the rmdir happens where it made them.
   std::vector<unique_fd> parents;
   parents.emplace_back(::fcntl(at, F_DUPFD_CLOEXEC, 0));
@@ -239,9 +239,13 @@ void remove_empty_dirs(int at, std::span<const std::string> dirs) noexcept {
     parents.emplace_back(::openat(parents.back().get(), dirs[i].c_str(),
                                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   }
-  for (std::size_t i = parents.size(); i-- > 0;) {
-    if (!parents[i] || ::unlinkat(parents[i].get(), dirs[i].c_str(), AT_REMOVEDIR) != 0) return;
+  // Only a full chain of parents: a gap would leave the deepest ones unreached.
+  if (parents.size() < dirs.size()) return 0;
+  std::size_t removed = 0;
+  for (std::size_t i = parents.size(); i-- > 0; ++removed) {
+    if (!parents[i] || ::unlinkat(parents[i].get(), dirs[i].c_str(), AT_REMOVEDIR) != 0) break;
   }
+  return removed;
 }
 
 void write_at(int fd, std::string_view data, std::uint64_t offset, bool sparse,

@@ -277,11 +277,13 @@ struct transfer_server::impl {
       key = std::move(k);
       return true;
     }
-    ~busy_claim() {
+    void release() {
       if (!self) return;
       std::lock_guard lock(self->busy_mu);
       self->busy.erase(key);
+      self = nullptr;
     }
+    ~busy_claim() { release(); }
   };
 
   // Directories this connection created (relative paths): the only ones whose mode and
@@ -298,6 +300,9 @@ struct transfer_server::impl {
       paths.insert(std::move(p));
     }
     bool contains(const std::string& p) const { return paths.count(p) != 0; }
+    void remove(const std::string& p) {
+      if (paths.erase(p) != 0) bytes -= p.size();
+    }
   };
 
   static std::string join(std::span<const std::string> parts) {
@@ -327,11 +332,19 @@ struct transfer_server::impl {
     bool reserved_space = false;         // fallocate'd past what is written
     bool skipped_zeros = false;          // zero runs left as holes (reserved blocks there)
     std::uint64_t charged = 0;           // taken from srv.budget (reservation + written)
+    std::uint64_t dirs_charged = 0;      // taken from srv.budget for directories it creates
     std::uint64_t since_free_check = 0;  // streams: bytes since free space was last checked
     std::uint64_t resume_reserve = 0;
+    bool settled = false;  // its budget is given back already (abandon)
+    // The directories of its name, of which those from new_from on were created by it (none:
+    // npos), and the connection's list they were added to: undone when it is refused.
+    std::vector<std::string> dir_parts;
+    std::size_t new_from = std::string::npos;
+    made_dirs* made_list = nullptr;
     static constexpr std::uint64_t small_upload = 64 * 1024;
     static constexpr std::uint64_t free_check_every = 1 << 20;
-    static constexpr std::uint64_t dir_block = 4096;  // what a new directory costs --max-disk
+    static constexpr std::uint64_t dir_block = 4096;     // what a new directory costs --max-disk
+    static constexpr std::uint64_t max_off = INT64_MAX;  // the largest off_t
 
     upload(impl& s, const std::string& p, hash_algorithm a) : srv(s), peer(p), hash(a) {}
     ~upload() {
@@ -341,9 +354,81 @@ struct transfer_server::impl {
         if (reserved_space) release_reserved(file.get());
         srv.emit(transfer_event::type::partial, peer, name, offset + written);
       }
-      // What stays on disk stays charged; reservations and deleted bytes go back.
+      settle();
+    }
+
+    // What stays on disk stays charged; reservations and deleted bytes go back.
+    void settle() {
+      if (settled) return;
+      settled = true;
       bool kept = linked || (!unnamed && !removed && file);
       srv.budget.give_back(kept ? charged - std::min(charged, written) : charged);
+    }
+
+    // Records which of `dirs` (the first `depth` were there) make_dirs created, in the
+    // connection's list too; the budget keeps 4 KiB for each of those only.
+    void record_new_dirs(std::span<const std::string> dirs, std::size_t depth,
+                         const std::vector<bool>& mine, made_dirs* made) {
+      std::size_t count = 0;
+      std::string path = join(dirs.first(depth));
+      for (std::size_t i = 0; depth + i < dirs.size() && i < mine.size(); ++i) {
+        path += path.empty() ? dirs[depth + i] : "/" + dirs[depth + i];
+        if (!mine[i]) continue;
+        if (new_from == std::string::npos) new_from = depth + i;
+        ++count;
+        if (made) made->add(path);
+      }
+      std::uint64_t keep = std::min(dirs_charged, count * dir_block);
+      srv.budget.give_back(dirs_charged - keep);  // made by another in the meantime, or failed
+      dirs_charged = keep;
+      if (new_from == std::string::npos) return;
+      dir_parts.assign(dirs.begin(), dirs.end());
+      made_list = made;
+    }
+
+    // Removes the directories this upload created while they are empty (deepest first),
+    // credits their blocks back and drops them from the connection's list, so its `mkdir`
+    // never changes a directory someone else creates under that name later. Found again
+    // from the root as they were made (no symlinks followed).
+    void remove_new_dirs() noexcept {
+      if (new_from == std::string::npos) return;
+      std::span<const std::string> all(dir_parts);
+      std::error_code ec;
+      unique_fd at = open_dir_chain(srv.root.get(), all.first(new_from), false, 0, ec);
+      std::size_t n = at ? remove_empty_dirs(at.get(), all.subspan(new_from)) : 0;
+      std::uint64_t back = std::min(dirs_charged, n * dir_block);
+      srv.budget.give_back(back);
+      dirs_charged -= back;
+      if (made_list) {
+        for (std::size_t i = 0; i < n; ++i) made_list->remove(join(all.first(all.size() - i)));
+      }
+      new_from = std::string::npos;
+    }
+
+    // Refused after open (a bad hash, a limit or a full disk mid-body): a fresh upload's
+    // partial and the directories it created go, with their budget; a resumed one keeps
+    // its partial (the verified prefix and what came after it, which the next stat
+    // reports). Its claim on the name goes too: what is left of its body is only drained.
+    void abandon() {
+      done = true;
+      if (offset == 0 && !srv.opt.discard) {
+        if (file && !unnamed && parent) ::unlinkat(parent.get(), partial.c_str(), 0);
+        removed = true;
+        file.reset();
+        remove_new_dirs();
+      } else if (file && reserved_space) {
+        release_reserved(file.get());
+      }
+      settle();
+      file.reset();
+      parent.reset();
+      claim.release();
+    }
+
+    // A partial this server may resume or report: a regular file of its own with no other
+    // name (one linked from outside DIR is not DIR's to write or to describe).
+    static bool own_partial(const struct stat& st) {
+      return S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_uid == ::geteuid();
     }
 
     // The free space an upload must leave where `dir` is.
@@ -363,6 +448,11 @@ struct transfer_server::impl {
     std::error_code open(const std::vector<std::string>& parts, std::uint64_t start,
                          std::uint64_t announced, bool overwrite, made_dirs* made) {
       std::error_code ec;
+      // No file grows past what off_t addresses (fallocate's length would turn negative),
+      // and sizes up there would make the budget arithmetic wrap: refused before anything.
+      if (start > max_off || (announced != UINT64_MAX && announced > max_off - start)) {
+        return errc::body_too_large;
+      }
       std::span<const std::string> dirs(parts.data(), parts.size() - 1);
       base = parts.back();
       partial = partial_name(base);
@@ -383,21 +473,39 @@ struct transfer_server::impl {
       if (start > 0) {
         // Resume: only onto a partial that is there; nothing is created for one that is not.
         if (!all_there) return errc::hash_mismatch;
-        file.reset(::openat(deepest.get(), partial.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+        // Only a regular file is opened (a device's open can act, a FIFO's can block), and
+        // only one of the server's own that has no other name: a hard link placed here to a
+        // file outside DIR would otherwise be truncated and written.
+        if (::fstatat(deepest.get(), partial.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+          return errno == ENOENT ? make_error_code(errc::hash_mismatch)
+                                 : std::error_code(errno, std::system_category());
+        }
+        if (!S_ISREG(st.st_mode)) return errc::unsafe_name;
+        file.reset(::openat(deepest.get(), partial.c_str(),
+                            O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC));
         if (!file) {
           return errno == ENOENT  ? make_error_code(errc::hash_mismatch)
                  : errno == ELOOP ? make_error_code(errc::unsafe_name)
                                   : std::error_code(errno, std::system_category());
         }
-        if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) return errc::unsafe_name;
+        if (::fstat(file.get(), &st) != 0 || !own_partial(st)) {
+          file.reset();
+          return errc::unsafe_name;
+        }
         if (static_cast<std::uint64_t>(st.st_size) < start) return errc::hash_mismatch;
       }
       std::uint64_t need = announced == UINT64_MAX ? 0 : announced;
       std::uint64_t dir_bytes = dir_block * (dirs.size() - depth);  // directories to create
-      if (!srv.budget.take(need + dir_bytes)) return errc::no_space;
+      // Exactly what is taken is recorded, and only that is ever given back: a sum that
+      // wrapped would take almost nothing and then give back the whole size.
+      if (dir_bytes > UINT64_MAX - need || !srv.budget.take(need + dir_bytes)) {
+        return errc::no_space;
+      }
       charged = need;
+      dirs_charged = dir_bytes;
       if (!leaves_min_free(deepest.get(), need + dir_bytes)) {
-        srv.budget.give_back(dir_bytes);
+        srv.budget.give_back(need + dir_bytes);
+        charged = dirs_charged = 0;
         return errc::no_space;
       }
       offset = start;
@@ -415,15 +523,9 @@ struct transfer_server::impl {
       } else {
         std::vector<bool> mine;
         parent = make_dirs(deepest.get(), missing, 0755, mine, ec);
-        if (made) {
-          std::string path = join(dirs.first(depth));
-          for (std::size_t i = 0; i < missing.size(); ++i) {
-            path += path.empty() ? missing[i] : "/" + missing[i];
-            if (i < mine.size() && mine[i]) made->add(path);
-          }
-        }
+        record_new_dirs(dirs, depth, mine, made);
         if (ec) {
-          remove_empty_dirs(deepest.get(), missing);
+          remove_new_dirs();
           return ec;
         }
       }
@@ -432,7 +534,7 @@ struct transfer_server::impl {
         file.reset();
         parent.reset();
         removed = true;
-        if (!missing.empty()) remove_empty_dirs(deepest.get(), missing);
+        remove_new_dirs();
         return why;
       };
       if (announced <= small_upload) {
@@ -447,17 +549,19 @@ struct transfer_server::impl {
           return {};
         }  // no O_TMPFILE on this filesystem: a named partial as for any other size
       }
-      file.reset(
-          ::openat(parent.get(), partial.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+      // A fresh partial is always a new file of the server's: whatever has its name (a stale
+      // partial, or a hard link, device or symlink placed there) is unlinked, never opened
+      // (a directory stays, and O_EXCL then refuses it).
+      ::unlinkat(parent.get(), partial.c_str(), 0);
+      file.reset(::openat(parent.get(), partial.c_str(),
+                          O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
       if (!file) {
-        std::error_code oec = errno == ELOOP ? make_error_code(errc::unsafe_name)
-                                             : std::error_code(errno, std::system_category());
-        if (!missing.empty()) remove_empty_dirs(deepest.get(), missing);
+        std::error_code oec = errno == ELOOP || errno == EEXIST
+                                  ? make_error_code(errc::unsafe_name)
+                                  : std::error_code(errno, std::system_category());
+        parent.reset();
+        remove_new_dirs();
         return oec;
-      }
-      if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) return errc::unsafe_name;
-      if (st.st_size != 0 && ::ftruncate(file.get(), 0) != 0) {
-        return {errno, std::system_category()};
       }
       if (auto rec = reserve(need)) return undo(rec);
       return {};
@@ -491,7 +595,8 @@ struct transfer_server::impl {
 
     std::error_code write(std::string_view piece) {
       std::error_code ec;
-      if (offset + written + piece.size() > srv.opt.max_file_size) return errc::body_too_large;
+      std::uint64_t end = offset + written + piece.size();
+      if (end > srv.opt.max_file_size || end > max_off) return errc::body_too_large;
       if (srv.opt.discard) {
         hash.update(piece);
         written += piece.size();
@@ -531,9 +636,10 @@ struct transfer_server::impl {
       std::error_code ec;
       done = true;
       if (expected.empty() || hash.hex() != expected) {
-        if (!unnamed && !srv.opt.discard) {
-          ::unlinkat(parent.get(), partial.c_str(), 0);
+        if (!srv.opt.discard) {
+          if (!unnamed) ::unlinkat(parent.get(), partial.c_str(), 0);
           removed = true;
+          remove_new_dirs();
         }
         return errc::hash_mismatch;
       }
@@ -612,8 +718,12 @@ struct transfer_server::impl {
           auto& it = b.items[i];
           auto& up = *it.up;
           it.result = synced[i];
-          // Not durable (ENOSPC, EDQUOT, EIO): the verified partial stays for --resume.
-          if (it.result) continue;
+          // Not durable (ENOSPC, EDQUOT, EIO): the verified partial stays for --resume (an
+          // unnamed file has none: nothing of it stays).
+          if (it.result) {
+            if (up.unnamed) up.remove_new_dirs();
+            continue;
+          }
           if (up.unnamed) {
             link_unnamed(up.file.get(), up.parent.get(), up.base, it.result);
             // A stale partial of an earlier, larger attempt is obsolete now (this name is
@@ -630,9 +740,10 @@ struct transfer_server::impl {
           }
           if (!it.result) {
             up.linked = true;
-          } else if (!up.unnamed) {
-            ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
+          } else {
+            if (!up.unnamed) ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
             up.removed = true;
+            up.remove_new_dirs();
           }
         }
       });
@@ -701,11 +812,14 @@ struct transfer_server::impl {
     // Verified uploads whose fsync and rename are still to come. Owned here, outside the
     // race with the deadline, so that whatever ends serve() (a timeout, an error, a reset
     // peer, stop()) they are still stored below; only their replies are lost then.
+    // Directories the connection created (for its mkdir); declared first, so it outlives the
+    // uploads in `pending`, which drop what they remove from it.
+    made_dirs made;
     commit_batch pending(batched, max_batched);
     std::string failure;
     try {
-      auto v =
-          co_await (serve_guarded(sock, d, peer, pending, failure) || session::watch_deadline(d));
+      auto v = co_await (serve_guarded(sock, d, peer, pending, made, failure) ||
+                         session::watch_deadline(d));
       if (!failure.empty()) {
         detail = "internal error: " + failure;
       } else if (v.index() == 0) {
@@ -732,9 +846,9 @@ struct transfer_server::impl {
   // deadline set, never fires (and stop() would wait for it forever).
   asio::awaitable<std::error_code> serve_guarded(stream_socket& sock, session::deadline& d,
                                                  const std::string& peer, commit_batch& pending,
-                                                 std::string& failure) {
+                                                 made_dirs& made, std::string& failure) {
     try {
-      co_return co_await serve(sock, d, peer, pending);
+      co_return co_await serve(sock, d, peer, pending, made);
     } catch (const std::system_error& e) {
       if (e.code() == asio::error::operation_aborted) co_return e.code();  // the deadline won
       failure = e.what();
@@ -745,7 +859,8 @@ struct transfer_server::impl {
   }
 
   asio::awaitable<std::error_code> serve(stream_socket& sock, session::deadline& d,
-                                         const std::string& peer, commit_batch& batch) {
+                                         const std::string& peer, commit_batch& batch,
+                                         made_dirs& made) {
     session::frame_timeouts t{opt.header_timeout, opt.body_timeout};
     reader_type r(sock, limits(), &d, t);
     writer_type w(sock, &d, opt.body_timeout);
@@ -755,7 +870,7 @@ struct transfer_server::impl {
       co_return ec;
     }
     if (fmt == codec::format::classic) co_return co_await classic_session(r, peer);
-    co_return co_await native_session(r, w, peer, batch);
+    co_return co_await native_session(r, w, peer, batch, made);
   }
 
   // The seeds' format: head, file bytes, head, file bytes, ... and no replies at all.
@@ -775,9 +890,10 @@ struct transfer_server::impl {
       if (!ec) ec = up.open({base}, 0, h.body_size, false, nullptr);
       rate_floor rate = body_rate();
       if (ec) {
+        up.done = true;
+        owned.reset();  // the name is free while the body is skipped (see handle_put)
         failed.fetch_add(1, std::memory_order_relaxed);
         emit(transfer_event::type::failed, peer, shown, h.body_size, code_of(ec));
-        up.done = true;
         // Skipped, but under the same rate floor as a body that is kept.
         while (r.body_left() > 0) {
           auto [rec, piece] = co_await r.read_body();
@@ -814,7 +930,8 @@ struct transfer_server::impl {
   }
 
   asio::awaitable<std::error_code> native_session(reader_type& r, writer_type& w,
-                                                  const std::string& peer, commit_batch& batch) {
+                                                  const std::string& peer, commit_batch& batch,
+                                                  made_dirs& made) {
     codec::frame_header h;
     if (auto ec = co_await r.read_header(h)) co_return co_await refuse(r, w, ec);
     json id = id_field(h.fields);
@@ -851,7 +968,6 @@ struct transfer_server::impl {
                  {"auth", nullptr}});
     if (auto ec = co_await w.flush()) co_return ec;
 
-    made_dirs made;
     for (;;) {
       if (!r.has_buffered()) {
         co_await commit(batch, &w, peer);  // before waiting for more from the network
@@ -963,6 +1079,10 @@ struct transfer_server::impl {
     rate_floor rate = body_rate();
     if (ec) {
       up.done = true;
+      // Its claim on the name, its descriptors and its budget go before the body it will not
+      // store is drained (at --min-rate that can take long): another upload of the name need
+      // not wait for it.
+      owned.reset();
       failed.fetch_add(1, std::memory_order_relaxed);
       emit(transfer_event::type::failed, peer, name, 0, code_of(ec));
       if (auto dec = co_await drain_put(r, stream, rate)) {
@@ -980,7 +1100,9 @@ struct transfer_server::impl {
       while (r.body_left() > 0) {
         auto [rec, piece] = co_await r.read_body();
         if (rec) co_return rec;
-        if (!werr) werr = up.write(piece);  // after a write error keep reading to stay in step
+        if (!werr && (werr = up.write(piece))) {
+          up.abandon();  // nothing left behind, the name free; the rest is read to stay in step
+        }
         if (!rate.add(piece.size())) {
           slow = true;
           co_return errc::timed_out;
@@ -1017,14 +1139,7 @@ struct transfer_server::impl {
       co_return errc::protocol_error;
     }
     if (werr) {
-      up.done = true;
-      // Refused mid-body (a limit, a full disk): a fresh upload leaves nothing behind; a
-      // resumed one keeps its verified prefix's partial (what was written after it stays
-      // too, and the next stat reports it).
-      if (offset == 0 && !up.unnamed && !opt.discard && up.file) {
-        ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
-        up.removed = true;
-      }
+      // Refused mid-body (a limit, a full disk): abandoned as the error came (consume_body).
       failed.fetch_add(1, std::memory_order_relaxed);
       emit(transfer_event::type::failed, peer, name, up.written, code_of(werr));
       co_await commit(batch, &w, peer);
@@ -1077,7 +1192,7 @@ struct transfer_server::impl {
       // Never a blocking open of a FIFO or any open of a device: only a regular partial.
       std::error_code pec;
       unique_fd pf = open_regular_file(parent.get(), partial_name(base), pec);
-      if (pf && ::fstat(pf.get(), &st) == 0 && st.st_size > 0) {
+      if (pf && ::fstat(pf.get(), &st) == 0 && upload::own_partial(st) && st.st_size > 0) {
         hasher hs(algo);
         auto size = static_cast<std::uint64_t>(st.st_size);
         ec = co_await hash_prefix(w, pf.get(), size, hs);

@@ -243,6 +243,30 @@ class Backpressure(unittest.TestCase):
                 self.assertEqual(len(p.stdout.splitlines()), total)
 
 
+class Truncation(unittest.TestCase):
+    def test_a_subtree_that_cannot_be_opened_marks_the_listing_truncated(self):
+        # With few descriptors the walk cannot open every level of a deep tree (it runs out,
+        # or reaches the listings' share of them): what it left out must be said
+        # ("truncated"), not silently dropped.
+        import resource
+
+        def few_descriptors():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+
+        with TempDir() as d:
+            depth = 100  # under the 128 levels a listing enters
+            os.makedirs(os.path.join(d, *["d"] * depth))
+            with Server("serve", d, "127.0.0.1:0", "--threads", "1",
+                        preexec_fn=few_descriptors) as srv:
+                c = Client.connect(srv)
+                head, entries = c.ls("", recursive=True)
+                self.assertEqual(head["op"], "ls", head)
+                self.assertLess(len(entries), depth)
+                self.assertTrue(head.get("truncated"), (head, len(entries)))
+                # Still serving.
+                self.assertEqual(c.put("after", b"x")["op"], "ok")
+
+
 class RootListing(unittest.TestCase):
     def test_root_lists_every_time_sequentially_and_concurrently(self):
         with TempDir() as d:

@@ -92,6 +92,62 @@ class Resume(unittest.TestCase):
             self.assertEqual(c.put("after", b"ok")["op"], "ok")  # still in step
 
 
+class Planted(unittest.TestCase):
+    """What someone with access to DIR placed under a partial's name."""
+
+    def test_a_hard_link_at_a_partials_name_is_never_written_through(self):
+        with TempDir() as d:
+            served = os.path.join(d, "served")
+            os.mkdir(served)
+            outside = os.path.join(d, "outside.txt")
+            original = b"ORIGINAL CONTENT OUTSIDE DIR\n"
+            with open(outside, "wb") as f:
+                f.write(original)
+            os.chmod(outside, 0o600)
+            mtime_ns = os.stat(outside).st_mtime_ns - 10**9  # recent: not swept as expired
+            os.utime(outside, ns=(mtime_ns, mtime_ns))
+            for n in ("x", "y"):
+                os.link(outside, os.path.join(served, f".{n}.sockit-part"))
+            data = b"ATTACKER " * 10000  # over 64 KiB: a named partial
+            with Server("serve", served, "127.0.0.1:0", "--min-free", "0") as srv:
+                c = Client.connect(srv)
+                # A fresh put makes a new partial: the link goes, the outside file stays.
+                self.assertEqual(c.put("x", data, mode=0o644, mtime_ns=0)["op"], "ok")
+                with open(os.path.join(served, "x"), "rb") as f:
+                    self.assertEqual(f.read(), data)
+                # A partial with another name is neither described nor resumed.
+                self.assertEqual(c.stat("y")["partial_size"], 0)
+                r = resume_put(c, "y", original + data, 10, digest(original[:10]))
+                self.assertEqual(r.get("code"), "unsafe_name", r)
+            st = os.stat(outside)
+            with open(outside, "rb") as f:
+                self.assertEqual(f.read(), original)
+            self.assertEqual((st.st_mode & 0o777, st.st_mtime_ns), (0o600, mtime_ns))
+            self.assertFalse(os.path.exists(os.path.join(served, "y")))
+
+    def test_a_fifo_or_device_at_a_partials_name_is_never_opened(self):
+        with TempDir() as d:
+            fresh = ["x"]
+            os.mkfifo(os.path.join(d, ".x.sockit-part"), 0o600)
+            os.mkfifo(os.path.join(d, ".y.sockit-part"), 0o600)
+            if os.geteuid() == 0:  # a clone of /dev/null, char 1:3
+                os.mknod(os.path.join(d, ".z.sockit-part"), 0o600 | stat.S_IFCHR,
+                         os.makedev(1, 3))
+                fresh.append("z")
+            data = b"A" * 70000
+            with Server("serve", d, "127.0.0.1:0", "--min-free", "0") as srv:
+                c = Client.connect(srv)
+                # A fresh put replaces it with a new partial of its own.
+                for n in fresh:
+                    self.assertEqual(c.put(n, data)["op"], "ok", n)
+                    with open(os.path.join(d, n), "rb") as f:
+                        self.assertEqual(f.read(), data)
+                # A resume onto it is refused, and it stays as it was.
+                r = resume_put(c, "y", data, 10, digest(data[:10]))
+                self.assertEqual(r.get("code"), "unsafe_name", r)
+                self.assertTrue(stat.S_ISFIFO(os.lstat(os.path.join(d, ".y.sockit-part")).st_mode))
+
+
 class Modes(unittest.TestCase):
     def test_mkdir_of_an_existing_directory_changes_nothing(self):
         with TempDir() as d:
@@ -149,6 +205,68 @@ class Disk(unittest.TestCase):
             c.send({"op": "mkdir", "id": 50, "name": "/".join(["d"] * 13)})
             self.assertEqual(c.recv()[0].get("code"), "no_space")
             self.assertEqual(tree(d), ["fits", "one"])
+
+    def test_a_size_near_2_to_the_64_does_not_reset_the_budget(self):
+        # size + 4 KiB for the missing directory wrapped to 0: the budget took nothing, and
+        # the failed reservation then gave the whole size back, emptying the budget.
+        with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--json", "--max-disk", "300000",
+                                    "--min-free", "0", json_mode=True) as srv:
+            c = Client.connect(srv)
+            self.assertEqual(c.put("one", os.urandom(200000))["op"], "ok")
+            for size in (2**64 - 4096, 2**63, 2**63 - 1):
+                bad = Client.connect(srv)
+                bad.send({"op": "put", "id": 9, "name": "newdir/x", "hash": "sha256",
+                          "size": size})
+                e = wait_event(srv, "failed", "newdir/x")
+                bad.close()
+                wait_event(srv, "closed")
+                r = c.put("two", os.urandom(200000))
+                self.assertEqual(r.get("code"), "no_space", (size, r))
+                # Past off_t: too_large; below it, more than the budget: no_space.
+                self.assertEqual(e["detail"], "too_large" if size >= 2**63 else "no_space", e)
+            self.assertEqual(tree(d), ["one"])
+
+    def test_refused_puts_leave_no_directories_and_credit_them_back(self):
+        with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--min-free", "0",
+                                    "--max-file-size", "100000") as srv:
+            c = Client.connect(srv)
+            # A wrong trailer hash, small (unnamed file) and over 64 KiB (named partial).
+            for name, data in (("m1/m2/m3/x", b"hello"), ("b1/b2/y", b"z" * 70000)):
+                i = c.ident()
+                c.send({"op": "put", "id": i, "name": name, "hash": "sha256"}, data)
+                c.send({"op": "end", "id": i, "hash": "00" * 32})
+                self.assertEqual(c.recv()[0].get("code"), "hash_mismatch", name)
+            # A stream that passes --max-file-size mid-body, and one with a wrong hash.
+            r = c.put_stream("s1/s2/z", [b"q" * 60000, b"q" * 60000])
+            self.assertEqual(r.get("code"), "too_large", r)
+            i = c.ident()
+            c.send({"op": "put", "id": i, "name": "t1/t2/w", "hash": "sha256", "stream": True})
+            c.send({"op": "data", "id": i}, b"abc")
+            c.send({"op": "data", "id": i, "size": 0})
+            c.send({"op": "end", "id": i, "hash": "00" * 32})
+            self.assertEqual(c.recv()[0].get("code"), "hash_mismatch")
+            self.assertEqual(tree(d), [])
+            # A directory of that name made by someone else later is not the connection's:
+            # its mkdir changes nothing there.
+            os.mkdir(os.path.join(d, "m1"), 0o700)
+            os.chmod(os.path.join(d, "m1"), 0o700)
+            c.send({"op": "mkdir", "id": 99, "name": "m1", "mode": 0o755, "mtime_ns": 0})
+            self.assertEqual(c.recv()[0]["op"], "ok")
+            st = os.stat(os.path.join(d, "m1"))
+            self.assertEqual(st.st_mode & 0o777, 0o700)
+            self.assertNotEqual(st.st_mtime_ns, 0)
+        # Their 4 KiB each go back to --max-disk: 3 directories (12 KiB) fit once in 20000.
+        with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--min-free", "0",
+                                    "--max-disk", "20000") as srv:
+            c = Client.connect(srv)
+            for attempt in range(5):
+                i = c.ident()
+                c.send({"op": "put", "id": i, "name": f"a{attempt}/b/c/x", "hash": "sha256"},
+                       b"hello")
+                c.send({"op": "end", "id": i, "hash": "00" * 32})
+                self.assertEqual(c.recv()[0].get("code"), "hash_mismatch", attempt)
+            self.assertEqual(c.put("a/b/c/x", b"hello")["op"], "ok")
+            self.assertEqual(tree(d), ["a", "a/b", "a/b/c", "a/b/c/x"])
 
     def test_min_free_refuses_before_creating_anything(self):
         with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--min-free", "100%") as srv:
@@ -275,6 +393,21 @@ class Slow(unittest.TestCase):
             # Their names are free again, and others are served.
             ok = Client.connect(srv)
             self.assertEqual(ok.put("slow0", os.urandom(100000))["op"], "ok")
+
+    def test_a_refused_put_frees_its_name_while_its_body_is_drained(self):
+        with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--json",
+                                    json_mode=True) as srv:
+            a = Client.connect(srv)
+            # 1 PiB: no_space, then the server reads and drops the body (at --min-rate).
+            a.send({"op": "put", "id": 1, "name": "report.pdf", "hash": "sha256",
+                    "size": 1 << 50})
+            a.sock.sendall(b"x" * 2000)
+            self.assertEqual(wait_event(srv, "failed", "report.pdf")["detail"], "no_space")
+            b = Client.connect(srv)
+            self.assertEqual(b.put("report.pdf", b"real")["op"], "ok")
+            with open(os.path.join(d, "report.pdf"), "rb") as f:
+                self.assertEqual(f.read(), b"real")
+            a.close()
 
     def test_slow_but_steady_upload_passes(self):
         with TempDir() as d, Server("serve", d, "127.0.0.1:0", "--min-rate", "2000",

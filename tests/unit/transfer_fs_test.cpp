@@ -139,14 +139,15 @@ TEST_F(TransferFsDir, ExistingDirsThenMakeThenUndo) {
   EXPECT_TRUE(std::filesystem::is_directory(dir_ + "/a/b/c"));
   open_existing_dirs(root.get(), chain, depth, ec);
   EXPECT_EQ(depth, 3u);
-  remove_empty_dirs(a.get(), rest);
+  EXPECT_EQ(remove_empty_dirs(a.get(), rest), 2u);
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/a/b"));
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/a"));
   // Not empty: left as it is.
   make_dirs(a.get(), rest, 0755, made, ec);
   std::filesystem::create_directory(dir_ + "/a/b/keep");
-  remove_empty_dirs(a.get(), rest);
+  EXPECT_EQ(remove_empty_dirs(a.get(), rest), 1u);  // c only: b holds "keep"
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/a/b/keep"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/a/b/c"));
   std::filesystem::create_symlink("/tmp", dir_ + "/link");
   std::vector<std::string> via_link{"link", "x"};
   open_existing_dirs(root.get(), via_link, depth, ec);

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,6 +120,67 @@ TEST(TransferListing, LimitsTruncate) {
     EXPECT_EQ(list_all(l, 1 << 20, "many").size(), 10u);
     EXPECT_TRUE(l.truncated());
   }
+}
+
+TEST(TransferListing, DescriptorsAreCappedAcrossListings) {
+  temp_tree t;
+  t.file("a/b/c/d/e/f");
+  t.file("x/y/z/w/v/u");
+  std::size_t before = dir_listing::open_levels();
+  dir_listing::limits lim{1000, 128, before + 4};
+  {
+    dir_listing a(t.open("a"), "a", true, lim);
+    std::string out;
+    for (int i = 0; i < 4; ++i) {
+      out.clear();
+      a.next(out, 1);  // one entry each: b, c, d, e entered
+    }
+    EXPECT_EQ(dir_listing::open_levels(), before + 4);
+    // Another listing while `a` holds the share: it lists what it can, says truncated.
+    {
+      dir_listing x(t.open("x"), "x", true, lim);
+      EXPECT_EQ(list_all(x, 1 << 20, "x").size(), 1u);  // x/y, not entered
+      EXPECT_TRUE(x.truncated());
+    }
+    out.clear();
+    while (!a.done()) a.next(out, 1 << 20);
+    EXPECT_FALSE(a.truncated());
+    EXPECT_EQ(dir_listing::open_levels(), before);
+  }
+  dir_listing x(t.open("x"), "x", true, lim);
+  EXPECT_EQ(list_all(x, 1 << 20, "x").size(), 5u);  // the share is free again
+  EXPECT_FALSE(x.truncated());
+  {
+    dir_listing held(t.open("a"), "a", true, lim);
+    std::string out;
+    held.next(out, 1);
+    EXPECT_EQ(dir_listing::open_levels(), before + 1);
+  }  // a listing given up mid-walk gives its levels back
+  EXPECT_EQ(dir_listing::open_levels(), before);
+}
+
+TEST(TransferListing, ASubdirectoryThatCannotBeOpenedTruncates) {
+  temp_tree t;
+  std::string deep = "d";
+  for (int i = 0; i < 19; ++i) deep += "/d";
+  t.file(deep + "/f");
+  unique_fd top = t.open();
+  // Three descriptors left (whatever the cap allows): the walk runs out of them at depth 3.
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  int lowest = ::dup(0);
+  ASSERT_GE(lowest, 0);
+  ::close(lowest);
+  rlimit few = old;
+  few.rlim_cur = static_cast<rlim_t>(lowest + 3);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &few), 0);
+  dir_listing l(std::move(top), "", true, dir_listing::limits{1000, 128, SIZE_MAX});
+  std::string out;
+  while (!l.done()) l.next(out, 1 << 20);
+  ::setrlimit(RLIMIT_NOFILE, &old);
+  EXPECT_LT(l.count(), 21u);  // 20 directories and f, had every level opened
+  EXPECT_GE(l.count(), 3u);
+  EXPECT_TRUE(l.truncated());
 }
 
 TEST(TransferListing, EachListingHasItsOwnPosition) {

@@ -81,8 +81,8 @@ unique_fd make_dirs(int at, std::span<const std::string> dirs, mode_t mode, std:
 
 /// Removes `dirs` (a chain below `at`) deepest first, while they are empty: undoes make_dirs
 /// after a refused upload. A directory that is not empty (anymore) is left, and so are the
-/// ones above it.
-void remove_empty_dirs(int at, std::span<const std::string> dirs) noexcept;
+/// ones above it. Returns how many it removed (the deepest ones of the chain).
+std::size_t remove_empty_dirs(int at, std::span<const std::string> dirs) noexcept;
 
 /// Writes `data` at `offset`; all-zero pieces are skipped (left as a hole) when `sparse`,
 /// so the file must be truncated to its final size afterwards (finish_file does).

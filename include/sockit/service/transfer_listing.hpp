@@ -18,6 +18,11 @@ namespace sockit::service {
 /// in names is replaced, as JSON must be valid).
 void append_listing_entry(std::string& out, std::string_view name, const struct stat& st);
 
+/// Descriptors all listings of the process may hold below their tops, together: a quarter of
+/// RLIMIT_NOFILE (read once), so that listings paused mid-walk by peers that read slowly
+/// never take the descriptors connections and uploads need.
+std::size_t listing_descriptor_cap() noexcept;
+
 /// A listing in progress. Not thread-safe; it may move between threads between calls (the
 /// server produces each piece on its query pool). Owns the descriptors it holds.
 class dir_listing {
@@ -25,6 +30,9 @@ class dir_listing {
   struct limits {
     std::size_t max_entries = 1000000;  // then the listing ends, truncated()
     std::size_t max_depth = 128;        // open levels (descriptors); deeper ones not entered
+    // Levels below the top that all listings hold together; past it, subdirectories are not
+    // entered (truncated()).
+    std::size_t max_open_total = listing_descriptor_cap();
   };
 
   /// Lists the directory `dir` (the caller opens it, so it has its own file position: never
@@ -33,13 +41,20 @@ class dir_listing {
   dir_listing(unique_fd dir, std::string prefix, bool recursive, limits lim);
   dir_listing(unique_fd dir, std::string prefix, bool recursive)
       : dir_listing(std::move(dir), std::move(prefix), recursive, limits{}) {}
+  ~dir_listing();
+  dir_listing(const dir_listing&) = delete;
+  dir_listing& operator=(const dir_listing&) = delete;
+
+  /// The levels all listings of the process hold now (against max_open_total).
+  static std::size_t open_levels() noexcept;
 
   /// Appends entries to `out` until it holds at least `max_bytes` (one entry may go past)
   /// or the listing ends; returns how many it appended.
   std::size_t next(std::string& out, std::size_t max_bytes);
 
   bool done() const noexcept { return levels_.empty(); }
-  /// True when max_entries or max_depth left something out.
+  /// True when max_entries, max_depth or max_open_total left something out, or a
+  /// subdirectory could not be opened (its subtree is missing).
   bool truncated() const noexcept { return truncated_; }
   std::size_t count() const noexcept { return count_; }
 
@@ -47,7 +62,9 @@ class dir_listing {
   struct level {
     unique_fd fd;
     std::string path;  // the prefix of this directory's entries
+    bool counted;      // against max_open_total (every level but the top)
   };
+  void pop_level() noexcept;
   std::vector<level> levels_;
   std::vector<char> buf_;  // getdents64 records of the deepest level
   std::size_t pos_ = 0, len_ = 0;
