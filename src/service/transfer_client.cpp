@@ -1146,6 +1146,8 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
     std::string base;
     std::optional<hasher> prefix;
     std::uint64_t offset = 0;
+    dev_t dev = 0;
+    ino_t ino = 0;
     int result = -1;
   };
   std::vector<prepared> prep(jobs.size());
@@ -1194,7 +1196,10 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
       partial.reset(::openat(parent.get(), partial_name(p.base).c_str(),
                              O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC));
     }
-    if (partial && ::fstat(partial.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    if (partial && ::fstat(partial.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+        st.st_size > 0) {
+      p.dev = st.st_dev;  // the file whose prefix is hashed is the one the reply must extend
+      p.ino = st.st_ino;
       hasher hs(s.opt.hash);
       hash_file_range(partial.get(), 0, static_cast<std::uint64_t>(st.st_size), hs, ec);
       if (!ec) {
@@ -1270,14 +1275,27 @@ std::vector<file_result> transfer_client::get(const std::vector<std::string>& na
         out.get(), std::span<const std::string>(jobs[i].parts.data(), jobs[i].parts.size() - 1),
         true, 0755, wec);
     if (!wec) {
-      p.file.reset(::openat(p.parent.get(), partial_name(p.base).c_str(),
-                            O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
-                            0600));
+      // A resumed file must still be the partial whose prefix was hashed (same inode, one
+      // link, not shorter): otherwise the stored bytes would not be the ones the hash covers.
+      // A fresh one replaces whatever sits at the partial's name, created anew (O_EXCL), so
+      // a hard link planted there is never written through.
+      const std::string pname = partial_name(p.base);
+      constexpr int flags = O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+      if (offset > 0) {
+        p.file.reset(::openat(p.parent.get(), pname.c_str(), flags));
+      } else {
+        ::unlinkat(p.parent.get(), pname.c_str(), 0);
+        p.file.reset(::openat(p.parent.get(), pname.c_str(), flags | O_CREAT | O_EXCL, 0600));
+      }
       struct stat pst {};
       if (!p.file) {
-        wec = errno == ELOOP ? make_error_code(errc::unsafe_name) : last_error();
-      } else if (::fstat(p.file.get(), &pst) != 0 || !S_ISREG(pst.st_mode)) {
-        wec = errc::unsafe_name;  // something not a file sits at the partial's name
+        wec = errno == ELOOP || errno == EEXIST ? make_error_code(errc::unsafe_name) : last_error();
+      } else if (::fstat(p.file.get(), &pst) != 0 || !S_ISREG(pst.st_mode) || pst.st_nlink != 1) {
+        wec = errc::unsafe_name;  // something not a file of ours sits at the partial's name
+        p.file.reset();
+      } else if (offset > 0 && (pst.st_dev != p.dev || pst.st_ino != p.ino ||
+                                static_cast<std::uint64_t>(pst.st_size) < offset)) {
+        wec = errc::hash_mismatch;  // the partial changed since its prefix was hashed
         p.file.reset();
       } else if (::ftruncate(p.file.get(), static_cast<off_t>(offset)) != 0) {
         wec = last_error();

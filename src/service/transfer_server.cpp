@@ -908,6 +908,7 @@ struct transfer_server::impl {
         if (auto wec = up.write(piece)) {
           failed.fetch_add(1, std::memory_order_relaxed);
           emit(transfer_event::type::failed, peer, shown, up.written, code_of(wec));
+          up.abandon();  // as a native refusal: no partial, no directories, budget given back
           co_return wec;
         }
         if (!rate.add(piece.size())) {

@@ -309,6 +309,34 @@ class GetHoldsLittle(unittest.TestCase):
             self.assertEqual(walk(out), {"p"})  # the name asked for; no partials in it
 
 
+class ResumeKeepsItsPrefix(unittest.TestCase):
+    def test_a_partial_replaced_after_its_prefix_was_hashed_is_not_extended(self):
+        # get --resume hashed the partial, closed it, and at the reply reopened it by name
+        # with O_CREAT: a partial removed meanwhile became zeros + tail, stored as verified
+        # (review finding). Now the reply must extend the very file that was hashed.
+        with TempDir() as out:
+            os.makedirs(os.path.join(out, "p"))
+            partial = os.path.join(out, "p", ".a.sockit-part")
+            with open(partial, "wb") as f:
+                f.write(b"GOOD")
+
+            def answer(h):
+                if h["op"] == "ls":
+                    return tree({("p", True): [entry("p/a", size=8)]}, {})(h)
+                if h["op"] == "get":
+                    os.remove(partial)  # after the client hashed it, before the reply
+                    head = {"op": "file", "id": h["id"], "name": "p/a", "offset": 4,
+                            "file_size": 8, "mode": 0o644, "mtime_ns": SERVER_NS,
+                            "hash": "sha256"}
+                    return frame(head, b"TAIL") + frame({"op": "end", "id": h["id"],
+                                                          "hash": sha256(b"GOODTAIL")})
+                return None
+            with HostileServer(answer) as srv:
+                r = sockit("get", "--resume", "--hash", "sha256", "p", srv.endpoint, "-o", out)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertFalse(os.path.exists(os.path.join(out, "p", "a")))
+
+
 class GetModes(unittest.TestCase):
     FILES = {"photos/run.sh": (b"#!/bin/sh\n", 0o4777), "photos/data": (b"12345", 0o666)}
     LISTINGS = {("photos", True): [entry("photos/run.sh", size=10), entry("photos/data", size=5),
