@@ -7,7 +7,7 @@ import time
 import unittest
 
 from sockit_test import (SANITIZED, Server, closed_by_peer, cpu_seconds, limit_nofile,
-                         raise_nofile, read_json_line, recv_exactly, timeout)
+                         raise_nofile, read_json_line, recv_exactly, rss_kib, timeout)
 
 
 def echo_once(srv, payload, timeout_s=5):
@@ -177,14 +177,6 @@ class OutOfDescriptors(unittest.TestCase):
             rc, out, err = srv.stop()
             self.assertEqual(rc, 0, err)
             self.assertRegex(err, r"[1-9]\d* rejected")
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 class NonReadingClient(unittest.TestCase):

@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from sockit_test import SANITIZED, Server, TempDir, cpu_seconds, run, timeout
+from sockit_test import SANITIZED, Server, TempDir, cpu_seconds, rss_kib, run, timeout
 from transfer_proto import MAGIC, Client, digest, frame
 
 # ASan keeps freed memory in a quarantine (256 MiB by default), which an RSS bound would
@@ -20,14 +20,6 @@ SERVER_ENV = dict(os.environ)
 if SANITIZED:
     SERVER_ENV["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
                                   ":quarantine_size_mb=4:thread_local_quarantine_size_kb=64")
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def wait_idle(pid, deadline_s, window_s=0.5):
@@ -43,46 +35,6 @@ def wait_idle(pid, deadline_s, window_s=0.5):
             return True
     return False
 
-
-class FrameReader:
-    """Reads frames from a socket with a large buffer (tens of MB of replies)."""
-
-    def __init__(self, sock, buf=b""):
-        self.sock = sock
-        self.buf = bytearray(buf)
-        self.pos = 0
-
-    def _need(self, n):
-        while len(self.buf) - self.pos < n:
-            if self.pos > (1 << 20):
-                del self.buf[:self.pos]
-                self.pos = 0
-            chunk = self.sock.recv(1 << 20)
-            if not chunk:
-                raise EOFError("closed")
-            self.buf += chunk
-        out = bytes(self.buf[self.pos:self.pos + n])
-        self.pos += n
-        return out
-
-    def recv(self):
-        (n,) = struct.unpack(">I", self._need(4))
-        header = json.loads(self._need(n))
-        body = self._need(header["size"]) if "size" in header else None
-        return header, body
-
-    def listing(self, first=None):
-        """The entries' lines of one (possibly multi-frame) ls reply; checks each frame."""
-        lines = []
-        head, body = first if first else self.recv()
-        while True:
-            assert head["op"] == "ls", head
-            got = body.split(b"\n")[:-1] if body else []
-            assert len(got) == head["entries"], (head, len(got))
-            lines += got
-            if not head.get("more"):
-                return head, lines
-            head, body = self.recv()
 
 
 def make_tree(d, dirs=6, files=100):
@@ -151,16 +103,16 @@ class Backpressure(unittest.TestCase):
                 grown_mib = (rss_kib(pid) - base) / 1024
                 self.assertLess(grown_mib, 24, f"RSS grew by {grown_mib:.1f} MiB")
                 # Now the hostile peer reads: every reply, in order, complete.
-                r = FrameReader(hostile)
+                r = Client(hostile)
                 self.assertEqual(r.recv()[0]["op"], "hello")
                 for i, kind in enumerate(expect, start=1):
                     head, body = r.recv()
                     self.assertEqual((head["id"], head["op"]), (i, kind), head)
                     if kind == "ls":
-                        last, lines = r.listing((head, body))
+                        last, lines = r.recv_listing((head, body))
                         self.assertEqual(len(lines), total)
                         if i == 1:
-                            names = {json.loads(x)["name"] for x in lines}
+                            names = {x["name"] for x in lines}
                             self.assertIn("tree/dir05/file-000099-" + "x" * 140, names)
                             self.assertEqual(len(names), total)
                     elif kind == "file":
@@ -207,7 +159,7 @@ class Backpressure(unittest.TestCase):
             self.assertFalse(Client.connect(srv).stat("y")["exists"])
             s.setblocking(True)
             s.settimeout(timeout(10))
-            r = FrameReader(s)
+            r = Client(s)
             self.assertEqual(r.recv()[0]["op"], "hello")
             for _ in range(200):
                 head, _ = r.recv()
@@ -225,7 +177,7 @@ class Backpressure(unittest.TestCase):
             with Server("serve", d, "127.0.0.1:0") as srv:
                 c = Client.connect(srv)
                 c.send({"op": "ls", "id": 5, "path": "", "recursive": True})
-                r = FrameReader(c.sock)
+                r = c
                 frames = 0
                 lines = []
                 while True:
@@ -284,8 +236,8 @@ class RootListing(unittest.TestCase):
                         k = Client.connect(srv)
                         for _ in range(3):
                             k.send({"op": "ls", "id": 1, "path": "", "recursive": False})
-                        r = FrameReader(k.sock, k.buf)
-                        counts.extend(len(r.listing()[1]) for _ in range(3))
+                        r = k
+                        counts.extend(len(r.recv_listing()[1]) for _ in range(3))
                     except Exception as e:  # reported below
                         errors.append(e)
                 threads = [threading.Thread(target=lister) for _ in range(6)]

@@ -11,18 +11,10 @@ import sys
 import time
 import unittest
 
-from sockit_test import SANITIZED, Server, TempDir, read_line, recv_until_eof, run, timeout
+from sockit_test import SANITIZED, Server, TempDir, read_line, recv_until_eof, rss_kib, run, timeout
 from transfer_proto import MAGIC, Client, digest, frame
 
 SUPPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support")
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def wait_event(srv, event, name=None, deadline_s=10):

@@ -30,7 +30,9 @@ def digest(data, algo="sha256"):
 class Client:
     def __init__(self, sock):
         self.sock = sock
-        self.buf = b""
+        # A bytearray: deleting from its front is cheap in CPython, so tens of MB of pipelined
+        # replies are read in linear time (bytes slicing copied the rest at every frame).
+        self.buf = bytearray()
         self.next_id = 1
 
     @classmethod
@@ -48,11 +50,12 @@ class Client:
 
     def _need(self, n):
         while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
+            chunk = self.sock.recv(1 << 20)
             if not chunk:
                 raise EOFError(f"closed with {len(self.buf)} of {n} bytes buffered")
             self.buf += chunk
-        out, self.buf = self.buf[:n], self.buf[n:]
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
         return out
 
     def recv(self):
@@ -102,10 +105,12 @@ class Client:
         self.send({"op": "ls", "id": self.ident(), "path": path, "recursive": recursive})
         return self.recv_listing()
 
-    def recv_listing(self):
+    def recv_listing(self, first=None):
+        """`first`: the reply's first frame, when the caller has already read it."""
         entries = []
         while True:
-            head, body = self.recv()
+            head, body = first if first else self.recv()
+            first = None
             if head["op"] != "ls":
                 return head, []
             lines = [json.loads(line) for line in body.decode().splitlines() if line]
