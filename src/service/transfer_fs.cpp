@@ -156,29 +156,17 @@ unique_fd open_root_dir(const std::string& path, std::error_code& ec) {
 
 unique_fd open_dir_chain(int root, std::span<const std::string> dirs, bool create, mode_t mode,
                          std::error_code& ec) {
-  ec.clear();
-  unique_fd cur(::fcntl(root, F_DUPFD_CLOEXEC, 0));
-  if (!cur) {
-    ec = last_error();
+  // The directories that exist, then (when asked) the rest made: the same two walks the
+  // server uses when it must know which directories an upload made.
+  std::size_t depth = 0;
+  unique_fd cur = open_existing_dirs(root, dirs, depth, ec);
+  if (ec || depth == dirs.size()) return cur;
+  if (!create) {
+    ec = std::make_error_code(std::errc::no_such_file_or_directory);
     return {};
   }
-  for (const auto& d : dirs) {
-    int next = ::openat(cur.get(), d.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (next < 0 && errno == ENOENT && create) {
-      if (::mkdirat(cur.get(), d.c_str(), mode) != 0 && errno != EEXIST) {
-        ec = last_error();
-        return {};
-      }
-      next = ::openat(cur.get(), d.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    }
-    if (next < 0) {
-      // ELOOP: a symlink (maybe swapped in); ENOTDIR: a file or a symlink to one.
-      ec = (errno == ELOOP || errno == ENOTDIR) ? make_error_code(errc::unsafe_name) : last_error();
-      return {};
-    }
-    cur.reset(next);
-  }
-  return cur;
+  std::vector<bool> made;
+  return make_dirs(cur.get(), dirs.subspan(depth), mode, made, ec);
 }
 
 unique_fd open_existing_dirs(int root, std::span<const std::string> dirs, std::size_t& depth,
