@@ -84,9 +84,7 @@ int run_framed(const std::string& endpoint, const framed_options& o) {
         codec::append_frame(frame, h);
       }
       std::error_code wec;
-      net::socket view(fd);
-      view.send_all(net::as_bytes(frame), wec);
-      view.release();
+      net::send_all(fd, frame, wec);
       if (wec) break;
     }
     ::shutdown(fd, SHUT_WR);

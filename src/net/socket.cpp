@@ -9,6 +9,7 @@
 
 #include <cerrno>
 
+#include "sockit/net/error.hpp"
 #include "sockit/net/resolver.hpp"
 
 namespace sockit::net {
@@ -188,10 +189,19 @@ std::size_t socket::send(std::span<const std::byte> data, std::error_code& ec) n
 }
 
 void socket::send_all(std::span<const std::byte> data, std::error_code& ec) noexcept {
+  net::send_all(fd_, {reinterpret_cast<const char*>(data.data()), data.size()}, ec);
+}
+
+void send_all(int fd, std::string_view data, std::error_code& ec) noexcept {
   while (!data.empty()) {
-    std::size_t n = send(data, ec);
-    if (ec) return;
-    data = data.subspan(n);
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ec =
+          errno == EAGAIN || errno == EWOULDBLOCK ? make_error_code(errc::timed_out) : last_error();
+      return;
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
   }
   ec.clear();
 }

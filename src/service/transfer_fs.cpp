@@ -137,16 +137,6 @@ bool is_partial_name(std::string_view name) noexcept {
          name.substr(name.size() - partial_suffix.size()) == partial_suffix;
 }
 
-unique_fd& unique_fd::operator=(unique_fd&& o) noexcept {
-  if (this != &o) reset(o.release());
-  return *this;
-}
-
-void unique_fd::reset(int fd) noexcept {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 unique_fd open_root_dir(const std::string& path, std::error_code& ec) {
   ec.clear();
   unique_fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "sockit/net/error.hpp"
+#include "sockit/net/unique_fd.hpp"
 
 namespace sockit::net {
 namespace {
@@ -28,20 +29,18 @@ TEST(PortList, Forms) {
 
 // A loopback TCP socket: listening (open) or only bound (connect is refused: closed).
 struct bound {
-  int fd = -1;
+  unique_fd fd;
   std::uint16_t port = 0;
-  explicit bound(bool listening) {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  explicit bound(bool listening) : fd(::socket(AF_INET, SOCK_STREAM, 0)) {
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    if (listening) ::listen(fd, 16);
+    ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+    if (listening) ::listen(fd.get(), 16);
     socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
     port = ntohs(a.sin_port);
   }
-  ~bound() { ::close(fd); }
 };
 
 TEST(Probe, OpenAndClosedOnLoopback) {

@@ -13,33 +13,31 @@
 #include <string>
 #include <thread>
 
+#include "sockit/net/unique_fd.hpp"
+
 namespace sockit::service {
 namespace {
 
 struct fd_pair {
-  int r = -1, w = -1;  // for socketpair: r is ours (handed to relay), w the peer's
-  ~fd_pair() {
-    if (r >= 0) ::close(r);
-    if (w >= 0) ::close(w);
-  }
-  void close_r() { ::close(std::exchange(r, -1)); }
-  void close_w() { ::close(std::exchange(w, -1)); }
+  net::unique_fd r, w;  // for socketpair: r is ours (handed to relay), w the peer's
+  void close_r() { r.reset(); }
+  void close_w() { w.reset(); }
 };
 
 void make_pipe(fd_pair& p) {
   int fds[2];
   ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
-  p.r = fds[0];
-  p.w = fds[1];
+  p.r.reset(fds[0]);
+  p.w.reset(fds[1]);
 }
 
 void make_socketpair(fd_pair& p, int type) {
   int fds[2];
   ASSERT_EQ(::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds), 0);
-  p.r = fds[0];
-  p.w = fds[1];
+  p.r.reset(fds[0]);
+  p.w.reset(fds[1]);
   timeval tv{10, 0};  // a broken relay fails the test instead of hanging it
-  ::setsockopt(p.w, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(p.w.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 }
 
 void write_all(int fd, const std::string& s) {
@@ -83,20 +81,20 @@ TEST(Relay, StreamHalfClosesOnInputEofAndPrintsUntilThePeerCloses) {
   make_pipe(in);
   make_pipe(out);
   make_socketpair(sock, SOCK_STREAM);
-  write_all(in.w, "request");
+  write_all(in.w.get(), "request");
   in.close_w();  // input EOF at once
-  auto fut = start_relay(in.r, out.w, sock.r, {});
+  auto fut = start_relay(in.r.get(), out.w.get(), sock.r.get(), {});
   // The peer sees the request and then EOF (like nc -N), while the relay keeps reading.
   char buf[64];
   std::string got;
   for (;;) {
-    ssize_t n = ::recv(sock.w, buf, sizeof buf, 0);
+    ssize_t n = ::recv(sock.w.get(), buf, sizeof buf, 0);
     ASSERT_GE(n, 0) << "relay did not half-close";
     if (n == 0) break;
     got.append(buf, static_cast<std::size_t>(n));
   }
   EXPECT_EQ(got, "request");
-  ASSERT_EQ(::send(sock.w, "reply", 5, 0), 5);
+  ASSERT_EQ(::send(sock.w.get(), "reply", 5, 0), 5);
   sock.close_w();
   auto r = fut.get();
   EXPECT_FALSE(r.error) << r.error.message();
@@ -104,7 +102,7 @@ TEST(Relay, StreamHalfClosesOnInputEofAndPrintsUntilThePeerCloses) {
   EXPECT_EQ(r.sent, 7u);
   EXPECT_EQ(r.received, 5u);
   out.close_w();
-  EXPECT_EQ(read_to_eof(out.r), "reply");
+  EXPECT_EQ(read_to_eof(out.r.get()), "reply");
 }
 
 TEST(Relay, WithoutHalfCloseInputEofEndsTheRelay) {
@@ -112,11 +110,12 @@ TEST(Relay, WithoutHalfCloseInputEofEndsTheRelay) {
   make_pipe(in);
   make_pipe(out);
   make_socketpair(sock, SOCK_STREAM);
-  write_all(in.w, "bye");
+  write_all(in.w.get(), "bye");
   in.close_w();
   relay_options o;
   o.half_close = false;
-  auto r = start_relay(in.r, out.w, sock.r, o).get();  // returns without the peer closing
+  auto r = start_relay(in.r.get(), out.w.get(), sock.r.get(), o)
+               .get();  // returns without the peer closing
   EXPECT_FALSE(r.error);
   EXPECT_FALSE(r.peer_closed);
   EXPECT_EQ(r.sent, 3u);
@@ -129,14 +128,14 @@ TEST(Relay, PeerHalfCloseStillDeliversTheRestOfTheInput) {
   make_pipe(in);
   make_pipe(out);
   make_socketpair(sock, SOCK_STREAM);
-  auto fut = start_relay(in.r, out.w, sock.r, {});
-  ASSERT_EQ(::send(sock.w, "hi", 2, 0), 2);
-  ::shutdown(sock.w, SHUT_WR);  // the seeds' `if not data: break` on our side
-  write_all(in.w, "after your EOF");
+  auto fut = start_relay(in.r.get(), out.w.get(), sock.r.get(), {});
+  ASSERT_EQ(::send(sock.w.get(), "hi", 2, 0), 2);
+  ::shutdown(sock.w.get(), SHUT_WR);  // the seeds' `if not data: break` on our side
+  write_all(in.w.get(), "after your EOF");
   char buf[64];
   std::string got;
   while (got.size() < 14) {
-    ssize_t n = ::recv(sock.w, buf, sizeof buf, 0);
+    ssize_t n = ::recv(sock.w.get(), buf, sizeof buf, 0);
     ASSERT_GT(n, 0) << "input sent after the peer's EOF was lost";
     got.append(buf, static_cast<std::size_t>(n));
   }
@@ -148,7 +147,7 @@ TEST(Relay, PeerHalfCloseStillDeliversTheRestOfTheInput) {
   EXPECT_EQ(r.sent, 14u);
   EXPECT_EQ(r.received, 2u);
   out.close_w();
-  EXPECT_EQ(read_to_eof(out.r), "hi");
+  EXPECT_EQ(read_to_eof(out.r.get()), "hi");
 }
 
 TEST(Relay, PeerThatIsGoneEntirelyMakesPendingInputAnError) {
@@ -156,10 +155,10 @@ TEST(Relay, PeerThatIsGoneEntirelyMakesPendingInputAnError) {
   make_pipe(in);
   make_pipe(out);
   make_socketpair(sock, SOCK_STREAM);
-  auto fut = start_relay(in.r, out.w, sock.r, {});
-  ASSERT_EQ(::send(sock.w, "bye", 3, 0), 3);
+  auto fut = start_relay(in.r.get(), out.w.get(), sock.r.get(), {});
+  ASSERT_EQ(::send(sock.w.get(), "bye", 3, 0), 3);
   sock.close_w();  // closed for good: what we send now cannot arrive
-  write_all(in.w, "too late");
+  write_all(in.w.get(), "too late");
   auto r = fut.get();  // ends without waiting for our input's EOF
   EXPECT_TRUE(r.peer_closed);
   EXPECT_TRUE(r.error == std::errc::broken_pipe || r.error == std::errc::connection_reset)
@@ -177,16 +176,16 @@ TEST(Relay, BinaryBothWaysAtOnceWithSmallBuffers) {
   const std::string up = random_bytes(4 << 20, 1), down = random_bytes(4 << 20, 2);
   relay_options o;
   o.buffer_size = 4096;
-  auto fut = start_relay(in.r, out.w, sock.r, o);
+  auto fut = start_relay(in.r.get(), out.w.get(), sock.r.get(), o);
   std::thread feeder([&] {
-    write_all(in.w, up);
+    write_all(in.w.get(), up);
     in.close_w();
   });
   std::thread peer_sender([&] {
     std::size_t off = 0;
     while (off < down.size()) {
-      ssize_t n = ::send(sock.w, down.data() + off, std::min<std::size_t>(65536, down.size() - off),
-                         MSG_NOSIGNAL);
+      ssize_t n = ::send(sock.w.get(), down.data() + off,
+                         std::min<std::size_t>(65536, down.size() - off), MSG_NOSIGNAL);
       if (n <= 0) return;
       off += static_cast<std::size_t>(n);
     }
@@ -195,16 +194,16 @@ TEST(Relay, BinaryBothWaysAtOnceWithSmallBuffers) {
   std::thread peer_reader([&] {
     char buf[65536];
     for (;;) {
-      ssize_t n = ::recv(sock.w, buf, sizeof buf, 0);
+      ssize_t n = ::recv(sock.w.get(), buf, sizeof buf, 0);
       if (n <= 0) return;  // EOF: the relay half-closed after the input ended
       peer_got.append(buf, static_cast<std::size_t>(n));
     }
   });
-  auto out_future = std::async(std::launch::async, [&] { return read_to_eof(out.r); });
+  auto out_future = std::async(std::launch::async, [&] { return read_to_eof(out.r.get()); });
   feeder.join();
   peer_sender.join();
   peer_reader.join();
-  ::shutdown(sock.w, SHUT_WR);
+  ::shutdown(sock.w.get(), SHUT_WR);
   auto r = fut.get();
   out.close_w();
   std::string printed = out_future.get();
@@ -222,13 +221,13 @@ TEST(Relay, ResetIsAnError) {
   int fds[2];
   // A TCP-like reset needs TCP; over a socketpair closing with unread data gives ECONNRESET.
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-  sock.r = fds[0];
-  sock.w = fds[1];
-  auto fut = start_relay(in.r, out.w, sock.r, {});
-  write_all(in.w, "unread by the peer");
+  sock.r.reset(fds[0]);
+  sock.w.reset(fds[1]);
+  auto fut = start_relay(in.r.get(), out.w.get(), sock.r.get(), {});
+  write_all(in.w.get(), "unread by the peer");
   // Wait until the peer has the bytes, then close it without reading them.
   char c;
-  ASSERT_EQ(::recv(sock.w, &c, 1, MSG_PEEK), 1);
+  ASSERT_EQ(::recv(sock.w.get(), &c, 1, MSG_PEEK), 1);
   sock.close_w();
   auto r = fut.get();
   // Closing with unread data resets the connection: reported as an error, never a hang.
@@ -243,8 +242,8 @@ TEST(Relay, OutputClosedIsAnErrorNotACrash) {
   make_pipe(out);
   make_socketpair(sock, SOCK_STREAM);
   out.close_r();  // nobody reads our output
-  auto fut = start_relay(in.r, out.w, sock.r, {});
-  ASSERT_EQ(::send(sock.w, "data", 4, 0), 4);
+  auto fut = start_relay(in.r.get(), out.w.get(), sock.r.get(), {});
+  ASSERT_EQ(::send(sock.w.get(), "data", 4, 0), 4);
   auto r = fut.get();
   EXPECT_EQ(r.error, std::errc::broken_pipe) << r.error.message();
   std::signal(SIGPIPE, old);
@@ -258,19 +257,19 @@ TEST(Relay, DatagramsKeepTheirBoundariesAndEmptyOnesArePrinted) {
   relay_options o;
   o.datagram = true;
   o.datagram_linger = std::chrono::milliseconds(300);
-  auto fut = start_relay(in.r, out.w, sock.r, o);
+  auto fut = start_relay(in.r.get(), out.w.get(), sock.r.get(), o);
   // One read of input is one datagram.
-  write_all(in.w, "first");
+  write_all(in.w.get(), "first");
   char buf[70000];
-  ssize_t n = ::recv(sock.w, buf, sizeof buf, 0);
+  ssize_t n = ::recv(sock.w.get(), buf, sizeof buf, 0);
   ASSERT_EQ(n, 5);
-  write_all(in.w, "second!");
-  n = ::recv(sock.w, buf, sizeof buf, 0);
+  write_all(in.w.get(), "second!");
+  n = ::recv(sock.w.get(), buf, sizeof buf, 0);
   EXPECT_EQ(std::string(buf, static_cast<std::size_t>(n)), "second!");
   // Replies, including an empty datagram, are printed as they come.
-  ASSERT_EQ(::send(sock.w, "r1", 2, 0), 2);
-  ASSERT_EQ(::send(sock.w, "", 0, 0), 0);
-  ASSERT_EQ(::send(sock.w, "r2", 2, 0), 2);
+  ASSERT_EQ(::send(sock.w.get(), "r1", 2, 0), 2);
+  ASSERT_EQ(::send(sock.w.get(), "", 0, 0), 0);
+  ASSERT_EQ(::send(sock.w.get(), "r2", 2, 0), 2);
   in.close_w();  // then no reply for 300 ms ends it
   auto t0 = std::chrono::steady_clock::now();
   auto r = fut.get();
@@ -280,7 +279,7 @@ TEST(Relay, DatagramsKeepTheirBoundariesAndEmptyOnesArePrinted) {
   EXPECT_EQ(r.datagrams_received, 3u);
   EXPECT_EQ(r.received, 4u);
   out.close_w();
-  EXPECT_EQ(read_to_eof(out.r), "r1r2");
+  EXPECT_EQ(read_to_eof(out.r.get()), "r1r2");
 }
 
 TEST(Relay, DatagramLargestPayload) {
@@ -289,23 +288,23 @@ TEST(Relay, DatagramLargestPayload) {
   make_pipe(out);
   make_socketpair(sock, SOCK_DGRAM);
   int big = 1 << 20;
-  ::setsockopt(sock.r, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
-  ::setsockopt(sock.w, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  ::setsockopt(sock.r.get(), SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+  ::setsockopt(sock.w.get(), SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
   relay_options o;
   o.datagram = true;
   o.datagram_linger = std::chrono::milliseconds(100);
-  auto fut = start_relay(in.r, out.w, sock.r, o);
+  auto fut = start_relay(in.r.get(), out.w.get(), sock.r.get(), o);
   // 70000 bytes of input cannot be one datagram: it goes out in reads of at most 65507.
   std::string payload = random_bytes(70000, 5);
   std::thread feeder([&] {
-    write_all(in.w, payload);
+    write_all(in.w.get(), payload);
     in.close_w();
   });
   // Never more than 65507 bytes in one datagram: the largest IPv4 UDP payload.
   static char buf[100000];
   std::size_t total = 0;
   while (total < payload.size()) {
-    ssize_t n = ::recv(sock.w, buf, sizeof buf, 0);
+    ssize_t n = ::recv(sock.w.get(), buf, sizeof buf, 0);
     ASSERT_GT(n, 0);
     EXPECT_LE(n, 65507);
     EXPECT_EQ(std::memcmp(buf, payload.data() + total, static_cast<std::size_t>(n)), 0);

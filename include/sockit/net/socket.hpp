@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include "sockit/net/endpoint.hpp"
@@ -44,7 +45,7 @@ class socket {
   socket accept(socket_address* peer, std::error_code& ec) noexcept;
   /// Sends what it can (MSG_NOSIGNAL: a closed peer is an error, never SIGPIPE).
   std::size_t send(std::span<const std::byte> data, std::error_code& ec) noexcept;
-  /// Sends everything or fails.
+  /// Sends everything or fails: net::send_all on this socket.
   void send_all(std::span<const std::byte> data, std::error_code& ec) noexcept;
   /// Returns 0 with no error when the peer has closed (the seeds' `if not data: break`).
   std::size_t recv(std::span<std::byte> buf, std::error_code& ec) noexcept;
@@ -64,6 +65,11 @@ class socket {
  private:
   int fd_ = -1;
 };
+
+/// Sends all of `data` on the blocking socket `fd`, or fails: the one blocking send loop
+/// (MSG_NOSIGNAL, so a closed peer is an error and never SIGPIPE; EINTR retried). A send
+/// timeout (SO_SNDTIMEO passed: EAGAIN on a blocking socket) gives errc::timed_out.
+void send_all(int fd, std::string_view data, std::error_code& ec) noexcept;
 
 /// std::span of the bytes of a string, for send().
 inline std::span<const std::byte> as_bytes(std::string_view s) noexcept {

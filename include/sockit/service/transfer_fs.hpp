@@ -15,6 +15,8 @@
 #include <system_error>
 #include <vector>
 
+#include "sockit/net/unique_fd.hpp"
+
 namespace sockit::service {
 
 /// A relative name from a peer ("a/b/c.txt") split into components, or errc::unsafe_name:
@@ -35,28 +37,8 @@ std::string classic_safe_name(std::string_view file_name, std::error_code& ec);
 std::string partial_name(std::string_view base);
 bool is_partial_name(std::string_view name) noexcept;
 
-/// An owned file descriptor.
-class unique_fd {
- public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) noexcept : fd_(fd) {}
-  unique_fd(unique_fd&& o) noexcept : fd_(o.release()) {}
-  unique_fd& operator=(unique_fd&& o) noexcept;
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() { reset(); }
-  int get() const noexcept { return fd_; }
-  explicit operator bool() const noexcept { return fd_ >= 0; }
-  int release() noexcept {
-    int f = fd_;
-    fd_ = -1;
-    return f;
-  }
-  void reset(int fd = -1) noexcept;
-
- private:
-  int fd_ = -1;
-};
+/// The transfer files name it unqualified; it lives in net/ with the other fd helpers.
+using net::unique_fd;
 
 /// Opens a directory (O_DIRECTORY | O_NOFOLLOW on the last component is not applied: this
 /// is the root the user named).
