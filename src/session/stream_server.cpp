@@ -22,6 +22,7 @@
 
 #include "sockit/net/socket.hpp"
 #include "sockit/net/socket_address.hpp"
+#include "sockit/net/unique_fd.hpp"
 
 namespace sockit::session {
 namespace {
@@ -50,7 +51,7 @@ struct stream_server::impl {
   int family = AF_UNSPEC;
   std::string unix_path;                    // removed by stop() when we created it
   std::unique_ptr<acceptor_type> acceptor;  // lives on loop 0
-  int spare_fd = -1;                        // kept open to accept-and-close when out of descriptors
+  net::unique_fd spare_fd;                  // kept open to accept-and-close when out of descriptors
   std::unique_ptr<address_counter> per_address;  // set by start(), from hooks.max_per_address
 
   struct loop_state {
@@ -67,18 +68,14 @@ struct stream_server::impl {
 
   explicit impl(unsigned threads) : pool(threads), loops(pool.size()) {}
 
-  ~impl() {
-    if (spare_fd >= 0) ::close(spare_fd);
-  }
-
   // Out of file descriptors: accept the waiting connection with the spare descriptor and
   // close it at once, so the listener is not left readable forever (which would spin).
   bool shed_one_connection() {
-    if (spare_fd < 0) return false;
-    ::close(spare_fd);
+    if (!spare_fd) return false;
+    spare_fd.reset();
     int fd = ::accept4(acceptor->native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd >= 0) ::close(fd);
-    spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    spare_fd.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     return fd >= 0;
   }
 
@@ -190,10 +187,9 @@ void stream_server::listen(const net::endpoint& where) {
   i.acceptor->assign(
       asio::generic::stream_protocol(i.family, i.family == AF_UNIX ? 0 : IPPROTO_TCP),
       listener.release());
-  if (i.spare_fd < 0) i.spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (!i.spare_fd) i.spare_fd.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
 }
 
-bool stream_server::listening() const noexcept { return impl_->acceptor != nullptr; }
 const net::endpoint& stream_server::local_endpoint() const noexcept { return impl_->bound; }
 int stream_server::family() const noexcept { return impl_->family; }
 io_pool& stream_server::pool() noexcept { return impl_->pool; }
@@ -266,8 +262,6 @@ void stream_server::wait() {
   std::unique_lock lock(impl_->mu);
   impl_->cv.wait(lock, [&] { return impl_->stopped; });
 }
-
-bool stream_server::stopping(unsigned loop) const noexcept { return impl_->loops[loop].stopping; }
 
 std::size_t stream_server::live_from(const std::string& key) const {
   return impl_->per_address ? impl_->per_address->live(key) : 0;

@@ -97,7 +97,6 @@ class stream_server {
   /// local_endpoint() is known before start(). SO_REUSEADDR on TCP; a stale Unix socket
   /// file is replaced, a live one is not, and the file is removed again by stop().
   void listen(const net::endpoint& where);
-  bool listening() const noexcept;
   /// The endpoint actually bound (the real port when 0 was asked for).
   const net::endpoint& local_endpoint() const noexcept;
   /// AF_INET, AF_INET6 or AF_UNIX once listening.
@@ -114,8 +113,6 @@ class stream_server {
   /// Blocks until stop() has completed.
   void wait();
 
-  /// True on loop `loop` once stop() reached it (read on that loop only).
-  bool stopping(unsigned loop) const noexcept;
   /// Live connections counted for the peer address `key` (see address_key).
   std::size_t live_from(const std::string& key) const;
   /// Connections refused for lack of descriptors, and exceptions caught from serve().
