@@ -37,8 +37,6 @@ const char* event_name(service::echo_event::type t) {
       return "rejected";
     case service::echo_event::type::idle_timeout:
       return "idle_timeout";
-    case service::echo_event::type::error:
-      return "error";
   }
   return "unknown";
 }
@@ -91,9 +89,6 @@ int run_echo(const echo_cli_options& o) {
 }
 
 }  // namespace
-
-void setup_echo(CLI::App& app, int& exit_code);
-const command_registration echo_registration{10, setup_echo};
 
 void setup_echo(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<echo_cli_options>();

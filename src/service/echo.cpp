@@ -20,6 +20,7 @@
 #include "sockit/net/resolver.hpp"
 #include "sockit/net/socket.hpp"
 #include "sockit/session/address_limits.hpp"
+#include "sockit/session/deadline.hpp"
 #include "sockit/session/echo_loop.hpp"
 #include "sockit/session/io_pool.hpp"
 #include "sockit/session/stream_server.hpp"
@@ -48,10 +49,11 @@ net::socket bind_udp(const net::socket_address& addr, bool dual_stack) {
 }
 
 // Runs the echo loop and stores its result in `out`, so that the bytes echoed are still
-// known when the idle watchdog wins the `||` race and the loop's own result is discarded.
+// known when the idle deadline wins the `||` race and the loop's own result is discarded.
 asio::awaitable<void> echo_into(stream_socket& sock, std::span<char> buf, bool upper,
-                                session::activity* act, session::echo_result& out) {
-  out = co_await session::echo_loop(sock, buf, upper, act);
+                                session::deadline& idle, session::deadline::clock::duration after,
+                                session::echo_result& out) {
+  out = co_await session::echo_loop(sock, buf, upper, &idle, after);
 }
 
 // The source port of a datagram, or 0 for a family without one.
@@ -153,12 +155,13 @@ struct echo_server::impl {
     std::string peer = callback ? session::peer_name(sock) : std::string();
     emit(echo_event::type::accepted, peer);
     std::vector<char> buf(opt.buffer_size);
-    session::activity act;
     session::echo_result r;
     bool timed_out = false;
     if (opt.idle_timeout.count() > 0) {
-      auto v = co_await (echo_into(sock, buf, opt.upper, &act, r) ||
-                         session::idle_watchdog(act, opt.idle_timeout));
+      session::deadline idle;  // each read moves it on: the time since the last byte
+      idle.expires_after(opt.idle_timeout);
+      auto v = co_await (echo_into(sock, buf, opt.upper, idle, opt.idle_timeout, r) ||
+                         session::watch_deadline(idle));
       timed_out = v.index() == 1;
     } else {
       r = co_await session::echo_loop(sock, buf, opt.upper);

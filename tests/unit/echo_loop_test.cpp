@@ -37,11 +37,14 @@ std::string all_bytes() {
 
 // Runs the echo loop over `stream` to completion on `ctx`.
 echo_result run_loop(asio::io_context& ctx, test_stream& stream, std::size_t buf_size, bool upper,
-                     activity* act = nullptr) {
+                     deadline* idle = nullptr, deadline::clock::duration idle_after = {}) {
   std::vector<char> buf(buf_size);
   std::optional<echo_result> result;
   asio::co_spawn(
-      ctx, [&]() -> asio::awaitable<void> { result = co_await echo_loop(stream, buf, upper, act); },
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        result = co_await echo_loop(stream, buf, upper, idle, idle_after);
+      },
       asio::detached);
   ctx.run();
   EXPECT_TRUE(result.has_value());
@@ -176,31 +179,32 @@ TEST(EchoLoop, ReportsWriteErrorsAndCountsOnlyWhatWasWritten) {
   EXPECT_EQ(s.output(), "hell");
 }
 
-TEST(EchoLoop, TouchesActivityOnEveryRead) {
+TEST(EchoLoop, MovesTheIdleDeadlineOnEveryRead) {
   asio::io_context ctx;
   test_stream s(ctx.get_executor());
-  activity act;
-  act.last = std::chrono::steady_clock::time_point{};  // long ago
+  deadline idle;
+  idle.expires_at(deadline::clock::time_point{});  // long ago
   s.append_input("x");
   s.close_input();
-  auto before = std::chrono::steady_clock::now();
-  run_loop(ctx, s, 64, false, &act);
-  EXPECT_GE(act.last, before);
+  auto before = deadline::clock::now();
+  run_loop(ctx, s, 64, false, &idle, std::chrono::hours(1));
+  EXPECT_GE(idle.at(), before + std::chrono::hours(1));
 }
 
-TEST(IdleWatchdog, ClosesAnIdleStreamAndCancelsItsRead) {
+TEST(IdleDeadline, ClosesAnIdleStreamAndCancelsItsRead) {
   using namespace asio::experimental::awaitable_operators;
   asio::io_context ctx;
   test_stream s(ctx.get_executor());
-  activity act;
+  deadline idle;
+  idle.expires_after(std::chrono::milliseconds(50));
   std::vector<char> buf(64);
   std::optional<std::variant<echo_result, bool>> v;
   auto t0 = std::chrono::steady_clock::now();
   asio::co_spawn(
       ctx,
       [&]() -> asio::awaitable<void> {
-        v = co_await (echo_loop(s, buf, false, &act) ||
-                      idle_watchdog(act, std::chrono::milliseconds(50)));
+        v = co_await (echo_loop(s, buf, false, &idle, std::chrono::milliseconds(50)) ||
+                      watch_deadline(idle));
       },
       asio::detached);
   ctx.run_for(std::chrono::seconds(10));
@@ -211,11 +215,12 @@ TEST(IdleWatchdog, ClosesAnIdleStreamAndCancelsItsRead) {
   EXPECT_FALSE(s.read_pending());  // the read was cancelled, not left dangling
 }
 
-TEST(IdleWatchdog, AnActiveStreamOutlivesTheTimeout) {
+TEST(IdleDeadline, AnActiveStreamOutlivesTheTimeout) {
   using namespace asio::experimental::awaitable_operators;
   asio::io_context ctx;
   test_stream s(ctx.get_executor());
-  activity act;
+  deadline idle;
+  idle.expires_after(std::chrono::milliseconds(500));
   std::vector<char> buf(64);
   std::optional<std::variant<echo_result, bool>> v;
   // Feed a byte every 10 ms for 1.5 s with a 500 ms idle timeout, then end the stream: it
@@ -236,8 +241,8 @@ TEST(IdleWatchdog, AnActiveStreamOutlivesTheTimeout) {
   asio::co_spawn(
       ctx,
       [&]() -> asio::awaitable<void> {
-        v = co_await (echo_loop(s, buf, true, &act) ||
-                      idle_watchdog(act, std::chrono::milliseconds(500)));
+        v = co_await (echo_loop(s, buf, true, &idle, std::chrono::milliseconds(500)) ||
+                      watch_deadline(idle));
       },
       asio::detached);
   ctx.run_for(std::chrono::seconds(10));

@@ -48,11 +48,11 @@ struct echo_options {
 bool udp_loop_port(std::uint16_t port) noexcept;
 
 struct echo_event {
-  enum class type { accepted, closed, rejected, idle_timeout, error };
+  enum class type { accepted, closed, rejected, idle_timeout };
   type what;
   std::string peer;         // tcp://127.0.0.1:5555, unix: (unnamed client), ...
   std::uint64_t bytes = 0;  // for closed / idle_timeout
-  std::string detail;       // reason for rejected / error; error message for closed
+  std::string detail;       // reason for rejected; error message for closed
 };
 
 struct echo_stats {

@@ -6,14 +6,13 @@
 #include <asio/buffer.hpp>
 #include <asio/error.hpp>
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
-#include <chrono>
 #include <cstdint>
 #include <span>
 #include <system_error>
+
+#include "sockit/session/deadline.hpp"
 
 namespace sockit::session {
 
@@ -27,13 +26,6 @@ inline void ascii_upper(std::span<char> data) noexcept {
   }
 }
 
-/// Time of the last byte received on a connection, read by idle_watchdog.
-/// Owned by the connection's coroutine; touched and read on its loop only.
-struct activity {
-  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
-  void touch() noexcept { last = std::chrono::steady_clock::now(); }
-};
-
 struct echo_result {
   std::uint64_t bytes = 0;  // bytes echoed back
   std::error_code error;    // empty when the peer closed cleanly (recv returned 0)
@@ -42,9 +34,12 @@ struct echo_result {
 /// Reads whatever arrives into `buf`, transforms it in place (upper-case when `upper`),
 /// writes it back whole, and loops. One read or write in flight at a time, so memory is
 /// bounded by `buf` and a client that stops reading stops being read (back-pressure).
+/// With `idle`, every read moves it to now + `idle_after`: run watch_deadline(*idle) beside
+/// the loop (awaitable_operators `||`) to close a connection silent that long.
 template <class AsyncStream>
 asio::awaitable<echo_result> echo_loop(AsyncStream& stream, std::span<char> buf, bool upper,
-                                       activity* act = nullptr) {
+                                       deadline* idle = nullptr,
+                                       deadline::clock::duration idle_after = {}) {
   constexpr auto token = asio::experimental::as_tuple(asio::use_awaitable);
   echo_result result;
   for (;;) {
@@ -53,7 +48,7 @@ asio::awaitable<echo_result> echo_loop(AsyncStream& stream, std::span<char> buf,
       if (rec != asio::error::eof) result.error = rec;
       co_return result;
     }
-    if (act) act->touch();
+    if (idle) idle->expires_after(idle_after);
     if (upper) ascii_upper(buf.first(n));
     auto [wec, written] = co_await asio::async_write(stream, asio::buffer(buf.data(), n), token);
     result.bytes += written;
@@ -61,20 +56,6 @@ asio::awaitable<echo_result> echo_loop(AsyncStream& stream, std::span<char> buf,
       result.error = wec;
       co_return result;
     }
-  }
-}
-
-/// Completes with true once `act` has seen nothing for `idle`; run it with
-/// awaitable_operators `||` beside the connection's loop so the loser is cancelled.
-inline asio::awaitable<bool> idle_watchdog(activity& act,
-                                           std::chrono::steady_clock::duration idle) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  for (;;) {
-    auto deadline = act.last + idle;
-    if (std::chrono::steady_clock::now() >= deadline) co_return true;
-    timer.expires_at(deadline);
-    auto [ec] = co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-    if (ec) co_return false;  // cancelled: the connection ended first
   }
 }
 
