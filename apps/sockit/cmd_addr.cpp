@@ -279,9 +279,6 @@ int run_addr(const addr_options& o) {
 
 }  // namespace
 
-void setup_addr(CLI::App& app, int& exit_code);
-const command_registration addr_registration{43, setup_addr};
-
 void setup_addr(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<addr_options>();
   auto* cmd = app.add_subcommand("addr", "Every form of an address: text, bytes, integer, binary");

@@ -83,9 +83,6 @@ int run_bench_echo_cmd(const bench_echo_cli_options& o) {
 
 }  // namespace
 
-void setup_bench(CLI::App& app, int& exit_code);
-const command_registration bench_registration{90, setup_bench};
-
 void setup_bench(CLI::App& app, int& exit_code) {
   auto* bench = app.add_subcommand("bench", "Load generators that verify what comes back");
   bench->require_subcommand(1);

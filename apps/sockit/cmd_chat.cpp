@@ -220,9 +220,6 @@ int run_chat_serve(const chat_serve_cli_options& o) {
 
 }  // namespace
 
-void setup_chat(CLI::App& app, int& exit_code);
-const command_registration chat_registration{60, setup_chat};
-
 void setup_chat(CLI::App& app, int& exit_code) {
   auto* chat =
       app.add_subcommand("chat", "A chat room for many clients: nicknames, commands, rooms");
@@ -344,11 +341,13 @@ std::string step_chat() {
       server.local_endpoint().to_string(), replay.substr(11));
 }
 
-const demo_registration chat_step{
-    {60, "chat room, many clients",
-     "the two-way chat, now one server talking to many clients at once: nicknames, "
-     "history, private messages, every client on its own connection",
-     step_chat}};
-
 }  // namespace
+
+demo_step demo_chat() {
+  return {"chat room, many clients",
+          "the two-way chat, now one server talking to many clients at once: nicknames, "
+          "history, private messages, every client on its own connection",
+          step_chat};
+}
+
 }  // namespace sockit::cli

@@ -85,9 +85,6 @@ int run_bench_chat(const bench_chat_cli_options& o) {
 
 }  // namespace
 
-void setup_bench_chat(CLI::App& app, int& exit_code);
-const command_registration bench_chat_registration{95, setup_bench_chat};
-
 void setup_bench_chat(CLI::App& app, int& exit_code) {
   auto* bench = app.get_subcommand("bench");
   auto o = std::make_shared<bench_chat_cli_options>();

@@ -50,9 +50,6 @@ int run_connect(const connect_cli_options& o) {
 
 }  // namespace
 
-void setup_connect(CLI::App& app, int& exit_code);
-const command_registration connect_registration{20, setup_connect};
-
 void setup_connect(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<connect_cli_options>();
   auto* cmd = app.add_subcommand("connect", "Connect and pipe stdin/stdout both ways (like nc)");

@@ -140,25 +140,8 @@ std::string step_bench() {
       r.mismatches);
 }
 
-const demo_registration tcp_step{
-    {10, "TCP echo, upper-cased",
-     "socket/bind/listen/accept, then the communication loop: recv, conn.send(msg.upper()), "
-     "until recv returns empty because the peer closed",
-     step_tcp_upper}};
-const demo_registration udp_step{
-    {20, "UDP echo", "recvfrom/sendto: a datagram socket answers each sender at its address",
-     step_udp}};
-const demo_registration unix_step{{30, "Unix-socket echo",
-                                   "AF_UNIX: the same stream API on a path in the file system",
-                                   step_unix}};
-const demo_registration bench_step{
-    {40, "many clients at once, measured",
-     "a server that serves many clients concurrently (not one after another), and sockit "
-     "bench echo checking every echoed byte",
-     step_bench}};
-
 int run_demo() {
-  const std::vector<demo_step> steps = registered_demo_steps();
+  const std::vector<demo_step> steps = demo_steps();
   const bool color = use_color(stdout);
   auto paint = [&](const char* code, const std::string& s) {
     return color ? fmt::format("\x1b[{}m{}\x1b[0m", code, s) : s;
@@ -182,8 +165,29 @@ int run_demo() {
 
 }  // namespace
 
-void setup_demo(CLI::App& app, int& exit_code);
-const command_registration demo_registration{100, setup_demo};
+demo_step demo_tcp_echo() {
+  return {"TCP echo, upper-cased",
+          "socket/bind/listen/accept, then the communication loop: recv, conn.send(msg.upper()), "
+          "until recv returns empty because the peer closed",
+          step_tcp_upper};
+}
+
+demo_step demo_udp_echo() {
+  return {"UDP echo", "recvfrom/sendto: a datagram socket answers each sender at its address",
+          step_udp};
+}
+
+demo_step demo_unix_echo() {
+  return {"Unix-socket echo", "AF_UNIX: the same stream API on a path in the file system",
+          step_unix};
+}
+
+demo_step demo_many_clients() {
+  return {"many clients at once, measured",
+          "a server that serves many clients concurrently (not one after another), and sockit "
+          "bench echo checking every echoed byte",
+          step_bench};
+}
 
 void setup_demo(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("demo", "A guided tour of sockit on loopback, step by step");

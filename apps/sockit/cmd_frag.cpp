@@ -112,9 +112,6 @@ int run_frag(const frag_options& o) {
 
 }  // namespace
 
-void setup_frag(CLI::App& app, int& exit_code);
-const command_registration frag_registration{46, setup_frag};
-
 void setup_frag(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<frag_options>();
   auto* cmd = app.add_subcommand("frag", "IP fragmentation of a packet for an MTU, explained");

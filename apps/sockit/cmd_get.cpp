@@ -48,9 +48,6 @@ int run_get(const get_cli_options& o) {
 
 }  // namespace
 
-void setup_get(CLI::App& app, int& exit_code);
-const command_registration get_registration{52, setup_get};
-
 void setup_get(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<get_cli_options>();
   auto* cmd = app.add_subcommand("get", "Download files and directories from a sockit serve");

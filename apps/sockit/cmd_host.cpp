@@ -85,9 +85,6 @@ int run_host(const host_options& o) {
 
 }  // namespace
 
-void setup_host(CLI::App& app, int& exit_code);
-const command_registration host_registration{40, setup_host};
-
 void setup_host(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<host_options>();
   auto* cmd = app.add_subcommand("host", "This machine: host name, FQDN, interfaces and addresses");

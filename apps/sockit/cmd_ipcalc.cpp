@@ -371,9 +371,6 @@ int run_split(const split_options& o) {
 
 }  // namespace
 
-void setup_ipcalc(CLI::App& app, int& exit_code);
-const command_registration ipcalc_registration{45, setup_ipcalc};
-
 void setup_ipcalc(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<ipcalc_options>();
   auto* cmd = app.add_subcommand(

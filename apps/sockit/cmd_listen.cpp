@@ -85,9 +85,6 @@ int run_listen(const listen_cli_options& o) {
 
 }  // namespace
 
-void setup_listen(CLI::App& app, int& exit_code);
-const command_registration listen_registration{30, setup_listen};
-
 void setup_listen(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<listen_cli_options>();
   auto* cmd =

@@ -50,9 +50,6 @@ int run_ls(const ls_cli_options& o) {
 
 }  // namespace
 
-void setup_ls(CLI::App& app, int& exit_code);
-const command_registration ls_registration{53, setup_ls};
-
 void setup_ls(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<ls_cli_options>();
   auto* cmd = app.add_subcommand("ls", "List files on a sockit serve");

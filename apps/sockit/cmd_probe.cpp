@@ -107,9 +107,6 @@ int run_probe(const probe_cli_options& o) {
 
 }  // namespace
 
-void setup_probe(CLI::App& app, int& exit_code);
-const command_registration probe_registration{47, setup_probe};
-
 void setup_probe(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<probe_cli_options>();
   auto* cmd = app.add_subcommand("probe", "Which ports accept connections (like nc -z)");

@@ -61,9 +61,6 @@ int run_put(const put_cli_options& o) {
 
 }  // namespace
 
-void setup_put(CLI::App& app, int& exit_code);
-const command_registration put_registration{51, setup_put};
-
 void setup_put(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<put_cli_options>();
   auto* cmd = app.add_subcommand("put", "Upload files and directories to a sockit serve");

@@ -63,9 +63,6 @@ int run_resolve(const resolve_options& o) {
 
 }  // namespace
 
-void setup_resolve(CLI::App& app, int& exit_code);
-const command_registration resolve_registration{41, setup_resolve};
-
 void setup_resolve(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<resolve_options>();
   auto* cmd =

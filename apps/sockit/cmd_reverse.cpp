@@ -55,9 +55,6 @@ int run_reverse(const reverse_options& o) {
 
 }  // namespace
 
-void setup_reverse(CLI::App& app, int& exit_code);
-const command_registration reverse_registration{42, setup_reverse};
-
 void setup_reverse(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<reverse_options>();
   auto* cmd =

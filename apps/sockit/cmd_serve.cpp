@@ -169,9 +169,6 @@ int run_serve(const serve_cli_options& o) {
 
 }  // namespace
 
-void setup_serve(CLI::App& app, int& exit_code);
-const command_registration serve_registration{50, setup_serve};
-
 void setup_serve(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<serve_cli_options>();
   auto* cmd = app.add_subcommand(

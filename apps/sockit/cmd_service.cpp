@@ -109,9 +109,6 @@ int run_service(const service_options& o) {
 
 }  // namespace
 
-void setup_service(CLI::App& app, int& exit_code);
-const command_registration service_registration{44, setup_service};
-
 void setup_service(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<service_options>();
   auto* cmd = app.add_subcommand("service", "Service names and ports (/etc/services), both ways");

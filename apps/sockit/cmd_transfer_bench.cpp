@@ -128,6 +128,9 @@ int run_bench_frames(const bench_frames_options& o) {
   return 0;
 }
 
+}  // namespace
+
+// A subcommand of `bench`: commands.cpp sets it up after setup_bench.
 void setup_bench_frames(CLI::App& app, int& exit_code) {
   auto* bench = app.get_subcommand("bench");
   auto o = std::make_shared<bench_frames_options>();
@@ -139,10 +142,5 @@ void setup_bench_frames(CLI::App& app, int& exit_code) {
   cmd->add_flag("--json", o->json, "One JSON result line");
   cmd->callback([o, &exit_code] { exit_code = run_bench_frames(*o); });
 }
-
-}  // namespace
-
-// After `bench` (order 90) exists, so the subcommand can be added to it.
-const command_registration bench_frames_registration{96, setup_bench_frames};
 
 }  // namespace sockit::cli

@@ -150,20 +150,25 @@ std::string step_upload() {
 
 }  // namespace
 
-const demo_registration sticky_step{
-    {70, "sticky packets (粘包)",
-     "TCP is a byte stream: two quick send()s can arrive in one recv(), so message boundaries "
-     "are lost",
-     step_sticky}};
-const demo_registration decoder_step{
-    {71, "the fix: length-prefixed frames",
-     "a 4-byte length, a JSON header, then the body: the decoder separates the messages "
-     "however the bytes arrive",
-     step_decoder}};
-const demo_registration upload_step{
-    {72, "file upload and download, verified",
-     "the tutorials' header {file_size, file_name, md5} made safe: hash checked before the "
-     "file appears under its name",
-     step_upload}};
+demo_step demo_sticky_packets() {
+  return {"sticky packets (粘包)",
+          "TCP is a byte stream: two quick send()s can arrive in one recv(), so message boundaries "
+          "are lost",
+          step_sticky};
+}
+
+demo_step demo_frames() {
+  return {"the fix: length-prefixed frames",
+          "a 4-byte length, a JSON header, then the body: the decoder separates the messages "
+          "however the bytes arrive",
+          step_decoder};
+}
+
+demo_step demo_upload() {
+  return {"file upload and download, verified",
+          "the tutorials' header {file_size, file_name, md5} made safe: hash checked before the "
+          "file appears under its name",
+          step_upload};
+}
 
 }  // namespace sockit::cli

@@ -1,11 +1,12 @@
-// Subcommand and demo-step registry. Each cmd_*.cpp registers its subcommand with a
-// file-scope `const command_registration` so main.cpp never needs editing to add one:
+// What the subcommands share: each cmd_*.cpp defines one setup_<name>() that adds its
+// subcommand to the app, and commands.cpp lists them all, in --help order:
 //
-//   void setup_echo(CLI::App& app, int& exit_code);   // adds the subcommand
-//   const command_registration echo_reg{10, setup_echo};
+//   void setup_echo(CLI::App& app, int& exit_code);   // adds `sockit echo`
 //
-// `order` fixes the order in --help. When a subcommand runs it stores its exit status in
-// `exit_code`.
+// When a subcommand runs it stores its exit status in `exit_code`. Adding a subcommand:
+// write cmd_<name>.cpp with setup_<name>, declare it below, put it in commands.cpp's list
+// and in apps/sockit/CMakeLists.txt. Also here: the `sockit demo` step type, option checks,
+// and the stop-signal helpers.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -18,12 +19,31 @@ namespace sockit::cli {
 
 using setup_fn = void (*)(CLI::App& app, int& exit_code);
 
-struct command_registration {
-  command_registration(int order, setup_fn setup);
-};
+// The subcommands, one per cmd_*.cpp (setup_bench_chat and setup_bench_frames add
+// `bench chat` and `bench frames` to `bench`, so they come after setup_bench).
+void setup_echo(CLI::App& app, int& exit_code);
+void setup_connect(CLI::App& app, int& exit_code);
+void setup_listen(CLI::App& app, int& exit_code);
+void setup_host(CLI::App& app, int& exit_code);
+void setup_resolve(CLI::App& app, int& exit_code);
+void setup_reverse(CLI::App& app, int& exit_code);
+void setup_addr(CLI::App& app, int& exit_code);
+void setup_service(CLI::App& app, int& exit_code);
+void setup_ipcalc(CLI::App& app, int& exit_code);
+void setup_frag(CLI::App& app, int& exit_code);
+void setup_probe(CLI::App& app, int& exit_code);
+void setup_serve(CLI::App& app, int& exit_code);
+void setup_put(CLI::App& app, int& exit_code);
+void setup_get(CLI::App& app, int& exit_code);
+void setup_ls(CLI::App& app, int& exit_code);
+void setup_chat(CLI::App& app, int& exit_code);
+void setup_bench(CLI::App& app, int& exit_code);
+void setup_bench_chat(CLI::App& app, int& exit_code);
+void setup_bench_frames(CLI::App& app, int& exit_code);
+void setup_demo(CLI::App& app, int& exit_code);
 
-/// Every registered setup function, sorted by order.
-std::vector<setup_fn> registered_commands();
+/// Adds every subcommand to `app`, in the order --help lists them (commands.cpp).
+void add_commands(CLI::App& app, int& exit_code);
 
 /// Option checks with plain messages (CLI11's own print the largest double as the range).
 /// `what` completes "must be ...", e.g. "a positive number of seconds".
@@ -37,18 +57,24 @@ std::chrono::milliseconds seconds_to_ms(double seconds);
 /// One step of `sockit demo`: what it shows in the tutorials' terms, and a function that
 /// runs it for real and returns its result line (throws on failure).
 struct demo_step {
-  int order;
   std::string title;
   std::string teaches;
   std::function<std::string()> run;
 };
 
-struct demo_registration {
-  explicit demo_registration(demo_step step);
-};
+// The demo's steps, each defined beside the subcommand whose code it shows.
+demo_step demo_tcp_echo();        // cmd_demo.cpp
+demo_step demo_udp_echo();        // cmd_demo.cpp
+demo_step demo_unix_echo();       // cmd_demo.cpp
+demo_step demo_many_clients();    // cmd_demo.cpp
+demo_step demo_addresses();       // netutil_demo.cpp
+demo_step demo_chat();            // cmd_chat.cpp
+demo_step demo_sticky_packets();  // cmd_transfer_demo.cpp
+demo_step demo_frames();          // cmd_transfer_demo.cpp
+demo_step demo_upload();          // cmd_transfer_demo.cpp
 
-/// Every registered demo step, sorted by order.
-std::vector<demo_step> registered_demo_steps();
+/// The steps of `sockit demo`, in the order it runs them (commands.cpp).
+std::vector<demo_step> demo_steps();
 
 /// Blocks SIGINT/SIGTERM in this thread (and the threads it starts later) so that
 /// wait_for_stop_signal() can take them synchronously. Call before starting servers.

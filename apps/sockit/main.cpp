@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
       "Run `sockit demo` for a guided tour.");
 
   int exit_code = 0;
-  for (auto setup : sockit::cli::registered_commands()) setup(app, exit_code);
+  sockit::cli::add_commands(app, exit_code);
 
   try {
     app.parse(argc, argv);

@@ -41,11 +41,13 @@ std::string step_addresses() {
       repr, x.network().to_string(), sizes, svc);
 }
 
-const demo_registration addresses_step{
-    {50, "addresses, subnets and fragmentation",
-     "inet_aton/ntoa bytes, the subnet-mask AND that decides whether two hosts share a subnet, "
-     "and how IP splits a packet larger than the MTU (sockit addr, ipcalc, frag)",
-     step_addresses}};
-
 }  // namespace
+
+demo_step demo_addresses() {
+  return {"addresses, subnets and fragmentation",
+          "inet_aton/ntoa bytes, the subnet-mask AND that decides whether two hosts share a "
+          "subnet, and how IP splits a packet larger than the MTU (sockit addr, ipcalc, frag)",
+          step_addresses};
+}
+
 }  // namespace sockit::cli

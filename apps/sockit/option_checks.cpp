@@ -1,5 +1,5 @@
-// Storage for self-registered subcommands and demo steps (function-local statics, so the
-// registrations in other files may run in any order during static initialisation).
+// The option checks and conversions that subcommands share (commands.hpp): validators with
+// plain messages, and seconds from the command line as milliseconds.
 #include <algorithm>
 #include <cmath>
 #include <exception>
@@ -8,41 +8,6 @@
 #include "commands.hpp"
 
 namespace sockit::cli {
-namespace {
-
-std::vector<std::pair<int, setup_fn>>& commands() {
-  static std::vector<std::pair<int, setup_fn>> list;
-  return list;
-}
-
-std::vector<demo_step>& steps() {
-  static std::vector<demo_step> list;
-  return list;
-}
-
-}  // namespace
-
-command_registration::command_registration(int order, setup_fn setup) {
-  commands().emplace_back(order, setup);
-}
-
-std::vector<setup_fn> registered_commands() {
-  auto list = commands();
-  std::stable_sort(list.begin(), list.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::vector<setup_fn> out;
-  for (auto& [order, fn] : list) out.push_back(fn);
-  return out;
-}
-
-demo_registration::demo_registration(demo_step step) { steps().push_back(std::move(step)); }
-
-std::vector<demo_step> registered_demo_steps() {
-  auto list = steps();
-  std::stable_sort(list.begin(), list.end(),
-                   [](const auto& a, const auto& b) { return a.order < b.order; });
-  return list;
-}
 
 namespace {
 // A finite number spelled in full, or NaN when `v` is not one.

@@ -1,0 +1,50 @@
+// The one list of sockit's subcommands and of `sockit demo`'s steps. The order here is the
+// order of `sockit --help` and of the demo: to add a subcommand, declare its setup function
+// in commands.hpp and put it in this list.
+#include "commands.hpp"
+
+namespace sockit::cli {
+
+void add_commands(CLI::App& app, int& exit_code) {
+  static constexpr setup_fn commands[] = {
+      // servers and netcat-style tools
+      setup_echo,
+      setup_connect,
+      setup_listen,
+      // name and address utilities
+      setup_host,
+      setup_resolve,
+      setup_reverse,
+      setup_addr,
+      setup_service,
+      setup_ipcalc,
+      setup_frag,
+      setup_probe,
+      // file transfer
+      setup_serve,
+      setup_put,
+      setup_get,
+      setup_ls,
+      // chat
+      setup_chat,
+      // load generation: `bench` first, its chat and frames subcommands are added to it
+      setup_bench,
+      setup_bench_chat,
+      setup_bench_frames,
+      // the guided tour, last
+      setup_demo,
+  };
+  for (setup_fn setup : commands) setup(app, exit_code);
+}
+
+std::vector<demo_step> demo_steps() {
+  // The tutorials' order: echo over each transport, many clients, addresses, chat, then
+  // framing and files.
+  return {
+      demo_tcp_echo(),       demo_udp_echo(),  demo_unix_echo(),
+      demo_many_clients(),   demo_addresses(), demo_chat(),
+      demo_sticky_packets(), demo_frames(),    demo_upload(),
+  };
+}
+
+}  // namespace sockit::cli
