@@ -41,9 +41,15 @@ std::vector<demo_step> demo_steps() {
   // The tutorials' order: echo over each transport, many clients, addresses, chat, then
   // framing and files.
   return {
-      demo_tcp_echo(),       demo_udp_echo(),  demo_unix_echo(),
-      demo_many_clients(),   demo_addresses(), demo_chat(),
-      demo_sticky_packets(), demo_frames(),    demo_upload(),
+      demo_tcp_echo(),        // cmd_demo.cpp
+      demo_udp_echo(),        // cmd_demo.cpp
+      demo_unix_echo(),       // cmd_demo.cpp
+      demo_many_clients(),    // cmd_demo.cpp
+      demo_addresses(),       // netutil_demo.cpp
+      demo_chat(),            // cmd_chat.cpp
+      demo_sticky_packets(),  // cmd_transfer_demo.cpp
+      demo_frames(),          // cmd_transfer_demo.cpp
+      demo_upload(),          // cmd_transfer_demo.cpp
   };
 }
 
