@@ -6,9 +6,11 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "commands.hpp"
 #include "sockit/net/terminal_text.hpp"
+#include "sockit/version.hpp"
 
 namespace {
 
@@ -33,7 +35,7 @@ int main(int argc, char** argv) {
       "and the socket tutorials' programs as real tools.",
       "sockit"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "sockit 0.1.0");
+  app.set_version_flag("--version", std::string("sockit ") + sockit::version);
   app.footer(
       "Endpoints: HOST:PORT, [v6]:PORT, :PORT, PORT, unix:/path, unix:@abstract,\n"
       "optionally prefixed with tcp:// or udp://. Ports may be service names (localhost:http).\n"
