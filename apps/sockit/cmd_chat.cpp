@@ -335,7 +335,8 @@ std::string step_chat() {
   net::socket a = connect();
   std::string guest_a = welcomed(recv_line(a, pa));
   a.send_all(net::as_bytes("/nick alice\nhello from the seeds' chat\n"), ec);
-  auto renamed = cl::parse(recv_line(a, pa));
+  std::string renamed_line = recv_line(a, pa);
+  auto renamed = cl::parse(renamed_line);  // views into renamed_line
   expect(renamed.what == kind::notice && cl::renamed_to(renamed.text, guest_a) == "alice",
          "nick change not confirmed");
   net::socket b = connect();
@@ -344,7 +345,8 @@ std::string step_chat() {
   auto said = cl::parse(replay);
   expect(said.what == kind::message && said.nick == "alice" && said.text.starts_with("hello"),
          "history not replayed: " + replay);
-  auto joined = cl::parse(recv_line(a, pa));
+  std::string joined_line = recv_line(a, pa);
+  auto joined = cl::parse(joined_line);
   expect(joined.what == kind::notice &&
              "*** " + std::string(joined.text) == cl::joined(guest_b, opt.lobby),
          "no join notice");
@@ -355,7 +357,8 @@ std::string step_chat() {
       heard.what == kind::private_message && heard.nick == guest_b && heard.text == "hi, only you",
       "private message lost: " + priv);
   server.stop();
-  auto sent = cl::parse(recv_line(b, pb));
+  std::string sent_line = recv_line(b, pb);
+  auto sent = cl::parse(sent_line);
   expect(sent.what == kind::private_sent && sent.nick == "alice", "no private confirmation");
   std::string bye = recv_line(b, pb);
   expect(bye.find("closing") != std::string::npos, "no closing notice: " + bye);
