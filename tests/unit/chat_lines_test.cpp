@@ -67,17 +67,20 @@ TEST(ChatLines, OtherLinesAndEdgeCases) {
 }
 
 TEST(ChatLines, WelcomeAndRenameTellTheClientItsNick) {
-  auto welcome = cl::parse(cl::time_prefix(1, 2, 3) + cl::welcome("#lobby", "guest7", 3));
+  const std::string welcome_line = cl::time_prefix(1, 2, 3) + cl::welcome("#lobby", "guest7", 3);
+  auto welcome = cl::parse(welcome_line);  // views into welcome_line
   ASSERT_EQ(welcome.what, kind::notice);
   EXPECT_EQ(cl::welcomed_nick(welcome.text), "guest7");
   EXPECT_EQ(cl::welcomed_nick("bob joined #lobby"), std::nullopt);
 
-  auto renamed = cl::parse(cl::renamed("guest7", "alice"));
+  const std::string renamed_line = cl::renamed("guest7", "alice");
+  auto renamed = cl::parse(renamed_line);
   ASSERT_EQ(renamed.what, kind::notice);
   EXPECT_EQ(cl::renamed_to(renamed.text, "guest7"), "alice");
   EXPECT_EQ(cl::renamed_to(renamed.text, "guest"), std::nullopt);
   EXPECT_EQ(cl::renamed_to(renamed.text, ""), std::nullopt);
-  EXPECT_EQ(cl::renamed_to(cl::parse(cl::renamed("bob", "eve")).text, "guest7"), std::nullopt);
+  const std::string other = cl::renamed("bob", "eve");
+  EXPECT_EQ(cl::renamed_to(cl::parse(other).text, "guest7"), std::nullopt);
 }
 
 TEST(ChatLines, MemberListAndBye) {
