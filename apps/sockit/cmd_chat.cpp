@@ -18,6 +18,7 @@
 #include "sockit/net/socket.hpp"
 #include "sockit/service/chat.hpp"
 #include "sockit/service/chat_event_queue.hpp"
+#include "sockit/service/chat_lines.hpp"
 
 namespace sockit::cli {
 namespace {
@@ -318,27 +319,52 @@ std::string step_chat() {
     expect(!ec, why);
     return c;
   };
+  // Each line read as the client reads it (chat_lines.hpp), time prefix aside.
+  namespace cl = service::chat_lines;
+  using kind = cl::parsed_line::kind;
   std::string pa, pb;
+  auto welcomed = [](const std::string& line) -> std::string {
+    auto p = cl::parse(line);
+    auto nick = p.what == kind::notice ? cl::welcomed_nick(p.text) : std::nullopt;
+    expect(nick.has_value(), "no welcome: " + line);
+    return std::string(*nick);
+  };
   net::socket a = connect();
-  expect(recv_line(a, pa).find("welcome") != std::string::npos, "no welcome for the first client");
+  std::string guest_a = welcomed(recv_line(a, pa));
   a.send_all(net::as_bytes("/nick alice\nhello from the seeds' chat\n"), ec);
-  expect(recv_line(a, pa).find("alice") != std::string::npos, "nick change not confirmed");
+  std::string renamed_line = recv_line(a, pa);
+  auto renamed = cl::parse(renamed_line);  // views into renamed_line
+  expect(renamed.what == kind::notice && cl::renamed_to(renamed.text, guest_a) == "alice",
+         "nick change not confirmed");
   net::socket b = connect();
-  expect(recv_line(b, pb).find("welcome") != std::string::npos, "no welcome for the second client");
+  std::string guest_b = welcomed(recv_line(b, pb));
   std::string replay = recv_line(b, pb);
-  expect(replay.find("<alice> hello") != std::string::npos, "history not replayed: " + replay);
-  expect(recv_line(a, pa).find("joined") != std::string::npos, "no join notice");
+  auto said = cl::parse(replay);
+  expect(said.what == kind::message && said.nick == "alice" && said.text.starts_with("hello"),
+         "history not replayed: " + replay);
+  std::string joined_line = recv_line(a, pa);
+  auto joined = cl::parse(joined_line);
+  expect(joined.what == kind::notice &&
+             "*** " + std::string(joined.text) == cl::joined(guest_b, opt.lobby),
+         "no join notice");
   b.send_all(net::as_bytes("/msg alice hi, only you\n"), ec);
   std::string priv = recv_line(a, pa);
-  expect(priv.find("hi, only you") != std::string::npos, "private message lost: " + priv);
+  auto heard = cl::parse(priv);
+  expect(
+      heard.what == kind::private_message && heard.nick == guest_b && heard.text == "hi, only you",
+      "private message lost: " + priv);
   server.stop();
-  expect(recv_line(b, pb).find("-> *alice*") != std::string::npos, "no private confirmation");
+  std::string sent_line = recv_line(b, pb);
+  auto sent = cl::parse(sent_line);
+  expect(sent.what == kind::private_sent && sent.nick == "alice", "no private confirmation");
   std::string bye = recv_line(b, pb);
   expect(bye.find("closing") != std::string::npos, "no closing notice: " + bye);
+  std::string_view replayed = replay;
+  cl::split_time(replayed);
   return fmt::format(
       "{}: alice and a guest in one room; history replayed ('{}'), a private /msg, and the "
       "closing notice reached everyone",
-      server.local_endpoint().to_string(), replay.substr(11));
+      server.local_endpoint().to_string(), replayed);
 }
 
 }  // namespace

@@ -1,0 +1,116 @@
+// Each chat member's two coroutines: the reader (readiness wait, synchronous reads into the
+// server's one scratch buffer, lines handled a share per turn) and the writer (drains the
+// member's write_queue, then closes the socket).
+#include <fmt/format.h>
+#include <asio/post.hpp>
+
+#include "server.hpp"
+
+namespace sockit::service {
+
+namespace {
+constexpr auto token = asio::experimental::as_tuple(asio::use_awaitable);
+}  // namespace
+
+/// One line from `m`; false when `m` has left (the rest of its input is not read).
+bool chat_server::impl::on_line(member& m, std::string_view text, session::line_kind kind) {
+  if (m.gone) return false;
+  if (kind == session::line_kind::too_long) {
+    too_long.fetch_add(1, std::memory_order_relaxed);
+    emit(chat_event::type::line_too_long, &m);
+    reply(m, fmt::format("*** line too long (over {} bytes), not sent", opt.max_line));
+  } else {
+    handle(m, text);
+  }
+  return !m.gone;
+}
+
+// Waits until the socket is readable, then reads what is there into the shared scratch
+// buffer and handles its complete lines in the same turn of the loop, up to its share
+// (see rooms.sent_bytes); past that, waits for the flush pass before handling more.
+asio::awaitable<void> chat_server::impl::reader(std::shared_ptr<member> m) {
+  std::uint64_t bytes0 = 0, messages0 = 0, copies0 = 0;  // the counts when the share began
+  auto share_left = [&] {
+    return rooms.sent_bytes - bytes0 < opt.max_queue / 8 &&
+           rooms.sent_messages - messages0 < messages_per_turn &&
+           rooms.sent_copies - copies0 < copies_per_turn;
+  };
+  auto each_line = [&](std::string_view text, session::line_kind kind) {
+    return on_line(*m, text, kind) && share_left();
+  };
+  bool spent = false;  // used up its share: let the pass go first
+  for (;;) {
+    if (spent) {
+      if (flushes.pending()) {
+        m->pass_wait.expires_at(asio::steady_timer::time_point::max());
+        flushes.wake_after(&m->pass_wait);
+        co_await m->pass_wait.async_wait(token);  // cancelled once the pass has run
+      } else {
+        co_await asio::post(io, asio::use_awaitable);  // nothing to send: just take turns
+      }
+      if (m->gone) co_return;
+    }
+    spent = false;
+    if (m->unread.empty()) {
+      auto [ec] = co_await m->sock.async_wait(asio::socket_base::wait_read, token);
+      if (m->gone) co_return;
+      if (ec) {
+        leave(*m, fmt::format("connection lost: {}", ec.message()), false);
+        co_return;
+      }
+    }
+    bytes0 = rooms.sent_bytes;
+    messages0 = rooms.sent_messages;
+    copies0 = rooms.sent_copies;
+    if (!m->unread.empty()) {
+      std::size_t used = m->lines.feed(m->unread, each_line);
+      if (m->gone) co_return;
+      m->unread.erase(0, used);
+      if (!m->unread.empty() || !share_left()) {
+        spent = true;
+        continue;
+      }
+    }
+    // Lines that queue nothing (empty ones) use no share: the bytes read are bounded too.
+    for (std::size_t taken = 0; taken < read_budget;) {
+      std::error_code rec;
+      std::size_t n = m->sock.read_some(asio::buffer(scratch), rec);
+      if (rec == asio::error::would_block || rec == asio::error::try_again) break;
+      m->last_active = steady::now();
+      if (rec == asio::error::eof) {
+        // The last line, if unterminated, whatever the share: nothing more will come.
+        bool stayed = m->lines.finish([this, &m](std::string_view text, session::line_kind kind) {
+          return on_line(*m, text, kind);
+        });
+        if (stayed) leave(*m, "closed", true);
+        co_return;
+      }
+      if (rec) {
+        leave(*m, fmt::format("connection lost: {}", rec.message()), false);
+        co_return;
+      }
+      std::size_t used = m->lines.feed(std::string_view(scratch.data(), n), each_line);
+      if (m->gone) co_return;
+      if (used < n) m->unread.assign(scratch.data() + used, n - used);
+      if (used < n || !share_left()) {
+        spent = true;
+        break;
+      }
+      taken += n;
+      if (n < scratch.size()) break;  // most likely drained; the next wait tells
+      if (taken >= read_budget) spent = true;
+    }
+  }
+}
+
+asio::awaitable<void> chat_server::impl::writer(std::shared_ptr<member> m) {
+  auto ec = co_await m->out.run();
+  if (m->grace) m->grace->cancel();
+  if (!m->gone) leave(*m, fmt::format("connection lost: {}", ec.message()), false);
+  std::error_code ignored;
+  m->sock.shutdown(asio::socket_base::shutdown_both, ignored);
+  m->sock.close(ignored);
+  m->slot.release();
+}
+
+}  // namespace sockit::service

@@ -1,0 +1,141 @@
+// The chat server's shared state (chat_server::impl) and its member type, internal to
+// src/service/chat/: server.cpp holds the lifecycle and admission (accept, turn away,
+// leave, drop, stop), member_io.cpp each member's reader and writer coroutines,
+// commands.cpp what each line asks for, and room.cpp the rooms' fan-out.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <atomic>
+#include <chrono>
+#include <ctime>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "room.hpp"
+#include "sockit/service/chat.hpp"
+#include "sockit/session/address_limits.hpp"
+#include "sockit/session/line_splitter.hpp"
+#include "sockit/session/stream_server.hpp"
+#include "sockit/session/write_queue.hpp"
+
+namespace sockit::service::chat {
+
+using session::stream_socket;
+using steady = std::chrono::steady_clock;
+
+/// One connected client. Lives as long as its reader or writer coroutine holds it.
+/// Touched only on the server's loop.
+struct member final : room_member {
+  member(stream_socket s, std::size_t max_queue, std::size_t max_line, session::flush_pass& pass)
+      : sock(std::move(s)),
+        out(sock, max_queue, pass),
+        lines(max_line),
+        pass_wait(sock.get_executor()) {}
+  bool push(shared_message msg) override { return out.push(std::move(msg)); }
+  std::shared_ptr<member> self() { return std::static_pointer_cast<member>(shared_from_this()); }
+
+  stream_socket sock;
+  session::write_queue<stream_socket> out;
+  session::line_splitter lines;  // holds only an unfinished line between reads
+  std::string unread;            // read, but past this turn's share of lines (rarely any)
+  asio::steady_timer pass_wait;  // the reader waits here for the flush pass, when it must
+  std::string peer;
+  steady::time_point last_active = steady::now();
+  std::unique_ptr<asio::steady_timer> grace;  // bounds how long a goodbye may take
+  session::address_slot slot;                 // its share of --max-conns-per-ip, till closed
+};
+
+inline member& as_member(room_member& m) { return static_cast<member&>(m); }
+
+}  // namespace sockit::service::chat
+
+namespace sockit::service {
+
+struct chat_server::impl {
+  using member = chat::member;
+  using stream_socket = session::stream_socket;
+  using steady = chat::steady;
+
+  chat_options opt;
+  session::stream_server server{1};  // one loop: the room needs no locks
+  asio::io_context& io = server.pool().context(0);
+  // Every member's direct writes of a loop turn go out in one pass after that turn's reads,
+  // paced (see flush_pass) so that a busy room batches more lines per send instead of
+  // spending its whole thread on sends. It goes before the loop; members the loop still
+  // holds then find it gone.
+  session::flush_pass flushes{io.get_executor(), 1.0};
+  std::function<void(const chat_event&)> callback;
+  asio::steady_timer sweep{io};
+  asio::steady_timer notice_timer{io};
+  bool notice_timer_armed = false;
+  // Members read into this one buffer in turn (reads are synchronous, after a readiness
+  // wait), so an idle member holds no read buffer. A member's lines are handled a share at a
+  // time, and then its reader waits until the flush pass has handed what they produced to
+  // the kernel: a member that sends thousands of short lines in one packet can neither hold
+  // the loop nor fill the others' queues faster than they are written (each line is a copy
+  // for every member). Bytes read past that share wait in `unread`.
+  std::vector<char> scratch = std::vector<char>(64 * 1024);
+  // A reader's share of a turn ends when its lines have added messages_per_turn messages,
+  // max_queue / 8 bytes, or copies_per_turn copies (rooms' sent_* counts), so one pass
+  // never owes a member more than a few shares.
+  static constexpr std::uint64_t messages_per_turn = 512;
+  static constexpr std::uint64_t copies_per_turn = 32768;
+  static constexpr std::size_t read_budget = 256 * 1024;
+
+  // Loop-only state.
+  chat::rooms rooms;  // its hooks: drop(), the flush pass, the notice timer
+  std::unordered_map<std::string, member*> nicks;  // lower-cased nick -> member
+  std::uint64_t next_guest = 1;
+  std::size_t members = 0;
+  bool closing = false;
+
+  std::atomic<std::uint64_t> accepted{0}, rejected{0}, active{0}, messages{0}, dropped{0},
+      idle_closed{0}, too_long{0};
+
+  std::atomic<bool> started{false};
+
+  // Cached "[HH:MM:SS] " for the current second.
+  std::time_t stamp_second = 0;
+  std::string stamp;
+
+  explicit impl(chat_options o);
+
+  // server.cpp: events, lines, lifecycle and admission.
+  void emit(chat_event::type what, const member* m, std::string text = {}, std::string detail = {});
+  const std::string& timestamp();
+  chat::shared_message line(std::string_view body);
+  void reply(member& m, std::string_view body) { rooms.send(m, line(body)); }
+  void arm_notices();
+  void enter(member& m, chat::room& r);
+  void remove(member& m, bool graceful, std::string_view goodbye = {});
+  void leave(member& m, std::string_view why, bool graceful, std::string_view goodbye = {});
+  void drop(member& m);
+  void notify(const std::string& room_name, std::string_view text);
+  std::string guest_name();
+  void reject(stream_socket& sock, std::string_view why);
+  session::stream_server::hooks hooks();
+  void admit(stream_socket sock, session::address_slot slot);
+  asio::awaitable<void> idle_sweeper();
+  void close_room();
+
+  // member_io.cpp: each member's coroutines.
+  bool on_line(member& m, std::string_view text, session::line_kind kind);
+  asio::awaitable<void> reader(std::shared_ptr<member> m);
+  asio::awaitable<void> writer(std::shared_ptr<member> m);
+
+  // commands.cpp: what a line asks for.
+  void handle(member& m, std::string_view text);
+  void say(member& m, std::string_view text);
+  void relay(member& m, const std::string& body, chat_event::type what, std::string_view raw);
+  void nick(member& m, std::string_view name);
+  void list(member& m);
+  void private_message(member& m, std::string_view to, std::string_view text);
+  void join(member& m, std::string_view name);
+};
+
+}  // namespace sockit::service
