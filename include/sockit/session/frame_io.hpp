@@ -1,7 +1,7 @@
-// Frame reader and writer coroutines over any Asio stream (TCP, Unix, later
-// TLS, a test stream): reads fed to a codec::frame_cursor, bodies handed out as
-// views into the read buffer (never copied), deadlines on headers and bodies,
-// batched writes, and sendfile for file bodies on real sockets.
+// Frame reader and writer coroutines over any Asio stream (TCP, Unix, later TLS, a test
+// stream): reads fed to a codec::frame_cursor, bodies handed out as views into the read
+// buffer (never copied), deadlines on headers and bodies, batched writes, and sendfile for
+// file bodies on real sockets.
 #pragma once
 
 #include <sys/sendfile.h>
@@ -32,16 +32,14 @@
 namespace sockit::session {
 
 struct frame_timeouts {
-  // Absolute: a whole header must arrive within this of starting to wait for
-  // it.
+  // Absolute: a whole header must arrive within this of starting to wait for it.
   std::chrono::steady_clock::duration header = std::chrono::seconds(30);
   // Inactivity: each body read must make progress within this.
   std::chrono::steady_clock::duration body = std::chrono::seconds(30);
 };
 
-/// Reads frames from `Stream`: a codec::frame_cursor fed by async_read_some,
-/// under the deadlines. One reader per connection, used from its loop only; the
-/// stream and deadline must outlive it.
+/// Reads frames from `Stream`: a codec::frame_cursor fed by async_read_some, under the deadlines.
+/// One reader per connection, used from its loop only; the stream and deadline must outlive it.
 template <class Stream>
 class frame_reader {
  public:
@@ -49,9 +47,8 @@ class frame_reader {
                frame_timeouts timeouts = {}, std::size_t buffer_size = 256 * 1024)
       : stream_(stream), cursor_(lim, buffer_size), deadline_(d), timeouts_(timeouts) {}
 
-  /// Reads the 4 opening bytes and decides native vs classic
-  /// (codec::detect_format), under the header deadline. The parser then speaks
-  /// that format.
+  /// Reads the 4 opening bytes and decides native vs classic (codec::detect_format), under the
+  /// header deadline. The parser then speaks that format.
   asio::awaitable<std::error_code> read_opening(codec::format& fmt) {
     arm(timeouts_.header);
     for (;;) {
@@ -62,10 +59,9 @@ class frame_reader {
     }
   }
 
-  /// Reads the next frame header; any unread body of the previous frame is
-  /// skipped first. At a clean end of stream between frames returns
-  /// asio::error::eof; a stream that ends inside a frame gives
-  /// errc::protocol_error; a passed deadline, errc::timed_out.
+  /// Reads the next frame header; any unread body of the previous frame is skipped first. At a
+  /// clean end of stream between frames returns asio::error::eof; a stream that ends inside a frame
+  /// gives errc::protocol_error; a passed deadline, errc::timed_out.
   asio::awaitable<std::error_code> read_header(codec::frame_header& out) {
     arm(timeouts_.header);
     for (;;) {
@@ -79,9 +75,8 @@ class frame_reader {
     }
   }
 
-  /// The next piece of the current body (a view into the read buffer, valid
-  /// until the next call); empty once the body is complete. Inactivity deadline
-  /// per read.
+  /// The next piece of the current body (a view into the read buffer, valid until the next call);
+  /// empty once the body is complete. Inactivity deadline per read.
   asio::awaitable<std::pair<std::error_code, std::string_view>> read_body() {
     for (;;) {
       std::string_view piece;
@@ -96,8 +91,8 @@ class frame_reader {
     }
   }
 
-  /// Reads the whole body into `out` (for small bodies; the size was already
-  /// checked against max_body by the parser).
+  /// Reads the whole body into `out` (for small bodies; the size was already checked against
+  /// max_body by the parser).
   asio::awaitable<std::error_code> read_body_into(std::string& out) {
     out.clear();
     out.reserve(static_cast<std::size_t>(cursor_.body_left()));
@@ -110,8 +105,7 @@ class frame_reader {
   }
 
   std::uint64_t body_left() const noexcept { return cursor_.body_left(); }
-  /// True when bytes of a next frame are already buffered (so a reply can wait
-  /// to be batched).
+  /// True when bytes of a next frame are already buffered (so a reply can wait to be batched).
   bool has_buffered() const noexcept { return cursor_.has_buffered(); }
   codec::parser& parser() noexcept { return cursor_.parser(); }
 
@@ -142,9 +136,8 @@ class frame_reader {
   frame_timeouts timeouts_;
 };
 
-/// Writes frames to `Stream`, batching small ones: queue() appends, flush()
-/// sends all in one write. One writer per connection; never two writes in
-/// flight.
+/// Writes frames to `Stream`, batching small ones: queue() appends, flush() sends all in one
+/// write. One writer per connection; never two writes in flight.
 template <class Stream>
 class frame_writer {
  public:
@@ -177,10 +170,8 @@ class frame_writer {
     co_return co_await flush();
   }
 
-  /// Sends `count` bytes of file `fd` from `offset` after flushing queued
-  /// frames: sendfile(2) on a socket (no copy through user space), read+write
-  /// otherwise. `on_sent` is called with each amount sent (for hashing or
-  /// progress it must re-read; see transfer).
+  /// Sends `count` bytes of file `fd` from `offset` after flushing queued frames: sendfile(2)
+  /// on a socket (no copy through user space), read+write otherwise.
   asio::awaitable<std::error_code> send_file(int fd, std::uint64_t offset, std::uint64_t count) {
     if (auto ec = co_await flush()) co_return ec;
     if constexpr (requires(Stream & s) {
