@@ -1,6 +1,7 @@
 // sockit bench frames: pipelined small frames per second through the real frame reader
-// (session::frame_reader over a loopback TCP socket, the code path of sockit serve), with a
-// sender thread writing pre-encoded frames back to back.
+// (session::frame_reader over a loopback TCP socket, called as sockit serve calls it: the
+// opening, then read_header and read_body under a deadline), with a sender thread writing
+// pre-encoded frames back to back.
 #include <fmt/format.h>
 #include <sys/socket.h>
 
@@ -61,6 +62,7 @@ int run_bench_frames(const bench_frames_options& o) {
   std::uint64_t sent_batches = 0;
   std::thread sender([&] {
     std::error_code sec;
+    client.send_all(net::as_bytes(std::string_view(codec::magic.data(), codec::magic.size())), sec);
     while (!stop.load(std::memory_order_relaxed)) {
       client.send_all(net::as_bytes(batch), sec);
       if (sec) break;
@@ -78,22 +80,19 @@ int run_bench_frames(const bench_frames_options& o) {
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
-        session::frame_reader<stream_socket> reader(sock, codec::limits{});
+        // As the server reads: a deadline armed per header and body read, the opening first,
+        // then read_header and read_body (session::frame_reader, transfer_server.cpp).
+        session::deadline d;
+        session::frame_reader<stream_socket> reader(sock, codec::limits{}, &d);
+        codec::format fmt{};
+        const bool opened = !co_await reader.read_opening(fmt);
         codec::frame_header h;
         auto end = t0 + std::chrono::duration<double>(o.seconds);
-        for (;;) {
-          // The server's pattern: take what is buffered without suspending, read otherwise.
-          std::error_code hec;
-          if (!reader.try_read_header(h, hec)) {
-            if (hec || co_await reader.read_header(h)) break;
-          }
+        for (; opened;) {
+          if (co_await reader.read_header(h)) break;
           while (reader.body_left() > 0) {
-            std::string_view piece = reader.try_read_body();
-            if (piece.empty()) {
-              auto [rec, more] = co_await reader.read_body();
-              if (rec) break;
-              piece = more;
-            }
+            auto [rec, piece] = co_await reader.read_body();
+            if (rec) break;
             bytes += piece.size();
           }
           // Check the clock every 4096 frames only: it is not free at millions per second.

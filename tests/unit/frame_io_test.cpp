@@ -85,7 +85,7 @@ TEST(FrameIo, ReadsFramesWithAnyPieceSize) {
   }
 }
 
-TEST(FrameIo, TryReadTakesBufferedFramesWithoutSuspending) {
+TEST(FrameIo, TakesBufferedFramesInOrder) {
   std::string s(codec::magic.begin(), codec::magic.end());
   for (int i = 0; i < 3; ++i) codec::append_frame(s, nlohmann::json{{"n", i}}, "body");
   with_pair(s, s.size(), [](sock& a) -> asio::awaitable<void> {
@@ -93,19 +93,19 @@ TEST(FrameIo, TryReadTakesBufferedFramesWithoutSuspending) {
     codec::format fmt{};
     EXPECT_FALSE(co_await r.read_opening(fmt));
     codec::frame_header h;
-    std::error_code ec;
-    if (!r.try_read_header(h, ec)) {
-      EXPECT_FALSE(co_await r.read_header(h));
-    }
-    EXPECT_EQ(h.fields["n"], 0);
-    EXPECT_EQ(r.try_read_body(), "body");  // already buffered: no read needed
-    for (int i = 1; i < 3; ++i) {
-      EXPECT_TRUE(r.try_read_header(h, ec)) << i;
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_FALSE(co_await r.read_header(h)) << i;
       EXPECT_EQ(h.fields["n"], i);
-      EXPECT_EQ(r.try_read_body(), "body");
+      EXPECT_EQ(r.body_left(), 4u);
+      auto [ec, piece] = co_await r.read_body();
+      EXPECT_FALSE(ec);
+      EXPECT_EQ(piece, "body");
+      EXPECT_EQ(r.body_left(), 0u);
+      EXPECT_EQ(r.has_buffered(), i < 2) << i;        // the next frame came in the same read
+      auto [done_ec, none] = co_await r.read_body();  // the body is complete: empty
+      EXPECT_FALSE(done_ec);
+      EXPECT_TRUE(none.empty());
     }
-    EXPECT_FALSE(r.try_read_header(h, ec));  // nothing more buffered
-    EXPECT_FALSE(ec);
     EXPECT_EQ(co_await r.read_header(h), asio::error::eof);
   });
 }

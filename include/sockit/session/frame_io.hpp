@@ -1,5 +1,5 @@
 // Frame reader and writer coroutines over any Asio stream (TCP, Unix, later TLS, a test
-// stream): buffered reads fed to codec::parser, bodies handed out as views into the read
+// stream): reads fed to a codec::frame_cursor, bodies handed out as views into the read
 // buffer (never copied), deadlines on headers and bodies, batched writes, and sendfile for
 // file bodies on real sockets.
 #pragma once
@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "sockit/codec/frame.hpp"
+#include "sockit/codec/frame_cursor.hpp"
 #include "sockit/net/error.hpp"
 #include "sockit/session/deadline.hpp"
 
@@ -37,125 +38,52 @@ struct frame_timeouts {
   std::chrono::steady_clock::duration body = std::chrono::seconds(30);
 };
 
-/// Reads frames from `Stream`. One reader per connection, used from its loop only; the
-/// stream and deadline must outlive it.
+/// Reads frames from `Stream`: a codec::frame_cursor fed by async_read_some, under the deadlines.
+/// One reader per connection, used from its loop only; the stream and deadline must outlive it.
 template <class Stream>
 class frame_reader {
  public:
   frame_reader(Stream& stream, codec::limits lim, deadline* d = nullptr,
                frame_timeouts timeouts = {}, std::size_t buffer_size = 256 * 1024)
-      : stream_(stream), parser_(lim), deadline_(d), timeouts_(timeouts), buf_(buffer_size) {}
+      : stream_(stream), cursor_(lim, buffer_size), deadline_(d), timeouts_(timeouts) {}
 
-  /// Reads the 4 opening bytes and decides native vs classic (codec::detect_format), under
-  /// the header deadline. The parser then speaks that format.
+  /// Reads the 4 opening bytes and decides native vs classic (codec::detect_format), under the
+  /// header deadline. The parser then speaks that format.
   asio::awaitable<std::error_code> read_opening(codec::format& fmt) {
     arm(timeouts_.header);
-    while (end_ - begin_ < 4) {
+    for (;;) {
+      auto st = cursor_.detect_format(fmt);
+      if (st == codec::frame_cursor::status::ready) co_return std::error_code{};
+      if (st == codec::frame_cursor::status::error) co_return cursor_.error();
       if (auto ec = co_await fill()) co_return ec;
     }
-    std::error_code ec;
-    fmt = codec::detect_format(std::span<const char, 4>(buf_.data() + begin_, 4), parser_.limit(),
-                               ec);
-    if (ec) co_return ec;
-    if (fmt == codec::format::native) begin_ += 4;  // classic: the 4 bytes are a length
-    parser_ = codec::parser(parser_.limit(), fmt);
-    co_return std::error_code{};
   }
 
-  /// Non-suspending fast path: takes the next header if it is already buffered whole (no
-  /// coroutine frame, no read). Returns false when more bytes are needed or on error (`ec`).
-  /// Any unread body of the previous frame must be buffered too, or it returns false.
-  bool try_read_header(codec::frame_header& out, std::error_code& ec) {
-    for (;;) {
-      std::string_view in(buf_.data() + begin_, end_ - begin_);
-      auto ev = parser_.next(in);
-      begin_ = end_ - in.size();
-      switch (ev) {
-        case codec::parser::event::header:
-          out = std::move(parser_.header());
-          body_left_ = out.has_body ? out.body_size : 0;
-          if (body_left_ == 0) {
-            std::string_view none;
-            parser_.next(none);
-          }
-          return true;
-        case codec::parser::event::body:
-        case codec::parser::event::frame_end:
-          continue;
-        case codec::parser::event::error:
-          ec = parser_.error();
-          return false;
-        case codec::parser::event::need_more:
-          return false;
-      }
-    }
-  }
-
-  /// Non-suspending: the next buffered piece of the current body, or empty when nothing of
-  /// it is buffered (then co_await read_body()).
-  std::string_view try_read_body() {
-    if (body_left_ == 0 || begin_ == end_) return {};
-    std::string_view in(buf_.data() + begin_, end_ - begin_);
-    auto ev = parser_.next(in);
-    begin_ = end_ - in.size();
-    if (ev != codec::parser::event::body) return {};
-    body_left_ = parser_.body_remaining();
-    if (body_left_ == 0) {
-      std::string_view none;
-      parser_.next(none);
-    }
-    return parser_.body_piece();
-  }
-
-  /// Reads the next frame header; any unread body of the previous frame is skipped first.
-  /// At a clean end of stream between frames returns asio::error::eof; a stream that ends
-  /// inside a frame gives errc::protocol_error; a passed deadline, errc::timed_out.
+  /// Reads the next frame header; any unread body of the previous frame is skipped first. At a
+  /// clean end of stream between frames returns asio::error::eof; a stream that ends inside a frame
+  /// gives errc::protocol_error; a passed deadline, errc::timed_out.
   asio::awaitable<std::error_code> read_header(codec::frame_header& out) {
     arm(timeouts_.header);
     for (;;) {
-      std::string_view in(buf_.data() + begin_, end_ - begin_);
-      auto ev = parser_.next(in);
-      begin_ = end_ - in.size();
-      switch (ev) {
-        case codec::parser::event::header:
-          out = std::move(parser_.header());
-          body_left_ = out.has_body ? out.body_size : 0;
-          if (body_left_ == 0) {
-            std::string_view none;
-            parser_.next(none);  // frame_end: the frame is complete already
-          }
-          disarm();
-          co_return std::error_code{};
-        case codec::parser::event::body:
-        case codec::parser::event::frame_end:
-          continue;  // the caller left a body unread: skip it
-        case codec::parser::event::error:
-          co_return parser_.error();
-        case codec::parser::event::need_more:
-          break;
+      auto st = cursor_.next_header(out);
+      if (st == codec::frame_cursor::status::ready) {
+        disarm();
+        co_return std::error_code{};
       }
+      if (st == codec::frame_cursor::status::error) co_return cursor_.error();
       if (auto ec = co_await fill()) co_return ec;
     }
   }
 
-  /// The next piece of the current body (a view into the read buffer, valid until the next
-  /// call); empty once the body is complete. Inactivity deadline per read.
+  /// The next piece of the current body (a view into the read buffer, valid until the next call);
+  /// empty once the body is complete. Inactivity deadline per read.
   asio::awaitable<std::pair<std::error_code, std::string_view>> read_body() {
-    if (body_left_ == 0) co_return std::pair{std::error_code{}, std::string_view{}};
     for (;;) {
-      std::string_view in(buf_.data() + begin_, end_ - begin_);
-      auto ev = parser_.next(in);
-      begin_ = end_ - in.size();
-      if (ev == codec::parser::event::body) {
-        body_left_ = parser_.body_remaining();
-        if (body_left_ == 0) {
-          std::string_view none;
-          parser_.next(none);  // frame_end
-        }
-        co_return std::pair{std::error_code{}, parser_.body_piece()};
-      }
-      if (ev == codec::parser::event::error)
-        co_return std::pair{parser_.error(), std::string_view{}};
+      std::string_view piece;
+      auto st = cursor_.next_piece(piece);
+      if (st == codec::frame_cursor::status::ready) co_return std::pair{std::error_code{}, piece};
+      if (st == codec::frame_cursor::status::error)
+        co_return std::pair{cursor_.error(), std::string_view{}};
       arm(timeouts_.body);
       auto ec = co_await fill();
       disarm();
@@ -163,12 +91,12 @@ class frame_reader {
     }
   }
 
-  /// Reads the whole body into `out` (for small bodies; the size was already checked
-  /// against max_body by the parser).
+  /// Reads the whole body into `out` (for small bodies; the size was already checked against
+  /// max_body by the parser).
   asio::awaitable<std::error_code> read_body_into(std::string& out) {
     out.clear();
-    out.reserve(static_cast<std::size_t>(body_left_));
-    while (body_left_ > 0) {
+    out.reserve(static_cast<std::size_t>(cursor_.body_left()));
+    while (cursor_.body_left() > 0) {
       auto [ec, piece] = co_await read_body();
       if (ec) co_return ec;
       out.append(piece);
@@ -176,10 +104,10 @@ class frame_reader {
     co_return std::error_code{};
   }
 
-  std::uint64_t body_left() const noexcept { return body_left_; }
+  std::uint64_t body_left() const noexcept { return cursor_.body_left(); }
   /// True when bytes of a next frame are already buffered (so a reply can wait to be batched).
-  bool has_buffered() const noexcept { return end_ > begin_; }
-  codec::parser& parser() noexcept { return parser_; }
+  bool has_buffered() const noexcept { return cursor_.has_buffered(); }
+  codec::parser& parser() noexcept { return cursor_.parser(); }
 
  private:
   void arm(std::chrono::steady_clock::duration d) {
@@ -190,33 +118,22 @@ class frame_reader {
   }
 
   asio::awaitable<std::error_code> fill() {
-    if (begin_ == end_) {
-      begin_ = end_ = 0;
-    } else if (end_ == buf_.size()) {
-      std::copy(buf_.begin() + static_cast<std::ptrdiff_t>(begin_),
-                buf_.begin() + static_cast<std::ptrdiff_t>(end_), buf_.begin());
-      end_ -= begin_;
-      begin_ = 0;
-    }
-    auto [ec, n] =
-        co_await stream_.async_read_some(asio::buffer(buf_.data() + end_, buf_.size() - end_),
-                                         asio::experimental::as_tuple(asio::use_awaitable));
-    end_ += n;
+    auto area = cursor_.write_area();
+    auto [ec, n] = co_await stream_.async_read_some(
+        asio::buffer(area.data(), area.size()), asio::experimental::as_tuple(asio::use_awaitable));
+    cursor_.commit(n);
     if (!ec) co_return std::error_code{};
     if (deadline_ && deadline_->expired()) co_return make_error_code(errc::timed_out);
-    if (ec == asio::error::eof && !parser_.at_frame_boundary()) {
+    if (ec == asio::error::eof && !cursor_.at_frame_boundary()) {
       co_return make_error_code(errc::protocol_error);
     }
     co_return ec;
   }
 
   Stream& stream_;
-  codec::parser parser_;
+  codec::frame_cursor cursor_;
   deadline* deadline_;
   frame_timeouts timeouts_;
-  std::vector<char> buf_;
-  std::size_t begin_ = 0, end_ = 0;
-  std::uint64_t body_left_ = 0;
 };
 
 /// Writes frames to `Stream`, batching small ones: queue() appends, flush() sends all in one
@@ -254,8 +171,7 @@ class frame_writer {
   }
 
   /// Sends `count` bytes of file `fd` from `offset` after flushing queued frames: sendfile(2)
-  /// on a socket (no copy through user space), read+write otherwise. `on_sent` is called
-  /// with each amount sent (for hashing or progress it must re-read; see transfer).
+  /// on a socket (no copy through user space), read+write otherwise.
   asio::awaitable<std::error_code> send_file(int fd, std::uint64_t offset, std::uint64_t count) {
     if (auto ec = co_await flush()) co_return ec;
     if constexpr (requires(Stream & s) {
