@@ -9,7 +9,8 @@
 #include "fuzz_check.hpp"
 #include "sockit/codec/frame.hpp"
 #include "sockit/net/error.hpp"
-#include "sockit/service/transfer_fs.hpp"
+#include "sockit/service/transfer_error.hpp"
+#include "sockit/service/transfer_names.hpp"
 
 namespace {
 
@@ -73,7 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FUZZ_CHECK(base.find_first_of("/\\") == std::string::npos && base != ".." && !base.empty());
         FUZZ_CHECK(shown.ends_with(base));
       } else {
-        FUZZ_CHECK(nec == sockit::errc::unsafe_name && base.empty());
+        FUZZ_CHECK(nec == sockit::service::transfer_errc::unsafe_name && base.empty());
       }
     }
 

@@ -6,7 +6,8 @@
 
 #include "fuzz_check.hpp"
 #include "sockit/net/error.hpp"
-#include "sockit/service/transfer_fs.hpp"
+#include "sockit/service/transfer_error.hpp"
+#include "sockit/service/transfer_names.hpp"
 
 namespace {
 
@@ -75,7 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   FUZZ_CHECK(!ec == expect);
   if (ec) {
-    FUZZ_CHECK(ec == sockit::errc::unsafe_name && parts.empty());
+    FUZZ_CHECK(ec == sockit::service::transfer_errc::unsafe_name && parts.empty());
   } else {
     FUZZ_CHECK(!parts.empty());
     std::string joined;

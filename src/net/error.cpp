@@ -37,34 +37,16 @@ class category final : public std::error_category {
         return "frame too large";
       case errc::bad_header:
         return "bad frame header";
-      case errc::hash_mismatch:
-        return "hash mismatch";
-      case errc::unsafe_name:
-        return "unsafe file name";
       case errc::too_many_connections:
         return "too many connections";
-      case errc::timed_out:
-        return "timed out";
       case errc::body_too_large:
         return "frame body too large";
       case errc::header_too_deep:
         return "frame header nested too deeply";
       case errc::bad_magic:
         return "not a sockit or classic connection";
-      case errc::unsupported_version:
-        return "unsupported protocol version";
-      case errc::name_exists:
-        return "file exists";
-      case errc::name_busy:
-        return "another upload of this name is in progress";
-      case errc::not_found:
-        return "no such file";
-      case errc::no_space:
-        return "not enough free space";
       case errc::protocol_error:
         return "protocol error";
-      case errc::not_regular_file:
-        return "not a regular file";
     }
     return "unknown sockit error";
   }

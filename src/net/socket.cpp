@@ -197,8 +197,8 @@ void send_all(int fd, std::string_view data, std::error_code& ec) noexcept {
     ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      ec =
-          errno == EAGAIN || errno == EWOULDBLOCK ? make_error_code(errc::timed_out) : last_error();
+      ec = errno == EAGAIN || errno == EWOULDBLOCK ? make_error_code(std::errc::timed_out)
+                                                   : last_error();
       return;
     }
     data.remove_prefix(static_cast<std::size_t>(n));

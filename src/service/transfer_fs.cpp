@@ -1,4 +1,5 @@
-// transfer_fs: name validation and *at() file operations that never follow symlinks.
+// transfer_fs: *at() file operations that never follow symlinks (the names they take are
+// checked by transfer_names.cpp first).
 #include "sockit/service/transfer_fs.hpp"
 
 #include <dirent.h>
@@ -15,127 +16,13 @@
 #include <string>
 
 #include "sockit/net/error.hpp"
-#include "sockit/service/transfer_hash.hpp"
 
 namespace sockit::service {
 namespace {
 
-constexpr std::string_view partial_suffix = ".sockit-part";
-
-bool valid_utf8(std::string_view s) noexcept {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n;
-    std::uint32_t cp;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      n = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) return false;  // truncated sequence
-    for (std::size_t k = 1; k <= n; ++k) {
-      auto d = static_cast<unsigned char>(s[i + k]);
-      if ((d & 0xC0) != 0x80) return false;
-      cp = cp << 6 | (d & 0x3F);
-    }
-    // Overlong forms, surrogates and out-of-range code points are not UTF-8.
-    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
-    i += n + 1;
-  }
-  return true;
-}
-
 std::error_code last_error() { return {errno, std::system_category()}; }
 
 }  // namespace
-
-bool is_safe_component(std::string_view c) noexcept {
-  if (c.empty() || c.size() > 255 || c == "." || c == "..") return false;
-  for (char ch : c) {
-    auto u = static_cast<unsigned char>(ch);
-    if (u < 0x20 || u == 0x7F || ch == '/' || ch == '\\') return false;
-  }
-  // "C:" drive letters, and ':' generally (alternate data streams on Windows peers).
-  if (c.find(':') != std::string_view::npos) return false;
-  if (is_partial_name(c)) return false;
-  return valid_utf8(c);
-}
-
-std::vector<std::string> split_safe_name(std::string_view name, std::error_code& ec) {
-  ec.clear();
-  std::vector<std::string> parts;
-  if (name.empty() || name.size() > 4096 || name.front() == '/') {
-    ec = errc::unsafe_name;
-    return {};
-  }
-  std::size_t start = 0;
-  for (;;) {
-    std::size_t slash = name.find('/', start);
-    std::string_view c =
-        name.substr(start, slash == std::string_view::npos ? slash : slash - start);
-    if (!is_safe_component(c)) {
-      ec = errc::unsafe_name;
-      return {};
-    }
-    parts.emplace_back(c);
-    if (slash == std::string_view::npos) break;
-    start = slash + 1;
-  }
-  return parts;
-}
-
-std::string classic_safe_name(std::string_view file_name, std::error_code& ec) {
-  ec.clear();
-  std::size_t cut = file_name.find_last_of("/\\");
-  std::string_view base = cut == std::string_view::npos ? file_name : file_name.substr(cut + 1);
-  if (!is_safe_component(base)) {
-    ec = errc::unsafe_name;
-    return {};
-  }
-  return std::string(base);
-}
-
-std::string partial_name(std::string_view base) {
-  // A base too long for "." + base + suffix keeps a prefix, then ':' and 128 bits of its
-  // SHA-256. ':' never occurs in a valid name (is_safe_component), so no short name maps to
-  // a long name's partial; SHA-256, not XXH3, so a peer cannot make two long names collide
-  // (XXH3 is not collision-resistant, and 64 bits of anything fall to a birthday search).
-  constexpr std::size_t name_max = 255, tag = 1 + 32;  // ":" + 32 hex digits
-  std::string s = ".";
-  if (1 + base.size() + partial_suffix.size() <= name_max) {
-    s += base;
-  } else {
-    std::size_t keep = name_max - 1 - tag - partial_suffix.size();
-    // Back up to the start of a UTF-8 sequence, so the shortened name stays valid UTF-8.
-    while (keep > 0 && (static_cast<unsigned char>(base[keep]) & 0xC0) == 0x80) --keep;
-    hasher h(hash_algorithm::sha256);
-    h.update(base);
-    s += base.substr(0, keep);
-    s += ':';
-    s += h.hex().substr(0, 32);
-  }
-  s += partial_suffix;
-  return s;
-}
-
-bool is_partial_name(std::string_view name) noexcept {
-  return name.size() > partial_suffix.size() + 1 && name.front() == '.' &&
-         name.substr(name.size() - partial_suffix.size()) == partial_suffix;
-}
 
 unique_fd open_root_dir(const std::string& path, std::error_code& ec) {
   ec.clear();
@@ -172,7 +59,8 @@ unique_fd open_existing_dirs(int root, std::span<const std::string> dirs, std::s
     int next = ::openat(cur.get(), d.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (next < 0 && errno == ENOENT) return cur;
     if (next < 0) {
-      ec = (errno == ELOOP || errno == ENOTDIR) ? make_error_code(errc::unsafe_name) : last_error();
+      ec = (errno == ELOOP || errno == ENOTDIR) ? make_error_code(transfer_errc::unsafe_name)
+                                                : last_error();
       return {};
     }
     cur.reset(next);
@@ -200,7 +88,8 @@ unique_fd make_dirs(int at, std::span<const std::string> dirs, mode_t mode, std:
     int next =
         ::openat(cur.get(), dirs[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (next < 0) {
-      ec = (errno == ELOOP || errno == ENOTDIR) ? make_error_code(errc::unsafe_name) : last_error();
+      ec = (errno == ELOOP || errno == ENOTDIR) ? make_error_code(transfer_errc::unsafe_name)
+                                                : last_error();
       return {};
     }
     cur.reset(next);
@@ -289,7 +178,7 @@ void link_unnamed(int fd, int dir, const std::string& name, std::error_code& ec)
     std::string self = "/proc/self/fd/" + std::to_string(fd);
     if (::linkat(AT_FDCWD, self.c_str(), dir, name.c_str(), AT_SYMLINK_FOLLOW) == 0) return;
   }
-  ec = errno == EEXIST ? make_error_code(errc::name_exists) : last_error();
+  ec = errno == EEXIST ? make_error_code(transfer_errc::name_exists) : last_error();
 }
 
 std::vector<std::error_code> sync_files(std::span<const int> fds) {
@@ -337,7 +226,7 @@ void promote(int dir, const std::string& from, const std::string& to, bool overw
   int r = overwrite ? ::renameat(dir, from.c_str(), dir, to.c_str())
                     : ::renameat2(dir, from.c_str(), dir, to.c_str(), RENAME_NOREPLACE);
   if (r != 0) {
-    ec = errno == EEXIST ? make_error_code(errc::name_exists) : last_error();
+    ec = errno == EEXIST ? make_error_code(transfer_errc::name_exists) : last_error();
     return;
   }
   // The directory is not fsynced per file: the data was (finish_file), so after a crash the
@@ -360,8 +249,8 @@ std::uint64_t free_space(int dir, std::error_code& ec, std::uint64_t* size) {
 namespace {
 std::error_code not_regular(const struct stat& st) {
   if (S_ISDIR(st.st_mode)) return std::make_error_code(std::errc::is_a_directory);
-  if (S_ISLNK(st.st_mode)) return errc::unsafe_name;
-  return errc::not_regular_file;
+  if (S_ISLNK(st.st_mode)) return transfer_errc::unsafe_name;
+  return transfer_errc::not_regular_file;
 }
 }  // namespace
 
@@ -369,7 +258,7 @@ unique_fd open_regular_file(int dir, const std::string& name, std::error_code& e
   ec.clear();
   struct stat before {};
   if (::fstatat(dir, name.c_str(), &before, AT_SYMLINK_NOFOLLOW) != 0) {
-    ec = errno == ENOENT ? make_error_code(errc::not_found) : last_error();
+    ec = errno == ENOENT ? make_error_code(transfer_errc::not_found) : last_error();
     return {};
   }
   if (!S_ISREG(before.st_mode)) {
@@ -379,8 +268,8 @@ unique_fd open_regular_file(int dir, const std::string& name, std::error_code& e
   unique_fd fd(
       ::openat(dir, name.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC));
   if (!fd) {
-    ec = errno == ELOOP    ? make_error_code(errc::unsafe_name)
-         : errno == ENOENT ? make_error_code(errc::not_found)
+    ec = errno == ELOOP    ? make_error_code(transfer_errc::unsafe_name)
+         : errno == ENOENT ? make_error_code(transfer_errc::not_found)
                            : last_error();
     return {};
   }
@@ -405,7 +294,8 @@ void reserve_space(int fd, std::uint64_t offset, std::uint64_t length, std::erro
                     static_cast<off_t>(length));
   } while (r != 0 && errno == EINTR);
   if (r == 0 || errno == EOPNOTSUPP || errno == ENOSYS) return;
-  ec = (errno == ENOSPC || errno == EDQUOT) ? make_error_code(errc::no_space) : last_error();
+  ec = (errno == ENOSPC || errno == EDQUOT) ? make_error_code(transfer_errc::no_space)
+                                            : last_error();
 }
 
 void release_unwritten(int fd, std::uint64_t size) noexcept {

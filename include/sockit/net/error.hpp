@@ -1,5 +1,7 @@
-// sockit's own error codes: invalid input and protocol violations, as std::error_code.
-// Ordinary network events (EOF, reset, timeout) stay in the system/asio categories.
+// sockit's own error codes: invalid input and the framing violations every protocol shares,
+// as std::error_code. Ordinary network events (EOF, reset, a timeout: std::errc::timed_out)
+// stay in the system/asio categories; the file service's own errors are
+// sockit/service/transfer_error.hpp.
 #pragma once
 
 #include <string>
@@ -24,22 +26,11 @@ enum class errc {
   // codec/ and services: protocol violations
   frame_too_large = 100,
   bad_header,
-  hash_mismatch,
-  unsafe_name,
   too_many_connections,
-  timed_out,
-  // codec/ and transfer (appended by the transfer issue)
-  body_too_large,       // a frame announces a body over the receiver's limit
-  header_too_deep,      // JSON header nested deeper than the limit
-  bad_magic,            // a connection opened with neither the magic nor a classic header
-  unsupported_version,  // no protocol version in common
-  name_exists,          // upload target exists and overwrite was not allowed
-  name_busy,            // another upload of the same name is in progress
-  not_found,            // no such file on the server
-  no_space,             // not enough free space for the announced size
-  protocol_error,       // a well-formed frame that is wrong at this point of the exchange
-  // transfer: hostile peers (issue 11)
-  not_regular_file,  // a FIFO, device or socket where a file to read was expected
+  body_too_large,   // a frame announces a body over the receiver's limit
+  header_too_deep,  // JSON header nested deeper than the limit
+  bad_magic,        // a connection opened with neither the magic nor a classic header
+  protocol_error,   // a well-formed frame that is wrong at this point of the exchange
 };
 
 /// The category of every sockit::errc value. Safe to call from any thread.

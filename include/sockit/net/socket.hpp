@@ -68,7 +68,7 @@ class socket {
 
 /// Sends all of `data` on the blocking socket `fd`, or fails: the one blocking send loop
 /// (MSG_NOSIGNAL, so a closed peer is an error and never SIGPIPE; EINTR retried). A send
-/// timeout (SO_SNDTIMEO passed: EAGAIN on a blocking socket) gives errc::timed_out.
+/// timeout (SO_SNDTIMEO passed: EAGAIN on a blocking socket) gives std::errc::timed_out.
 void send_all(int fd, std::string_view data, std::error_code& ec) noexcept;
 
 /// std::span of the bytes of a string, for send().

@@ -1,6 +1,6 @@
-// Filesystem side of transfer, shared by server and client: peer-supplied names validated
-// as safe components, files opened relative to a directory handle without following
-// symlinks, partial files promoted by rename only after verification, sparse-aware writes.
+// Filesystem side of transfer, shared by server and client: files opened relative to a directory
+// handle without following symlinks, partial files promoted by rename only after verification,
+// sparse-aware writes.
 #pragma once
 
 #include <sys/types.h>
@@ -16,26 +16,10 @@
 #include <vector>
 
 #include "sockit/net/unique_fd.hpp"
+#include "sockit/service/transfer_error.hpp"
+#include "sockit/service/transfer_names.hpp"
 
 namespace sockit::service {
-
-/// A relative name from a peer ("a/b/c.txt") split into components, or errc::unsafe_name:
-/// empty names or components, ".", "..", absolute paths, drive letters ("C:"), backslashes,
-/// NUL and other control characters, invalid UTF-8, components over 255 bytes, and names
-/// that look like sockit's partial files.
-std::vector<std::string> split_safe_name(std::string_view name, std::error_code& ec);
-bool is_safe_component(std::string_view c) noexcept;
-
-/// The seeds' classic `file_name` may be a full path ("/a/b/c/d/e/a.txt", or Windows
-/// "C:\\x\\a.txt"): only its last component is used, and it must be safe.
-std::string classic_safe_name(std::string_view file_name, std::error_code& ec);
-
-/// Where an unfinished upload of `base` lives, in the same directory: ".base.sockit-part".
-/// A base too long for that within NAME_MAX (255 bytes: bases over 242) is shortened to its
-/// first bytes (cut at a UTF-8 boundary), "~" and 16 hex digits of its XXH3 hash, so every
-/// valid name has a partial and the same base always gets the same one.
-std::string partial_name(std::string_view base);
-bool is_partial_name(std::string_view name) noexcept;
 
 /// The transfer files name it unqualified; it lives in net/ with the other fd helpers.
 using net::unique_fd;
@@ -45,13 +29,13 @@ using net::unique_fd;
 unique_fd open_root_dir(const std::string& path, std::error_code& ec);
 
 /// Walks `dirs` below `root`, one openat(O_DIRECTORY|O_NOFOLLOW) at a time, creating the
-/// missing ones with `mode` when `create`. A symlink anywhere gives errc::unsafe_name.
+/// missing ones with `mode` when `create`. A symlink anywhere gives transfer_errc::unsafe_name.
 unique_fd open_dir_chain(int root, std::span<const std::string> dirs, bool create, mode_t mode,
                          std::error_code& ec);
 
 /// Walks `dirs` below `root` as far as they exist (openat O_DIRECTORY|O_NOFOLLOW, nothing is
 /// created): returns the deepest existing one, `depth` = how many components were walked
-/// (dirs.size() when all exist). A symlink or a non-directory gives errc::unsafe_name.
+/// (dirs.size() when all exist). A symlink or a non-directory gives transfer_errc::unsafe_name.
 unique_fd open_existing_dirs(int root, std::span<const std::string> dirs, std::size_t& depth,
                              std::error_code& ec);
 
@@ -84,7 +68,7 @@ void set_file_attrs(int fd, std::uint64_t size, int mode, std::int64_t mtime_ns,
 /// gives it a name. Fails (EOPNOTSUPP, EISDIR...) on filesystems without O_TMPFILE.
 unique_fd open_unnamed(int dir, std::error_code& ec);
 
-/// Links an open_unnamed file into `dir` as `name`; errc::name_exists if it exists (never
+/// Links an open_unnamed file into `dir` as `name`; transfer_errc::name_exists if it exists (never
 /// replaces). The caller has fsynced the file already.
 void link_unnamed(int fd, int dir, const std::string& name, std::error_code& ec);
 
@@ -98,7 +82,7 @@ std::vector<std::error_code> sync_files(std::span<const int> fds);
 /// Call it after the directory's entries are written: adding an entry changes its mtime.
 void finish_dir(int fd, int mode, std::int64_t mtime_ns, std::error_code& ec);
 
-/// Moves dir/from to dir/to. Without `overwrite` it fails with errc::name_exists when `to`
+/// Moves dir/from to dir/to. Without `overwrite` it fails with transfer_errc::name_exists when `to`
 /// exists (atomically, RENAME_NOREPLACE). The caller has fsynced the file already.
 void promote(int dir, const std::string& from, const std::string& to, bool overwrite,
              std::error_code& ec);
@@ -109,7 +93,7 @@ std::uint64_t free_space(int dir, std::error_code& ec, std::uint64_t* size = nul
 
 /// Reserves `length` bytes of `fd` from `offset` (fallocate, FALLOC_FL_KEEP_SIZE: the size
 /// stays what was written, so a partial still reports how far it got). A filesystem without
-/// fallocate is no error; a full one is errc::no_space.
+/// fallocate is no error; a full one is transfer_errc::no_space.
 void reserve_space(int fd, std::uint64_t offset, std::uint64_t length, std::error_code& ec);
 /// Gives back what reserve_space reserved inside the file's first `size` bytes but nothing
 /// was written to (zero runs left as holes), so a sparse upload stays sparse.
@@ -141,8 +125,8 @@ std::size_t sweep_partials(
 /// Opens dir/name read-only if it is a regular file, and only then: the type is checked
 /// with fstatat before the open (opening a device can have effects), and again on the
 /// descriptor, which is opened O_NONBLOCK (a FIFO swapped in meanwhile cannot block it) and
-/// O_NOFOLLOW. errc::not_found, errc::unsafe_name (a symlink), std::errc::is_a_directory,
-/// errc::not_regular_file (FIFO, device, socket).
+/// O_NOFOLLOW. transfer_errc::not_found, transfer_errc::unsafe_name (a symlink),
+/// std::errc::is_a_directory, transfer_errc::not_regular_file (FIFO, device, socket).
 unique_fd open_regular_file(int dir, const std::string& name, std::error_code& ec);
 
 }  // namespace sockit::service

@@ -61,7 +61,7 @@ class frame_reader {
 
   /// Reads the next frame header; any unread body of the previous frame is skipped first. At a
   /// clean end of stream between frames returns asio::error::eof; a stream that ends inside a frame
-  /// gives errc::protocol_error; a passed deadline, errc::timed_out.
+  /// gives errc::protocol_error; a passed deadline, std::errc::timed_out.
   asio::awaitable<std::error_code> read_header(codec::frame_header& out) {
     arm(timeouts_.header);
     for (;;) {
@@ -123,7 +123,7 @@ class frame_reader {
         asio::buffer(area.data(), area.size()), asio::experimental::as_tuple(asio::use_awaitable));
     cursor_.commit(n);
     if (!ec) co_return std::error_code{};
-    if (deadline_ && deadline_->expired()) co_return make_error_code(errc::timed_out);
+    if (deadline_ && deadline_->expired()) co_return make_error_code(std::errc::timed_out);
     if (ec == asio::error::eof && !cursor_.at_frame_boundary()) {
       co_return make_error_code(errc::protocol_error);
     }
@@ -161,7 +161,7 @@ class frame_writer {
                                               asio::experimental::as_tuple(asio::use_awaitable));
     if (deadline_) deadline_->clear();
     out_.clear();
-    if (ec && deadline_ && deadline_->expired()) co_return make_error_code(errc::timed_out);
+    if (ec && deadline_ && deadline_->expired()) co_return make_error_code(std::errc::timed_out);
     co_return ec;
   }
 
@@ -199,7 +199,7 @@ class frame_writer {
               asio::socket_base::wait_write, asio::experimental::as_tuple(asio::use_awaitable));
           if (deadline_) deadline_->clear();
           if (ec) {
-            if (deadline_ && deadline_->expired()) co_return make_error_code(errc::timed_out);
+            if (deadline_ && deadline_->expired()) co_return make_error_code(std::errc::timed_out);
             co_return ec;
           }
         }

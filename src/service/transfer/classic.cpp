@@ -33,7 +33,7 @@ asio::awaitable<std::error_code> server_state::classic_session(reader_type& r,
       while (r.body_left() > 0) {
         auto [rec, piece] = co_await r.read_body();
         if (rec) co_return rec;
-        if (!rate.add(piece.size())) co_return errc::timed_out;
+        if (!rate.add(piece.size())) co_return make_error_code(std::errc::timed_out);
       }
       continue;
     }
@@ -49,7 +49,7 @@ asio::awaitable<std::error_code> server_state::classic_session(reader_type& r,
         // Reported but, unlike every other failure, not counted in stats().failed (as it
         // always was; a native put below the floor is counted).
         emit(transfer_event::type::failed, peer, shown, up.written, "timed_out: below --min-rate");
-        co_return errc::timed_out;
+        co_return make_error_code(std::errc::timed_out);
       }
     }
     // Without an md5 in the head only the size can be checked (it was: the body is exact).

@@ -5,6 +5,8 @@
 
 #include "client_support.hpp"
 #include "sockit/net/error.hpp"
+#include "sockit/version.hpp"
+#include "wire_error.hpp"
 
 namespace sockit::service {
 
@@ -25,9 +27,9 @@ void transfer_client::connect(const net::endpoint& e, std::error_code& ec, std::
   codec::append_frame(opening, json{{"op", "hello"},
                                     {"id", 0},
                                     {"versions", {codec::protocol_version}},
-                                    {"client", "sockit/0.1"},
+                                    {"client", software_name},
                                     {"auth", nullptr}});
-  send_all(impl_->fd(), opening, ec);
+  net::send_all(impl_->fd(), opening, ec);
   if (ec) {
     why = "cannot send hello: " + ec.message();
     return;
@@ -38,7 +40,7 @@ void transfer_client::connect(const net::endpoint& e, std::error_code& ec, std::
     return;
   }
   if (h.op() != "hello") {
-    ec = errc::protocol_error;
+    ec = transfer::error_of_wire_code(code_from_reply(h.fields));
     why = "server refused: " + code_from_reply(h.fields) + ": " + message_from_reply(h.fields);
   }
 }
@@ -52,7 +54,7 @@ std::vector<ls_entry> transfer_client::ls(const std::string& path, bool recursiv
   std::uint64_t id = s.next_id++;
   codec::append_frame(frame,
                       json{{"op", "ls"}, {"id", id}, {"path", path}, {"recursive", recursive}});
-  send_all(s.fd(), frame, ec);
+  net::send_all(s.fd(), frame, ec);
   // A long listing comes in several `ls` frames, all but the last with "more": true.
   constexpr std::uint64_t max_listing = 256u << 20;
   // A server sends pieces of about 256 KiB: even empty frames are bounded in number, so one
@@ -72,8 +74,7 @@ std::vector<ls_entry> transfer_client::ls(const std::string& path, bool recursiv
       return out;
     }
     if (h.op() != "ls") {
-      ec = code_from_reply(h.fields) == "not_found" ? make_error_code(errc::not_found)
-                                                    : make_error_code(errc::protocol_error);
+      ec = transfer::error_of_wire_code(code_from_reply(h.fields));
       why = code_from_reply(h.fields) + ": " + message_from_reply(h.fields);
       return out;
     }

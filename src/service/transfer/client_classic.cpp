@@ -50,7 +50,7 @@ std::vector<file_result> transfer_client::put_classic(const net::endpoint& e,
     r.hash = md5.hex();
     std::string head = codec::encode_classic_head(
         json{{"file_size", size}, {"file_name", r.name}, {"md5", r.hash}});
-    send_all(sock.native_handle(), head, ec);
+    net::send_all(sock.native_handle(), head, ec);
     hasher again(hash_algorithm::md5);
     std::uint64_t done = 0;
     if (!ec) {

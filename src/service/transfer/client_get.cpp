@@ -82,7 +82,7 @@ void get_run::open_partials() {
     struct stat st {};
     if (!ec && parent && !s_.opt.overwrite &&
         ::fstatat(parent.get(), p.base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-      ec = errc::name_exists;
+      ec = transfer_errc::name_exists;
     }
     if (ec) {
       fail_result(r, ec);
@@ -124,7 +124,7 @@ void get_run::open_partials() {
 void get_run::receive() {
   for (std::size_t i : asked_) overall_.add(jobs_[i].size);
   std::thread sender([&] {
-    send_all(s_.fd(), requests_, send_ec_);
+    net::send_all(s_.fd(), requests_, send_ec_);
     ::shutdown(s_.fd(), SHUT_WR);
   });
   thread_guard guard(sender, s_.fd());
@@ -215,13 +215,14 @@ bool get_run::receive_one(std::size_t k) {
     }
     struct stat pst {};
     if (!p.file) {
-      wec = errno == ELOOP || errno == EEXIST ? make_error_code(errc::unsafe_name) : last_error();
+      wec = errno == ELOOP || errno == EEXIST ? make_error_code(transfer_errc::unsafe_name)
+                                              : last_error();
     } else if (::fstat(p.file.get(), &pst) != 0 || !S_ISREG(pst.st_mode) || pst.st_nlink != 1) {
-      wec = errc::unsafe_name;  // something not a file of ours sits at the partial's name
+      wec = transfer_errc::unsafe_name;  // something not a file of ours sits at the partial's name
       p.file.reset();
     } else if (offset > 0 && (pst.st_dev != p.dev || pst.st_ino != p.ino ||
                               static_cast<std::uint64_t>(pst.st_size) < offset)) {
-      wec = errc::hash_mismatch;  // the partial changed since its prefix was hashed
+      wec = transfer_errc::hash_mismatch;  // the partial changed since its prefix was hashed
       p.file.reset();
     } else if (::ftruncate(p.file.get(), static_cast<off_t>(offset)) != 0) {
       wec = last_error();

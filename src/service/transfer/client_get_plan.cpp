@@ -7,14 +7,6 @@
 #include "sockit/net/error.hpp"
 
 namespace sockit::service::client_detail {
-namespace {
-
-std::string reply_code(const std::error_code& e) {
-  if (e == errc::not_found) return "not_found";
-  return is_stream_error(e) ? "protocol_error" : "io_error";
-}
-
-}  // namespace
 
 void get_run::refuse(const std::string& entry, std::string why) {
   file_result r;
@@ -48,17 +40,17 @@ bool get_run::plan(const std::vector<std::string>& names) {
       // look like a complete one.
       file_result r;
       r.name = name;
-      r.code = reply_code(make_error_code(errc::body_too_large));
+      r.code = result_code(make_error_code(errc::body_too_large));
       r.message = "the server cut its listing short at its limits: not every file was fetched";
       results_.push_back(r);
     }
     if (ec) {
       file_result r;
       r.name = name;
-      r.code = reply_code(ec);
+      r.code = result_code(ec);
       r.message = why;
       results_.push_back(r);
-      if (ec != errc::not_found) return false;
+      if (ec != transfer_errc::not_found) return false;
       ec.clear();
       continue;
     }
@@ -93,10 +85,10 @@ bool get_run::plan(const std::vector<std::string>& names) {
       std::error_code pec;
       std::string pwhy;
       auto siblings = client_.ls(parent, false, pec, pwhy);
-      if (pec && pec != errc::not_found) {
+      if (pec && pec != transfer_errc::not_found) {
         file_result r;
         r.name = name;
-        r.code = reply_code(pec);
+        r.code = result_code(pec);
         r.message = pwhy;
         results_.push_back(r);
         return false;

@@ -20,7 +20,7 @@ std::vector<put_item> plan_put(const std::vector<std::string>& paths, const std:
   for (const auto& p : paths) {
     if (p == "-") {
       if (stdin_name.empty()) {
-        ec = errc::unsafe_name;
+        ec = transfer_errc::unsafe_name;
         why = "'-' (stdin) needs --name";
         return {};
       }

@@ -30,7 +30,7 @@ bool ask_resume_prefixes(connection& s, put_state& st) {
   std::string problem;
   std::thread sender([&] {
     std::error_code sec;
-    send_all(s.fd(), batch, sec);
+    net::send_all(s.fd(), batch, sec);
   });
   thread_guard guard(sender, s.fd());
   for (std::size_t i : asked) {

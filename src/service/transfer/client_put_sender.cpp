@@ -75,7 +75,7 @@ bool put_sender::failed_before() {
 }
 
 void put_sender::send_gathered(std::error_code& ec) {
-  if (!gathered_.empty() && !ec) send_all(s_.fd(), gathered_, ec);
+  if (!gathered_.empty() && !ec) net::send_all(s_.fd(), gathered_, ec);
   gathered_.clear();
 }
 
@@ -157,7 +157,7 @@ std::error_code put_sender::send_directory(std::size_t i) {
                                   {"id", st_.ids.id(put_request, i)},
                                   {"name", it.remote_name},
                                   {"mode", mode}});
-  send_all(s_.fd(), frame, ec);
+  net::send_all(s_.fd(), frame, ec);
   return ec;
 }
 
@@ -174,7 +174,7 @@ std::error_code put_sender::send_stream(std::size_t i) {
                                   {"hash", hash_name(s_.opt.hash)},
                                   {"overwrite", s_.opt.overwrite},
                                   {"stream", true}});
-  send_all(s_.fd(), frame, ec);
+  net::send_all(s_.fd(), frame, ec);
   std::uint64_t total = 0;
   while (!ec) {
     ssize_t n = ::read(STDIN_FILENO, buf_.data(), buf_.size());
@@ -191,7 +191,7 @@ std::error_code put_sender::send_stream(std::size_t i) {
       frame.clear();
       codec::append_frame(frame, json{{"op", "data"}, {"id", id}, {"size", 0}});
     }
-    send_all(s_.fd(), frame, ec);
+    net::send_all(s_.fd(), frame, ec);
     if (n == 0) break;
     total += static_cast<std::uint64_t>(n);
     {
@@ -205,7 +205,7 @@ std::error_code put_sender::send_stream(std::size_t i) {
   set_local_hash(i, hex);
   frame.clear();
   codec::append_frame(frame, json{{"op", "end"}, {"id", id}, {"hash", hex}});
-  if (!ec) send_all(s_.fd(), frame, ec);
+  if (!ec) net::send_all(s_.fd(), frame, ec);
   return ec;
 }
 
@@ -228,7 +228,7 @@ std::error_code put_sender::send_file(std::size_t i) {
   hasher hs = st_.prefix[i] && from > 0 ? *st_.prefix[i] : hasher(s_.opt.hash);
   std::string frame;
   codec::append_frame(frame, put_header(i, size - from, from, st));
-  send_all(s_.fd(), frame, ec);
+  net::send_all(s_.fd(), frame, ec);
   std::uint64_t done = from;
   if (!ec) {
     send_file_hashed(
@@ -249,7 +249,7 @@ std::error_code put_sender::send_file(std::size_t i) {
   set_local_hash(i, hex);
   frame.clear();
   codec::append_frame(frame, json{{"op", "end"}, {"id", id}, {"hash", hex}});
-  if (!ec) send_all(s_.fd(), frame, ec);
+  if (!ec) net::send_all(s_.fd(), frame, ec);
   std::lock_guard lock(st_.mu);
   st_.results[i].resumed_from = from;
   st_.results[i].file_size = size;
@@ -278,7 +278,7 @@ void put_sender::send_closing_mkdirs() {
                                       {"mtime_ns", mtime_ns_of(st)}});
   }
   std::error_code cec;
-  if (!failed_before() && !closing.empty()) send_all(s_.fd(), closing, cec);
+  if (!failed_before() && !closing.empty()) net::send_all(s_.fd(), closing, cec);
   if (cec) {
     std::lock_guard lock(st_.mu);
     st_.send_error = cec;

@@ -61,7 +61,7 @@ bool blocking_frame_reader::fill(std::error_code& ec) {
       return false;
     }
     if (errno == EINTR) continue;
-    ec = (errno == EAGAIN || errno == EWOULDBLOCK) ? make_error_code(errc::timed_out)
+    ec = (errno == EAGAIN || errno == EWOULDBLOCK) ? make_error_code(std::errc::timed_out)
                                                    : std::error_code(errno, std::system_category());
     return false;
   }

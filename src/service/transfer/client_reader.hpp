@@ -17,7 +17,7 @@ class blocking_frame_reader {
 
   /// The next header; any unread body of the previous frame is skipped. A clean end of
   /// stream between frames is connection_reset with clean_eof() true; one inside a frame is
-  /// errc::protocol_error; the socket's timeout, errc::timed_out.
+  /// errc::protocol_error; the socket's timeout, std::errc::timed_out.
   bool read_header(codec::frame_header& h, std::error_code& ec);
   /// The next piece of the current body (valid until the next call); empty when done or on
   /// error (`ec`).

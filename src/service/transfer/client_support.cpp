@@ -1,4 +1,4 @@
-// The transfer client's shared helpers: blocking sends, socket timeouts, reply checking and
+// The transfer client's shared helpers: sendfile with hashing, socket timeouts, reply checking and
 // the mapping of local failures to result codes.
 #include "client_support.hpp"
 
@@ -9,21 +9,9 @@
 
 #include "sockit/net/error.hpp"
 #include "sockit/service/transfer_fs.hpp"
+#include "wire_error.hpp"
 
 namespace sockit::service::client_detail {
-
-void send_all(int fd, std::string_view data, std::error_code& ec) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ec = (errno == EAGAIN || errno == EWOULDBLOCK) ? make_error_code(errc::timed_out)
-                                                     : last_error();
-      return;
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
 
 void send_file_hashed(int sock, int file, std::uint64_t offset, std::uint64_t count, hasher& h,
                       const std::function<void(std::uint64_t)>& sent, std::error_code& ec) {
@@ -46,7 +34,7 @@ void send_file_hashed(int sock, int file, std::uint64_t offset, std::uint64_t co
       ssize_t s = ::sendfile(sock, file, &off, static_cast<std::size_t>(left));
       if (s < 0 && errno == EINTR) continue;
       if (s < 0) {
-        ec = (errno == EAGAIN || errno == EWOULDBLOCK) ? make_error_code(errc::timed_out)
+        ec = (errno == EAGAIN || errno == EWOULDBLOCK) ? make_error_code(std::errc::timed_out)
                                                        : last_error();
         return;
       }
@@ -89,13 +77,13 @@ bool is_stream_error(const std::error_code& ec) {
          ec == errc::header_too_deep || ec == errc::body_too_large;
 }
 
+std::string result_code(const std::error_code& ec) {
+  return is_stream_error(ec) ? "protocol_error" : std::string(transfer::wire_code(ec));
+}
+
 void fail_result(file_result& r, const std::error_code& ec) {
   if (!r.code.empty()) return;
-  r.code = ec.category() == error_category() && ec == errc::timed_out ? "timed_out" : "io_error";
-  if (ec == errc::unsafe_name) r.code = "unsafe_name";
-  if (ec == errc::name_exists) r.code = "exists";
-  if (ec == errc::hash_mismatch) r.code = "hash_mismatch";
-  if (is_stream_error(ec)) r.code = "protocol_error";
+  r.code = result_code(ec);
   r.message = ec.message();
 }
 

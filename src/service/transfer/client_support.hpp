@@ -43,8 +43,6 @@ inline std::int64_t mtime_ns_of(const struct stat& st) {
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
 
-void send_all(int fd, std::string_view data, std::error_code& ec);
-
 // Sends [offset, offset+count) of `file`, hashing each window from a read-only mapping
 // (page cache, no copy) just before sendfile sends it (no copy through user space either).
 void send_file_hashed(int sock, int file, std::uint64_t offset, std::uint64_t count, hasher& h,
@@ -119,6 +117,11 @@ std::string code_from_reply(const json& reply);
 std::string message_from_reply(const json& reply);
 // Errors of the byte stream itself (what the server sent cannot be parsed as frames).
 bool is_stream_error(const std::error_code& ec);
+/// The code a result gets for `ec`: the wire code (wire_error.hpp's table, so a local
+/// failure reads as the server's would), except that a reply stream the client cannot parse
+/// is "protocol_error" whichever framing rule it broke.
+std::string result_code(const std::error_code& ec);
+/// Marks `r` failed with `ec` unless it already has a code.
 void fail_result(file_result& r, const std::error_code& ec);
 
 // Replies echo the request's id; anything else (null, a string from a confused peer) is 0.

@@ -18,7 +18,7 @@ asio::awaitable<std::error_code> server_state::drain_put(reader_type& r, bool st
     while (r.body_left() > 0) {
       auto [rec, piece] = co_await r.read_body();
       if (rec) co_return rec;
-      if (!rate.add(piece.size())) co_return errc::timed_out;
+      if (!rate.add(piece.size())) co_return make_error_code(std::errc::timed_out);
     }
     if (auto ec = co_await r.read_header(t)) co_return ec;
     if (t.op() == "end") co_return std::error_code{};
@@ -52,9 +52,10 @@ asio::awaitable<std::error_code> server_state::too_slow(writer_type& w, const js
                                                         commit_batch& batch,
                                                         const std::string& peer,
                                                         const std::string& name) {
-  co_await refuse_put(w, batch, peer, id, name, 0, errc::timed_out, "timed_out: below --min-rate",
+  co_await refuse_put(w, batch, peer, id, name, 0, make_error_code(std::errc::timed_out),
+                      "timed_out: below --min-rate",
                       "upload slower than the server's minimum rate");
-  co_return errc::timed_out;
+  co_return make_error_code(std::errc::timed_out);
 }
 
 asio::awaitable<std::error_code> server_state::handle_put(reader_type& r, writer_type& w,
@@ -98,7 +99,7 @@ asio::awaitable<std::error_code> server_state::handle_put(reader_type& r, writer
     // halves, apart).
     count_failed(peer, name, 0, std::string(wire_code(ec)));
     if (auto dec = co_await drain_put(r, stream, rate)) {
-      if (dec == errc::timed_out) co_return co_await too_slow(w, id, batch, peer, name);
+      if (dec == std::errc::timed_out) co_return co_await too_slow(w, id, batch, peer, name);
       co_return dec;
     }
     co_await answer_error(w, batch, peer, id, ec);
@@ -116,7 +117,7 @@ asio::awaitable<std::error_code> server_state::handle_put(reader_type& r, writer
       }
       if (!rate.add(piece.size())) {
         slow = true;
-        co_return errc::timed_out;
+        co_return make_error_code(std::errc::timed_out);
       }
     }
     co_return std::error_code{};

@@ -79,7 +79,7 @@ asio::awaitable<void> server_state::handle_stat(writer_type& w, const codec::fra
   std::error_code ec;
   unique_fd parent = open_parent_of(name, base, ec);
   json reply{{"op", "stat"}, {"id", id}, {"name", name}, {"exists", false}, {"partial_size", 0}};
-  if (ec == errc::unsafe_name) {
+  if (ec == transfer_errc::unsafe_name) {
     w.queue(error_frame(id, ec));
     co_return;
   }
@@ -192,11 +192,12 @@ asio::awaitable<std::error_code> server_state::handle_ls(writer_type& w,
     unique_fd parent = open_parent_of(path, base, ec);
     struct stat st {};
     if (!ec && ::fstatat(parent.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      ec = errc::not_found;
+      ec = transfer_errc::not_found;
     }
     if (ec) {
-      w.queue(error_frame(
-          id, ec == std::errc::no_such_file_or_directory ? make_error_code(errc::not_found) : ec));
+      w.queue(error_frame(id, ec == std::errc::no_such_file_or_directory
+                                  ? make_error_code(transfer_errc::not_found)
+                                  : ec));
       co_return std::error_code{};
     }
     if (!S_ISDIR(st.st_mode)) {
@@ -252,9 +253,9 @@ void server_state::handle_mkdir(writer_type& w, const codec::frame_header& h, co
       if (ec) {
         ec.clear();  // not knowable: mkdirat reports a full disk itself
       } else if (avail < floor || avail - floor < dir_bytes) {
-        ec = errc::no_space;
+        ec = transfer_errc::no_space;
       }
-      if (!ec && !budget.take(dir_bytes)) ec = errc::no_space;
+      if (!ec && !budget.take(dir_bytes)) ec = transfer_errc::no_space;
     }
     if (!ec && depth < parts.size()) {
       std::span<const std::string> missing = std::span<const std::string>(parts).subspan(depth);

@@ -11,16 +11,11 @@
 
 #include "server_state.hpp"
 #include "sockit/net/error.hpp"
+#include "sockit/version.hpp"
 #include "wire_error.hpp"
 
 namespace sockit::service {
 namespace transfer {
-namespace {
-
-constexpr const char* server_name = "sockit/0.1";
-
-}  // namespace
-
 std::string str_field(const json& h, const char* key) {
   auto it = h.find(key);
   return it != h.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -192,10 +187,10 @@ asio::awaitable<std::error_code> server_state::native_session(reader_type& r, wr
     for (auto& v : *it) common |= v.is_number_integer() && v.get<int>() == codec::protocol_version;
   }
   if (!common) {
-    json e = error_frame(id, errc::unsupported_version, "this server speaks version 1");
+    json e = error_frame(id, transfer_errc::unsupported_version, "this server speaks version 1");
     e["versions"] = {codec::protocol_version};
     co_await w.write(e);
-    co_return errc::unsupported_version;
+    co_return transfer_errc::unsupported_version;
   }
   if (auto it = h.fields.find("auth"); it != h.fields.end() && !it->is_null()) {
     json e{{"op", "error"},
@@ -208,7 +203,7 @@ asio::awaitable<std::error_code> server_state::native_session(reader_type& r, wr
   w.queue(json{{"op", "hello"},
                {"id", id},
                {"version", codec::protocol_version},
-               {"server", server_name},
+               {"server", software_name},
                {"max_header", opt.max_header},
                {"max_file_size", opt.max_file_size},
                {"overwrite", opt.allow_overwrite},
@@ -259,7 +254,7 @@ asio::awaitable<std::error_code> server_state::native_session(reader_type& r, wr
 // A frame that breaks the stream (too long, malformed, too deep): say why, then close.
 asio::awaitable<std::error_code> server_state::refuse(reader_type& r, writer_type& w,
                                                       std::error_code ec) {
-  if (ec.category() == error_category() && ec != errc::timed_out && ec != errc::protocol_error) {
+  if (ec.category() == error_category() && ec != errc::protocol_error) {
     w.queue(error_frame(id_field(r.parser().header().fields), ec));
   }
   co_await w.flush();

@@ -140,9 +140,9 @@ std::error_code upload::open(const std::vector<std::string>& parts, std::uint64_
   partial = partial_name(base);
   std::string dir_path = join(dirs);
   if (!claim.claim(srv.busy, dir_path.empty() ? partial : dir_path + "/" + partial)) {
-    return errc::name_busy;
+    return transfer_errc::name_busy;
   }
-  if (srv.opt.discard) return start == 0 ? std::error_code{} : errc::hash_mismatch;
+  if (srv.opt.discard) return start == 0 ? std::error_code{} : transfer_errc::hash_mismatch;
   std::size_t depth = 0;
   unique_fd deepest = open_existing_dirs(srv.root.get(), dirs, depth, ec);
   if (ec) return ec;
@@ -150,45 +150,45 @@ std::error_code upload::open(const std::vector<std::string>& parts, std::uint64_
   struct stat st {};
   if (all_there && ::fstatat(deepest.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
     if (S_ISDIR(st.st_mode)) return std::make_error_code(std::errc::is_a_directory);
-    if (!overwrite) return errc::name_exists;
+    if (!overwrite) return transfer_errc::name_exists;
   }
   if (start > 0) {
     // Resume: only onto a partial that is there; nothing is created for one that is not.
-    if (!all_there) return errc::hash_mismatch;
+    if (!all_there) return transfer_errc::hash_mismatch;
     // Only a regular file is opened (a device's open can act, a FIFO's can block), and
     // only one of the server's own that has no other name: a hard link placed here to a
     // file outside DIR would otherwise be truncated and written.
     if (::fstatat(deepest.get(), partial.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      return errno == ENOENT ? make_error_code(errc::hash_mismatch)
+      return errno == ENOENT ? make_error_code(transfer_errc::hash_mismatch)
                              : std::error_code(errno, std::system_category());
     }
-    if (!S_ISREG(st.st_mode)) return errc::unsafe_name;
+    if (!S_ISREG(st.st_mode)) return transfer_errc::unsafe_name;
     file.reset(::openat(deepest.get(), partial.c_str(),
                         O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC));
     if (!file) {
-      return errno == ENOENT  ? make_error_code(errc::hash_mismatch)
-             : errno == ELOOP ? make_error_code(errc::unsafe_name)
+      return errno == ENOENT  ? make_error_code(transfer_errc::hash_mismatch)
+             : errno == ELOOP ? make_error_code(transfer_errc::unsafe_name)
                               : std::error_code(errno, std::system_category());
     }
     if (::fstat(file.get(), &st) != 0 || !own_partial(st)) {
       file.reset();
-      return errc::unsafe_name;
+      return transfer_errc::unsafe_name;
     }
-    if (static_cast<std::uint64_t>(st.st_size) < start) return errc::hash_mismatch;
+    if (static_cast<std::uint64_t>(st.st_size) < start) return transfer_errc::hash_mismatch;
   }
   std::uint64_t need = announced == UINT64_MAX ? 0 : announced;
   std::uint64_t dir_bytes = dir_block * (dirs.size() - depth);  // directories to create
   // Exactly what is taken is recorded, and only that is ever given back: a sum that
   // wrapped would take almost nothing and then give back the whole size.
   if (dir_bytes > UINT64_MAX - need || !srv.budget.take(need + dir_bytes)) {
-    return errc::no_space;
+    return transfer_errc::no_space;
   }
   charged = need;
   dirs_charged = dir_bytes;
   if (!leaves_min_free(deepest.get(), need + dir_bytes)) {
     srv.budget.give_back(need + dir_bytes);
     charged = dirs_charged = 0;
-    return errc::no_space;
+    return transfer_errc::no_space;
   }
   offset = start;
   disk_size = start;
@@ -239,7 +239,7 @@ std::error_code upload::open(const std::vector<std::string>& parts, std::uint64_
                       O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!file) {
     std::error_code oec = errno == ELOOP || errno == EEXIST
-                              ? make_error_code(errc::unsafe_name)
+                              ? make_error_code(transfer_errc::unsafe_name)
                               : std::error_code(errno, std::system_category());
     parent.reset();
     remove_new_dirs();
@@ -267,7 +267,7 @@ std::error_code upload::reserve(std::uint64_t n) {
 // hash_prefix (sliced, fair and cancellable) after this upload took the name.
 std::error_code upload::verify_prefix(const std::string& prefix_hash, const hasher& prefix) {
   hash = prefix;
-  if (hash.hex() != prefix_hash) return errc::hash_mismatch;
+  if (hash.hex() != prefix_hash) return transfer_errc::hash_mismatch;
   if (::ftruncate(file.get(), static_cast<off_t>(offset)) != 0) {
     return {errno, std::system_category()};
   }
@@ -289,12 +289,12 @@ std::error_code upload::write(std::string_view piece) {
   // and look at the free space every free_check_every bytes.
   std::uint64_t after = written + piece.size();
   if (after > charged) {
-    if (!srv.budget.take(after - charged)) return errc::no_space;
+    if (!srv.budget.take(after - charged)) return transfer_errc::no_space;
     charged = after;
     since_free_check += piece.size();
     if (since_free_check >= free_check_every) {
       since_free_check = 0;
-      if (!leaves_min_free(parent.get(), 0)) return errc::no_space;
+      if (!leaves_min_free(parent.get(), 0)) return transfer_errc::no_space;
     }
   }
   write_at(file.get(), piece, offset + written, true, ec);
@@ -324,7 +324,7 @@ std::error_code upload::verify_and_set_attrs(const std::string& expected, int mo
       removed = true;
       remove_new_dirs();
     }
-    return errc::hash_mismatch;
+    return transfer_errc::hash_mismatch;
   }
   if (srv.opt.discard) return {};
   std::uint64_t size = offset + written;  // extended over trailing holes only if needed
@@ -370,7 +370,7 @@ asio::awaitable<void> server_state::commit(commit_batch& b, writer_type* w,
           // claimed, so no other upload uses it); it is also the way to replace a file:
           // linked in as the partial, then renamed over the old one.
           ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
-          if (it.result == errc::name_exists && it.overwrite) {
+          if (it.result == transfer_errc::name_exists && it.overwrite) {
             link_unnamed(up.file.get(), up.parent.get(), up.partial, it.result);
             if (!it.result) promote(up.parent.get(), up.partial, up.base, true, it.result);
             if (it.result) ::unlinkat(up.parent.get(), up.partial.c_str(), 0);
