@@ -1,5 +1,7 @@
 // Address parsing (strict inet_pton / Python ipaddress rules, and glibc's inet_aton) and
 // RFC 5952 formatting. The parsers never allocate unless asked for an explanation.
+// Longer than 500 lines on purpose: it is the whole of include/sockit/net/address.hpp's three
+// value types, and their parsers share the digit, hextet and explanation helpers below.
 #include "sockit/net/address.hpp"
 
 #include <algorithm>
