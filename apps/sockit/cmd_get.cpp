@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "client_security.hpp"
 #include "commands.hpp"
 #include "output.hpp"
 #include "sockit/service/transfer_client.hpp"
@@ -19,6 +20,7 @@ struct get_cli_options {
   std::string hash = "xxh3";
   bool resume = false, overwrite = false, preserve_mode = false, json = false;
   int timeout = 60;
+  client_security security;
 };
 
 int run_get(const get_cli_options& o) {
@@ -33,6 +35,7 @@ int run_get(const get_cli_options& o) {
   opt.overwrite = o.overwrite;
   opt.preserve_mode = o.preserve_mode;
   opt.io_timeout_s = o.timeout;
+  apply_client_security(o.security, opt);
   transfer_printer printer("received", o.json);
   auto t0 = std::chrono::steady_clock::now();
   service::transfer_client client(opt);
@@ -63,6 +66,7 @@ void setup_get(CLI::App& app, int& exit_code) {
                 "Keep the server's exec bits on files (modes are always masked by the umask)");
   cmd->add_option("--timeout", o->timeout, "Seconds of peer silence before giving up")
       ->capture_default_str();
+  add_client_security_options(cmd, o->security);
   cmd->add_flag("--json", o->json,
                 "JSON lines: progress events (10/s at most), one per file, result");
   cmd->footer("Exit status: 0 when every file was received and verified, 1 otherwise.");

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "client_security.hpp"
 #include "commands.hpp"
 #include "output.hpp"
 #include "sockit/service/transfer_client.hpp"
@@ -14,10 +15,13 @@ namespace {
 struct ls_cli_options {
   std::string endpoint, path;
   bool recursive = false, json = false;
+  client_security security;
 };
 
 int run_ls(const ls_cli_options& o) {
-  service::transfer_client client;
+  service::transfer_client_options opt;
+  apply_client_security(o.security, opt);
+  service::transfer_client client(opt);
   std::error_code ec;
   std::string why;
   client.connect(net::endpoint::parse(o.endpoint), ec, why);
@@ -57,6 +61,7 @@ void setup_ls(CLI::App& app, int& exit_code) {
   cmd->add_option("path", o->path, "Directory or file (default: the top)");
   cmd->add_flag("-r,--recursive", o->recursive, "Walk subdirectories");
   cmd->add_flag("--json", o->json, "One JSON object per entry");
+  add_client_security_options(cmd, o->security);
   cmd->callback([o, &exit_code] { exit_code = run_ls(*o); });
 }
 

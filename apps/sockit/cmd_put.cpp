@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "client_security.hpp"
 #include "commands.hpp"
 #include "output.hpp"
 #include "sockit/service/transfer_client.hpp"
@@ -22,6 +23,7 @@ struct put_cli_options {
   std::string hash = "xxh3";
   bool resume = false, classic = false, overwrite = false, json = false;
   int timeout = 60;
+  client_security security;
 };
 
 int run_put(const put_cli_options& o) {
@@ -35,6 +37,7 @@ int run_put(const put_cli_options& o) {
   opt.resume = o.resume;
   opt.overwrite = o.overwrite;
   opt.io_timeout_s = o.timeout;
+  apply_client_security(o.security, opt);
   transfer_printer printer("sent", o.json);
   auto progress = [&printer](const service::transfer_progress& p) { printer.progress(p); };
   auto t0 = std::chrono::steady_clock::now();
@@ -79,6 +82,7 @@ void setup_put(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_flag("--json", o->json,
                 "JSON lines: progress events (10/s at most), one per file, result");
+  add_client_security_options(cmd, o->security);
   cmd->footer("Exit status: 0 when every file was stored and verified, 1 otherwise.");
   cmd->callback([o, &exit_code] { exit_code = run_put(*o); });
 }

@@ -9,6 +9,8 @@
 #include "commands.hpp"
 #include "output.hpp"
 #include "serving.hpp"
+#include "sockit/service/access_token.hpp"
+#include "sockit/service/tls_identity.hpp"
 #include "sockit/service/transfer_server.hpp"
 
 namespace sockit::cli {
@@ -30,7 +32,43 @@ struct serve_cli_options {
   bool discard = false;
   double header_timeout = 30, body_timeout = 30;
   bool json = false, verbose = false;
+  // Security (docs/SECURITY.md): TLS and a token unless told otherwise.
+  bool plain = false, open_to_all = false;
+  std::string cert, key, token_file;
 };
+
+// TLS identity, token and protected mode from the options; says on stderr what a client
+// needs (the token, once) and what is unprotected.
+void secure(const serve_cli_options& o, service::transfer_server_options& opt) {
+  if (o.plain && (!o.cert.empty() || !o.key.empty()))
+    throw CLI::ValidationError("--cert/--key are for TLS: drop --plain");
+  if (o.cert.empty() != o.key.empty()) throw CLI::ValidationError("give both --cert and --key");
+  if (!o.plain) {
+    opt.tls = o.cert.empty() ? service::load_or_create_identity(service::default_config_dir())
+                             : service::load_identity(o.cert, o.key);
+  }
+  if (!o.token_file.empty()) {
+    opt.token = service::read_token_file(o.token_file);
+  } else if (!o.plain) {
+    opt.token = service::generate_token();
+    print_line(
+        "sockit serve: clients need this token (give it to them as SOCKIT_TOKEN or a "
+        "--token-file, never on a command line):\ntoken " +
+            opt.token,
+        stderr);
+  }
+  if (o.plain && opt.token.empty()) {
+    opt.local_only = !o.open_to_all;
+    print_line(o.open_to_all
+                   ? "sockit serve: warning: --plain --public without a token: anyone who can "
+                     "reach this port can read and write DIR"
+                   : "sockit serve: warning: --plain without a token: serving this machine "
+                     "only (loopback, Unix sockets); --public allows others",
+               stderr);
+  } else if (o.plain) {
+    print_line("sockit serve: warning: --plain: the token and files travel unencrypted", stderr);
+  }
+}
 
 const char* event_name(service::transfer_event::type t) {
   using T = service::transfer_event::type;
@@ -132,6 +170,7 @@ int run_serve(const serve_cli_options& o) {
   } catch (const std::logic_error& e) {  // invalid_argument, out_of_range (std::stod)
     throw CLI::ValidationError(e.what());
   }
+  secure(o, opt);
   block_stop_signals();
   service::transfer_server server(opt);
   bool json = o.json, verbose = o.verbose;
@@ -214,10 +253,22 @@ void setup_serve(CLI::App& app, int& exit_code) {
   cmd->add_option("--body-timeout", o->body_timeout,
                   "Seconds a body may stall before the client is dropped")
       ->capture_default_str();
+  cmd->add_flag("--plain", o->plain,
+                "No TLS (the seeds' programs, nc, the classic format); without --token-file "
+                "only loopback and Unix-socket clients are served");
+  cmd->add_flag("--public", o->open_to_all,
+                "With --plain and no token: serve clients from other machines too");
+  cmd->add_option("--cert", o->cert, "TLS certificate (PEM) instead of the stored identity");
+  cmd->add_option("--key", o->key, "Its private key (PEM)");
+  cmd->add_option("--token-file", o->token_file,
+                  "Read the token clients must give from this file (default: a new random "
+                  "one, printed once; never on the command line)");
   cmd->add_flag("--json", o->json, "One JSON object per line on stdout (events included)");
   cmd->add_flag("-v,--verbose", o->verbose, "Log every connection and transfer to stderr");
   cmd->footer(
       "Uploads are written to .NAME.sockit-part and renamed only after size and hash match.\n"
+      "TLS 1.3 by default, with an identity generated on first use and kept in\n"
+      "$XDG_CONFIG_HOME/sockit/identity.pem; clients pin it (SHA256:...).\n"
       "Prints `listening on ENDPOINT` once bound. SIGINT/SIGTERM: stop, print a summary.");
   cmd->callback([o, &exit_code] { exit_code = run_serve(*o); });
 }

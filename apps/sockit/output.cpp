@@ -14,11 +14,17 @@ namespace {
 std::mutex out_mu;
 }
 
-void print_listening(const net::endpoint& bound, bool json, std::FILE* to) {
+void print_listening(const net::endpoint& bound, bool json, std::FILE* to,
+                     const std::string& identity) {
   if (json) {
-    std::string line =
-        nlohmann::json{{"event", "listening"}, {"endpoint", bound.to_string()}}.dump();
-    print_line(line, to);
+    nlohmann::json j{{"event", "listening"}, {"endpoint", bound.to_string()}};
+    if (!identity.empty()) {
+      j["tls"] = true;
+      j["identity"] = identity;
+    }
+    print_line(j.dump(), to);
+  } else if (!identity.empty()) {
+    print_line("listening on " + bound.to_string() + " (TLS, identity " + identity + ")", to);
   } else {
     print_line("listening on " + bound.to_string(), to);
   }

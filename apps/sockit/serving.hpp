@@ -27,7 +27,11 @@ void print_stopped(int signal, std::initializer_list<stop_count> counts, bool js
 template <class Server>
 int serve_until_stop_signal(Server& server, bool json) {
   server.start();
-  print_listening(server.local_endpoint(), json);
+  if constexpr (requires { server.identity(); }) {
+    print_listening(server.local_endpoint(), json, stdout, server.identity());
+  } else {
+    print_listening(server.local_endpoint(), json);
+  }
   int sig = wait_for_stop_signal();
   server.stop();
   return sig;

@@ -14,7 +14,7 @@ import subprocess
 import threading
 import unittest
 
-from sockit_test import SOCKIT, Server, TempDir, run, timeout
+from sockit_test import SOCKIT, Server, TempDir, run, timeout, with_plain
 from transfer_proto import MAGIC, frame
 
 ESC_BYTES = (b"\x1b", b"\x07", b"\x9b", "\u202e".encode(), "\u200b".encode(),
@@ -149,7 +149,7 @@ def entry(name, kind="file", size=0, mode=0o644, mtime_ns=SERVER_NS):
 
 
 def sockit(*args, umask=0o022, stdin=None):
-    return subprocess.run([SOCKIT, *args], input=stdin, capture_output=True,
+    return subprocess.run([SOCKIT, *with_plain(args)], input=stdin, capture_output=True,
                           timeout=timeout(30), umask=umask)
 
 
@@ -301,7 +301,7 @@ class GetHoldsLittle(unittest.TestCase):
         def low_fd_limit():
             resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
         with TempDir() as out, HostileServer(answer) as srv:
-            r = subprocess.run([SOCKIT, "get", "p", srv.endpoint, "-o", out], capture_output=True,
+            r = subprocess.run([SOCKIT, "get", "--plain", "p", srv.endpoint, "-o", out], capture_output=True,
                                timeout=timeout(60), preexec_fn=low_fd_limit)
             self.assertEqual(r.returncode, 1, r.stderr[-300:])
             self.assertEqual((r.stdout + r.stderr).count(b"Too many open files"), 0)

@@ -180,7 +180,7 @@ class RoundTrip(unittest.TestCase):
             for name, data in blobs.items():
                 write(os.path.join(d, name), data)
             with Server("serve", served, "127.0.0.1:0") as srv:
-                procs = [subprocess.Popen([SOCKIT, "put", os.path.join(d, n), srv.endpoint],
+                procs = [subprocess.Popen([SOCKIT, "put", "--plain", os.path.join(d, n), srv.endpoint],
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                          for n in blobs]
                 for p in procs:
@@ -263,7 +263,7 @@ class RoundTrip(unittest.TestCase):
             with Server("serve", served, "127.0.0.1:0") as srv:
                 master, slave = pty.openpty()
                 try:
-                    p = subprocess.Popen([SOCKIT, "put", tree, srv.endpoint],
+                    p = subprocess.Popen([SOCKIT, "put", "--plain", tree, srv.endpoint],
                                          stdout=subprocess.PIPE, stderr=slave)
                     os.close(slave)
                     out, _ = p.communicate(timeout=timeout(30))

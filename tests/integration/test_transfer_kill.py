@@ -50,7 +50,7 @@ class KillThenResume(unittest.TestCase):
 
     def kill_put_at(self, cut_fn):
         relay = CutRelay((self.srv.host, self.srv.port), cut_fn, deadline_s=timeout(30))
-        put = subprocess.Popen([SOCKIT, "put", self.src, relay.endpoint],
+        put = subprocess.Popen([SOCKIT, "put", "--plain", self.src, relay.endpoint],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             relay.wait_cut()

@@ -50,12 +50,25 @@ def parse_endpoint(text):
     return (scheme, host.strip("[]"), int(port))
 
 
+# `serve`, `put`, `get` and `ls` speak TLS with a token by default (docs/SECURITY.md). The
+# tests written against the plaintext protocol (their Python peers speak it on the raw
+# socket) run them with --plain; a test of TLS itself passes tls=True.
+PLAIN_BY_DEFAULT = {"serve", "put", "get", "ls"}
+
+
+def with_plain(args, tls=False):
+    args = list(args)
+    if tls or not args or args[0] not in PLAIN_BY_DEFAULT or "--plain" in args:
+        return args
+    return [args[0], "--plain", *args[1:]]
+
+
 class Server:
     """A sockit server process. Waits for `listening on ...` on stdout (or stderr)."""
 
     def __init__(self, *args, ready_on="stdout", json_mode=False, stdin=subprocess.DEVNULL,
-                 env=None, preexec_fn=None):
-        self.args = [SOCKIT, *args]
+                 env=None, preexec_fn=None, tls=False):
+        self.args = [SOCKIT, *with_plain(args, tls)]
         self.proc = subprocess.Popen(self.args, stdin=stdin, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=env, preexec_fn=preexec_fn)
         stream = self.proc.stdout if ready_on == "stdout" else self.proc.stderr
@@ -69,9 +82,12 @@ class Server:
             event = json.loads(line)
             assert event["event"] == "listening", line
             self.endpoint = event["endpoint"]
+            self.identity = event.get("identity")
         else:
             assert line.startswith("listening on "), line
-            self.endpoint = line[len("listening on "):].strip()
+            # "listening on ENDPOINT" or "listening on ENDPOINT (TLS, identity SHA256:...)"
+            self.endpoint = line[len("listening on "):].split()[0]
+            self.identity = line.split("identity ", 1)[1].rstrip(")\n") if "identity " in line else None
         self.kind, self.host, self.port = parse_endpoint(self.endpoint)
 
     @property
@@ -108,10 +124,10 @@ class Server:
             self.proc.communicate(timeout=10)
 
 
-def run(*args, input=None, timeout_s=30, check=False):
+def run(*args, input=None, timeout_s=30, check=False, tls=False, env=None):
     """Runs sockit to completion; returns CompletedProcess with bytes output."""
-    return subprocess.run([SOCKIT, *args], input=input, capture_output=True,
-                          timeout=timeout(timeout_s), check=check)
+    return subprocess.run([SOCKIT, *with_plain(args, tls)], input=input, capture_output=True,
+                          timeout=timeout(timeout_s), check=check, env=env)
 
 
 def recv_exactly(sock, n):

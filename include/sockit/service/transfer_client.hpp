@@ -72,6 +72,19 @@ struct transfer_client_options {
   bool overwrite = false;
   bool preserve_mode = false;  // get: keep a file's exec bits (still masked by the umask)
   int io_timeout_s = 60;       // a peer silent this long is an error
+  // Security (docs/SECURITY.md). The library's defaults are plaintext; `sockit put/get/ls`
+  // turn TLS on unless told --plain.
+  bool tls = false;
+  // The identity the server must show ("SHA256:..."); when empty, known_hosts decides.
+  std::string pin;
+  // The file of trusted identities (empty: known_hosts.hpp's default path).
+  std::string known_hosts;
+  // An endpoint not in known_hosts is trusted and recorded (scripts: --accept-new) ...
+  bool accept_new = false;
+  // ... or, if this is set, when it says yes (a terminal's prompt); otherwise refused.
+  std::function<bool(const std::string& endpoint, const std::string& fingerprint)> confirm_new;
+  // Sent in hello as {"auth": {"token": ...}} (inside TLS unless plaintext); empty: none.
+  std::string token;
 };
 
 class transfer_client {
@@ -81,7 +94,9 @@ class transfer_client {
   transfer_client(const transfer_client&) = delete;
   transfer_client& operator=(const transfer_client&) = delete;
 
-  /// Connects, sends the magic and hello, and checks the server's hello.
+  /// Connects (with TLS: the handshake, and the server's identity checked against `pin` or
+  /// known_hosts before anything is sent), sends the magic and hello, and checks the
+  /// server's hello.
   void connect(const net::endpoint& e, std::error_code& ec, std::string& why);
 
   /// Uploads every item, pipelined. One result per item, in order. Stops early only when

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "sockit/net/endpoint.hpp"
+#include "sockit/service/tls_identity.hpp"
 
 namespace sockit::service {
 
@@ -43,6 +44,17 @@ struct transfer_server_options {
   // A benchmark sink (like `iperf3 -s`): uploads are received and their hash verified, then
   // dropped; nothing is written, DIR is only listed and served for get.
   bool discard = false;
+  // Security (docs/SECURITY.md). The library's defaults are plaintext and open; `sockit
+  // serve` turns TLS and a token on unless told otherwise.
+  // TLS 1.3 with this identity; an empty cert_pem means plaintext.
+  tls_identity tls;
+  // When not empty, a client's hello must carry {"auth": {"token": token}} (compared in
+  // constant time; failures are delayed, longer for each from the same address). The
+  // seeds' classic format has no hello, so it is refused then.
+  std::string token;
+  // Protected mode: only loopback and Unix-socket peers are served; others get one
+  // `auth_failed` frame saying how to allow them.
+  bool local_only = false;
 };
 
 struct transfer_event {
@@ -69,6 +81,8 @@ class transfer_server {
   transfer_server& operator=(const transfer_server&) = delete;
 
   net::endpoint local_endpoint() const;
+  /// The TLS identity clients pin ("SHA256:..."), or empty when plaintext.
+  const std::string& identity() const;
   /// Called on I/O threads; must be thread-safe and quick. Set before start().
   void on_event(std::function<void(const transfer_event&)> callback);
   void start();

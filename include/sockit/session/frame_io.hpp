@@ -123,6 +123,9 @@ class frame_reader {
         asio::buffer(area.data(), area.size()), asio::experimental::as_tuple(asio::use_awaitable));
     cursor_.commit(n);
     if (!ec) co_return std::error_code{};
+    if constexpr (requires(std::error_code & e) { Stream::map_truncation(e); }) {
+      Stream::map_truncation(ec);  // TLS without close_notify: as EOF (session/tls_stream.hpp)
+    }
     if (deadline_ && deadline_->expired()) co_return make_error_code(std::errc::timed_out);
     if (ec == asio::error::eof && !cursor_.at_frame_boundary()) {
       co_return make_error_code(errc::protocol_error);
@@ -171,12 +174,13 @@ class frame_writer {
   }
 
   /// Sends `count` bytes of file `fd` from `offset` after flushing queued frames: sendfile(2)
-  /// on a socket (no copy through user space), read+write otherwise.
+  /// on a socket (no copy through user space), read+write otherwise (and under TLS, whose
+  /// stream refuses native_non_blocking).
   asio::awaitable<std::error_code> send_file(int fd, std::uint64_t offset, std::uint64_t count) {
     if (auto ec = co_await flush()) co_return ec;
-    if constexpr (requires(Stream & s) {
+    if constexpr (requires(Stream & s, std::error_code & e) {
                     s.native_handle();
-                    s.native_non_blocking(true);
+                    s.native_non_blocking(true, e);
                   }) {
       std::error_code nb;
       stream_.native_non_blocking(true, nb);

@@ -5,12 +5,60 @@
 
 #include "client_support.hpp"
 #include "sockit/net/error.hpp"
+#include "sockit/service/known_hosts.hpp"
 #include "sockit/version.hpp"
 #include "wire_error.hpp"
 
 namespace sockit::service {
 
 using namespace client_detail;
+
+namespace {
+
+// Pinning: --pin when given, else known_hosts (trust on first use, a change refused).
+bool check_identity(const transfer_client_options& o, const std::string& endpoint,
+                    const std::string& fp, std::string& why) {
+  if (!o.pin.empty()) {
+    if (o.pin == fp) return true;
+    why = "the server at " + endpoint + " is " + fp + ", not the pinned " + o.pin +
+          ": refusing to send anything";
+    return false;
+  }
+  std::string path;
+  try {
+    path = o.known_hosts.empty() ? default_known_hosts_path() : o.known_hosts;
+  } catch (const std::exception& e) {
+    why = e.what();
+    return false;
+  }
+  auto known = find_known_host(path, endpoint);
+  if (known) {
+    if (*known == fp) return true;
+    why = "@@@ THE IDENTITY OF " + endpoint + " HAS CHANGED @@@\n" + "it was " + *known + " (" +
+          path + ") and is now " + fp +
+          ".\nSomeone may be intercepting the connection, or the server's key was replaced. "
+          "If you expect the change, remove " +
+          endpoint + "'s line from " + path + ".";
+    return false;
+  }
+  bool yes = o.accept_new || (o.confirm_new && o.confirm_new(endpoint, fp));
+  if (!yes) {
+    why = "unknown server identity " + fp + " for " + endpoint +
+          ": check it with the server's "
+          "operator, then pass --pin " +
+          fp + " or --accept-new";
+    return false;
+  }
+  try {
+    add_known_host(path, endpoint, fp);
+  } catch (const std::exception& e) {
+    why = e.what();
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 transfer_client::transfer_client(transfer_client_options options)
     : impl_(std::make_unique<impl>(options)) {}
@@ -19,16 +67,27 @@ transfer_client::~transfer_client() = default;
 void transfer_client::connect(const net::endpoint& e, std::error_code& ec, std::string& why) {
   impl_->sock = net::socket::connect(e, ec, &why);
   if (ec) return;
-  set_timeouts(impl_->fd(), impl_->opt.io_timeout_s);
   int one = 1;
   if (!e.is_unix()) ::setsockopt(impl_->fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (impl_->opt.tls) {
+    const std::string endpoint = e.to_string();
+    const auto& o = impl_->opt;
+    impl_->pump = tls_pump::start(
+        std::move(impl_->sock),
+        [&](const std::string& fp, std::string& w) { return check_identity(o, endpoint, fp, w); },
+        o.io_timeout_s, ec, why);
+    if (!impl_->pump) return;
+  }
+  set_timeouts(impl_->fd(), impl_->opt.io_timeout_s);
   impl_->reader = std::make_unique<blocking_frame_reader>(impl_->fd(), impl_->lim);
   std::string opening(codec::magic.begin(), codec::magic.end());
-  codec::append_frame(opening, json{{"op", "hello"},
-                                    {"id", 0},
-                                    {"versions", {codec::protocol_version}},
-                                    {"client", software_name},
-                                    {"auth", nullptr}});
+  codec::append_frame(
+      opening,
+      json{{"op", "hello"},
+           {"id", 0},
+           {"versions", {codec::protocol_version}},
+           {"client", software_name},
+           {"auth", impl_->opt.token.empty() ? json(nullptr) : json{{"token", impl_->opt.token}}}});
   net::send_all(impl_->fd(), opening, ec);
   if (ec) {
     why = "cannot send hello: " + ec.message();

@@ -23,6 +23,7 @@
 #include "client_reader.hpp"
 #include "sockit/codec/frame.hpp"
 #include "sockit/net/socket.hpp"
+#include "sockit/service/tls_pump.hpp"
 #include "sockit/service/transfer_client.hpp"
 
 namespace sockit::service {
@@ -196,6 +197,7 @@ struct connection {
   transfer_client_options opt;
   net::socket sock;
   codec::limits lim;
+  std::unique_ptr<tls_pump> pump;  // with TLS: the connection is behind it (tls_pump.hpp)
   std::unique_ptr<blocking_frame_reader> reader;
   std::uint64_t next_id = 1;
 
@@ -205,7 +207,7 @@ struct connection {
     lim.max_body = UINT64_MAX;
   }
 
-  int fd() const { return sock.native_handle(); }
+  int fd() const { return pump ? pump->fd() : sock.native_handle(); }
 
   bool read_reply(codec::frame_header& h, std::error_code& ec) {
     return reader->read_header(h, ec);

@@ -6,11 +6,17 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <netinet/in.h>
+#include <sys/un.h>
+
 #include <algorithm>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
 
 #include "server_state.hpp"
 #include "sockit/net/error.hpp"
+#include "sockit/service/access_token.hpp"
 #include "sockit/version.hpp"
 #include "wire_error.hpp"
 
@@ -38,6 +44,36 @@ json error_frame(const json& id, const std::error_code& ec, std::string message)
       {"op", "error"}, {"id", id}, {"code", std::string(wire_code(ec))}, {"message", message}};
 }
 
+namespace {
+
+// Protected mode's test: a Unix-socket peer, or one from 127.0.0.0/8 or ::1 (also as
+// ::ffff:127.x.y.z).
+bool is_local_peer(stream_socket& sock) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(sock.native_handle(), reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+    return false;
+  if (ss.ss_family == AF_UNIX) return true;
+  if (ss.ss_family == AF_INET) {
+    auto a = ntohl(reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr.s_addr);
+    return (a >> 24) == 127;
+  }
+  if (ss.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr;
+    if (IN6_IS_ADDR_LOOPBACK(&a)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127;
+  }
+  return false;
+}
+
+// "tcp://1.2.3.4:5" -> "tcp://1.2.3.4": failed tokens are counted per address, not port.
+std::string address_of(const std::string& peer) {
+  auto colon = peer.rfind(':');
+  return peer.rfind("tcp://", 0) == 0 && colon > 6 ? peer.substr(0, colon) : peer;
+}
+
+}  // namespace
+
 std::string join(std::span<const std::string> parts) {
   std::string out;
   for (const auto& p : parts) {
@@ -52,7 +88,10 @@ server_state::server_state(transfer_server_options o)
       server(opt.threads),
       budget(opt.max_disk),
       peer_umask(current_umask()),
-      conns(opt.max_conns) {}
+      conns(opt.max_conns) {
+  if (!opt.tls.cert_pem.empty())
+    tls = session::make_tls_server_context(opt.tls.cert_pem, opt.tls.key_pem);
+}
 
 std::size_t server_state::batch_cap() {
   rlimit rl{};
@@ -103,7 +142,27 @@ asio::awaitable<void> server_state::connection(stream_socket& sock) {
   std::string peer = session::peer_name(sock);
   std::string detail;
   emit(transfer_event::type::accepted, peer);
+  if (opt.local_only && !is_local_peer(sock)) {
+    // Protected mode: one frame that says why and how to allow it (best effort, never
+    // blocking), then close.
+    std::string f = codec::encode(
+        json{{"op", "error"},
+             {"id", nullptr},
+             {"code", "auth_failed"},
+             {"message",
+              "this server has neither TLS nor a token, so it serves only its own machine; start "
+              "it with TLS (no --plain), with --token-file, or with --public"}});
+    ::send(sock.native_handle(), f.data(), f.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    std::error_code ignored;
+    sock.shutdown(asio::socket_base::shutdown_both, ignored);
+    sock.close(ignored);
+    conns.release();
+    rejected.fetch_add(1, std::memory_order_relaxed);
+    emit(transfer_event::type::rejected, peer, {}, 0, "auth_failed: not a local peer");
+    co_return;
+  }
   session::deadline d;
+  stream_type stream(sock, tls.get());
   // Verified uploads whose fsync and rename are still to come. Owned here, outside the
   // race with the deadline, so that whatever ends serve() (a timeout, an error, a reset
   // peer, stop()) they are still stored below; only their replies are lost then.
@@ -113,13 +172,15 @@ asio::awaitable<void> server_state::connection(stream_socket& sock) {
   commit_batch pending(batched, max_batched);
   std::string failure;
   try {
-    auto v = co_await (serve_guarded(sock, d, peer, pending, made, failure) ||
+    auto v = co_await (serve_guarded(stream, d, peer, pending, made, failure) ||
                        session::watch_deadline(d));
     if (!failure.empty()) {
       detail = "internal error: " + failure;
     } else if (v.index() == 0) {
       auto ec = std::get<0>(v);
-      if (ec && ec != asio::error::eof && ec != asio::error::operation_aborted)
+      if (ec && ec.category() == asio::error::get_ssl_category())
+        detail = "tls: " + ec.message();
+      else if (ec && ec != asio::error::eof && ec != asio::error::operation_aborted)
         detail = std::string(wire_code(ec)) + ": " + ec.message();
     } else {
       detail = "timed_out: deadline passed";
@@ -139,13 +200,12 @@ asio::awaitable<void> server_state::connection(stream_socket& sock) {
 // serve() for the race with the watchdog. It never throws: `||` waits for a branch that
 // succeeds, so a throwing serve() would leave the connection to a watchdog that, with no
 // deadline set, never fires (and stop() would wait for it forever).
-asio::awaitable<std::error_code> server_state::serve_guarded(stream_socket& sock,
-                                                             session::deadline& d,
+asio::awaitable<std::error_code> server_state::serve_guarded(stream_type& s, session::deadline& d,
                                                              const std::string& peer,
                                                              commit_batch& pending, made_dirs& made,
                                                              std::string& failure) {
   try {
-    co_return co_await serve(sock, d, peer, pending, made);
+    co_return co_await serve(s, d, peer, pending, made);
   } catch (const std::system_error& e) {
     if (e.code() == asio::error::operation_aborted) co_return e.code();  // the deadline won
     failure = e.what();
@@ -155,18 +215,45 @@ asio::awaitable<std::error_code> server_state::serve_guarded(stream_socket& sock
   co_return make_error_code(std::errc::operation_canceled);
 }
 
-asio::awaitable<std::error_code> server_state::serve(stream_socket& sock, session::deadline& d,
+asio::awaitable<std::error_code> server_state::serve(stream_type& s, session::deadline& d,
                                                      const std::string& peer, commit_batch& batch,
                                                      made_dirs& made) {
+  if (s.is_tls()) {
+    constexpr auto tok = asio::experimental::as_tuple(asio::use_awaitable);
+    d.expires_after(opt.header_timeout);  // a client that stalls mid-handshake is dropped
+    // A TLS client opens with a handshake record (0x16). Anything else is a plaintext
+    // client: say so in the framing it may understand, then close.
+    auto [wec] = co_await s.socket().async_wait(asio::socket_base::wait_read, tok);
+    if (wec) co_return wec;
+    unsigned char first = 0;
+    if (::recv(s.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT) == 1 && first != 0x16) {
+      std::string f = codec::encode(error_frame(
+          nullptr, errc::protocol_error,
+          "this server speaks TLS: connect without --plain (sockit put/get/ls do by default)"));
+      ::send(s.native_handle(), f.data(), f.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      emit(transfer_event::type::failed, peer, {}, 0, "tls: a plaintext client");
+      co_return errc::protocol_error;
+    }
+    auto [hec] = co_await s.async_accept_handshake(tok);
+    d.clear();
+    if (hec) co_return hec;
+  }
   session::frame_timeouts t{opt.header_timeout, opt.body_timeout};
-  reader_type r(sock, limits(), &d, t);
-  writer_type w(sock, &d, opt.body_timeout);
+  reader_type r(s, limits(), &d, t);
+  writer_type w(s, &d, opt.body_timeout);
   codec::format fmt{};
   if (auto ec = co_await r.read_opening(fmt)) {
     if (ec == errc::bad_magic) co_await w.write(error_frame(nullptr, ec));
     co_return ec;
   }
-  if (fmt == codec::format::classic) co_return co_await classic_session(r, peer);
+  if (fmt == codec::format::classic) {
+    if (!opt.token.empty()) {  // it has no hello to carry one
+      emit(transfer_event::type::failed, peer, {}, 0,
+           "auth_failed: the classic format cannot carry a token");
+      co_return errc::protocol_error;
+    }
+    co_return co_await classic_session(r, peer);
+  }
   co_return co_await native_session(r, w, peer, batch, made);
 }
 
@@ -192,7 +279,9 @@ asio::awaitable<std::error_code> server_state::native_session(reader_type& r, wr
     co_await w.write(e);
     co_return transfer_errc::unsupported_version;
   }
-  if (auto it = h.fields.find("auth"); it != h.fields.end() && !it->is_null()) {
+  if (!opt.token.empty()) {
+    if (!co_await check_token(w, id, h.fields, peer)) co_return errc::protocol_error;
+  } else if (auto it = h.fields.find("auth"); it != h.fields.end() && !it->is_null()) {
     json e{{"op", "error"},
            {"id", id},
            {"code", "auth_failed"},
@@ -207,7 +296,7 @@ asio::awaitable<std::error_code> server_state::native_session(reader_type& r, wr
                {"max_header", opt.max_header},
                {"max_file_size", opt.max_file_size},
                {"overwrite", opt.allow_overwrite},
-               {"auth", nullptr}});
+               {"auth", opt.token.empty() ? json(nullptr) : json("token")}});
   if (auto ec = co_await w.flush()) co_return ec;
 
   for (;;) {
@@ -249,6 +338,39 @@ asio::awaitable<std::error_code> server_state::native_session(reader_type& r, wr
     // reading nothing is held at max_unsent as one asking for listings is.
     if (auto rec = co_await relieve(w)) co_return rec;
   }
+}
+
+// The token in hello's {"auth": {"token": ...}}, compared in constant time. A refusal waits
+// 250 ms for each failure from the same address so far (at most 5 s): guessing a 128-bit
+// token is hopeless anyway, but a script retrying a wrong one should not spin.
+asio::awaitable<bool> server_state::check_token(writer_type& w, const json& id, const json& hello,
+                                                const std::string& peer) {
+  std::string given;
+  if (auto it = hello.find("auth"); it != hello.end() && it->is_object())
+    given = str_field(*it, "token");
+  if (!given.empty() && tokens_equal(given, opt.token)) co_return true;
+  unsigned n;
+  {
+    std::lock_guard lock(auth_mu);
+    if (auth_failures.size() >= max_tracked) auth_failures.clear();
+    n = ++auth_failures[address_of(peer)];
+  }
+  asio::steady_timer wait(co_await asio::this_coro::executor,
+                          std::chrono::milliseconds(250) * std::min(n, 20u));
+  co_await wait.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  // A std::string: GCC 12 cannot keep a ternary of string literals in a coroutine frame.
+  std::string why = "wrong token";
+  if (given.empty())
+    why =
+        "this server requires a token: give it with SOCKIT_TOKEN or --token-file (never on "
+        "the command line)";
+  json refusal{{"op", "error"}, {"id", id}, {"code", "auth_failed"}, {"message", why}};
+  co_await w.write(refusal);
+  std::string detail =
+      given.empty() ? std::string("auth_failed: no token") : "auth_failed: wrong token";
+  emit(transfer_event::type::failed, peer, {}, 0,
+       detail + " (" + std::to_string(n) + " from this address)");
+  co_return false;
 }
 
 // A frame that breaks the stream (too long, malformed, too deep): say why, then close.
@@ -320,6 +442,8 @@ transfer_server::transfer_server(transfer_server_options options)
 transfer_server::~transfer_server() { stop(); }
 
 net::endpoint transfer_server::local_endpoint() const { return impl_->server.local_endpoint(); }
+
+const std::string& transfer_server::identity() const { return impl_->opt.tls.fingerprint; }
 
 void transfer_server::on_event(std::function<void(const transfer_event&)> callback) {
   impl_->callback = std::move(callback);

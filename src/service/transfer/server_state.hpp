@@ -22,6 +22,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -38,12 +39,15 @@
 #include "sockit/session/deadline.hpp"
 #include "sockit/session/frame_io.hpp"
 #include "sockit/session/stream_server.hpp"
+#include "sockit/session/tls_stream.hpp"
 
 namespace sockit::service::transfer {
 
 using session::stream_socket;
-using reader_type = session::frame_reader<stream_socket>;
-using writer_type = session::frame_writer<stream_socket>;
+// Plaintext or TLS, chosen per connection in server.cpp; everything after that is the same.
+using stream_type = session::maybe_tls<stream_socket>;
+using reader_type = session::frame_reader<stream_type>;
+using writer_type = session::frame_writer<stream_type>;
 using json = nlohmann::json;
 
 // A request header's fields, read without trusting their types: a field that is absent or
@@ -272,6 +276,14 @@ struct server_state {
   session::connection_count conns;
   std::atomic<std::uint64_t> rejected{0}, stored{0}, sent{0}, failed{0}, bytes_in{0}, bytes_out{0};
 
+  // TLS: the context every connection's handshake uses (null: plaintext).
+  std::shared_ptr<asio::ssl::context> tls;
+  // Failed token checks per peer address (the delay before the next refusal grows with
+  // them). Bounded: past max_tracked addresses the table starts again.
+  static constexpr std::size_t max_tracked = 4096;
+  std::mutex auth_mu;
+  std::map<std::string, unsigned> auth_failures;
+
   explicit server_state(transfer_server_options o);
 
   void emit(transfer_event::type what, const std::string& peer, std::string name = {},
@@ -305,10 +317,13 @@ struct server_state {
   void open_listener();
   session::stream_server::hooks hooks();
   asio::awaitable<void> connection(stream_socket& sock);
-  asio::awaitable<std::error_code> serve_guarded(stream_socket& sock, session::deadline& d,
+  // hello's auth against opt.token: true to go on; false after the (delayed) refusal.
+  asio::awaitable<bool> check_token(writer_type& w, const json& id, const json& hello,
+                                    const std::string& peer);
+  asio::awaitable<std::error_code> serve_guarded(stream_type& s, session::deadline& d,
                                                  const std::string& peer, commit_batch& pending,
                                                  made_dirs& made, std::string& failure);
-  asio::awaitable<std::error_code> serve(stream_socket& sock, session::deadline& d,
+  asio::awaitable<std::error_code> serve(stream_type& s, session::deadline& d,
                                          const std::string& peer, commit_batch& batch,
                                          made_dirs& made);
   asio::awaitable<std::error_code> native_session(reader_type& r, writer_type& w,
