@@ -17,6 +17,8 @@
 #include "output.hpp"
 #include "sockit/codec/frame.hpp"
 #include "sockit/net/socket.hpp"
+#include "sockit/service/access_token.hpp"
+#include "sockit/service/tls_identity.hpp"
 #include "sockit/service/transfer_client.hpp"
 #include "sockit/service/transfer_server.hpp"
 
@@ -148,7 +150,62 @@ std::string step_upload() {
       data.size(), put[0].hash);
 }
 
+// serve's defaults, between two processes' worth of objects: the server's identity, a client
+// with the wrong token refused, the right one sending over TLS 1.3 to the pinned identity.
+std::string step_secure_upload() {
+  namespace fs = std::filesystem;
+  fs::path base = fs::temp_directory_path() / fmt::format("sockit-demo-tls-{}", ::getpid());
+  fs::create_directories(base / "served");
+  struct cleanup {
+    fs::path p;
+    ~cleanup() {
+      std::error_code ec;
+      fs::remove_all(p, ec);
+    }
+  } clean{base};
+  std::ofstream(base / "secret.txt") << "only for the token holder\n";
+  service::transfer_server_options so;
+  so.root = (base / "served").string();
+  so.endpoint = net::endpoint::parse("127.0.0.1:0");
+  so.threads = 1;
+  so.tls = service::generate_identity();  // serve keeps one in $XDG_CONFIG_HOME/sockit
+  so.token = service::generate_token();
+  service::transfer_server server(so);
+  server.start();
+  service::transfer_client_options co;
+  co.tls = true;
+  co.pin = server.identity();
+  co.token = service::generate_token();  // not the server's
+  std::error_code ec;
+  std::string refused;
+  service::transfer_client wrong(co);
+  wrong.connect(server.local_endpoint(), ec, refused);
+  if (!ec) throw std::runtime_error("a wrong token was accepted");
+  co.token = so.token;
+  service::transfer_client right(co);
+  std::string why;
+  right.connect(server.local_endpoint(), ec, why);
+  if (ec) throw std::runtime_error(why);
+  std::vector<std::string> skipped;
+  auto items = service::plan_put({(base / "secret.txt").string()}, "", skipped, ec, why);
+  auto put = right.put(items, {});
+  server.stop();
+  if (put.size() != 1 || !put[0].ok() || !fs::exists(base / "served" / "secret.txt"))
+    throw std::runtime_error("the upload over TLS failed");
+  return fmt::format(
+      "identity {}; a wrong token: \"{}\"; the right one: secret.txt stored, "
+      "sent inside TLS 1.3 to the pinned identity",
+      server.identity(), escape_for_terminal(refused));
+}
+
 }  // namespace
+
+demo_step demo_secure_upload() {
+  return {"secure by default: TLS, a pinned identity, a token",
+          "what sockit serve does between machines: the client checks the server's key "
+          "before it sends its token, and a wrong token gets nothing",
+          step_secure_upload};
+}
 
 demo_step demo_sticky_packets() {
   return {"sticky packets (粘包)",

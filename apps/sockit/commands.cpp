@@ -50,6 +50,7 @@ std::vector<demo_step> demo_steps() {
       demo_sticky_packets(),  // cmd_transfer_demo.cpp
       demo_frames(),          // cmd_transfer_demo.cpp
       demo_upload(),          // cmd_transfer_demo.cpp
+      demo_secure_upload(),   // cmd_transfer_demo.cpp
   };
 }
 

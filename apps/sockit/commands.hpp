@@ -72,6 +72,7 @@ demo_step demo_chat();            // cmd_chat.cpp
 demo_step demo_sticky_packets();  // cmd_transfer_demo.cpp
 demo_step demo_frames();          // cmd_transfer_demo.cpp
 demo_step demo_upload();          // cmd_transfer_demo.cpp
+demo_step demo_secure_upload();   // cmd_transfer_demo.cpp
 
 /// The steps of `sockit demo`, in the order it runs them (commands.cpp).
 std::vector<demo_step> demo_steps();

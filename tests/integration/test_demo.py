@@ -22,7 +22,8 @@ class Demo(unittest.TestCase):
         # The seeds' topics, each a step: echo over TCP, UDP and Unix sockets, many clients,
         # the network utilities, the chat room, sticky packets and their fix, file transfer.
         for topic in ("TCP echo", "UDP echo", "Unix-socket echo", "many clients", "subnets",
-                      "chat room", "sticky packets", "length-prefixed frames", "file upload"):
+                      "chat room", "sticky packets", "length-prefixed frames", "file upload",
+                      "secure by default"):
             self.assertIn(topic, titles)
         # Results are real: the echo came back upper-cased and the file's hashes matched.
         self.assertIn("got 'HELLO, SOCKIT'", out)
