@@ -99,18 +99,25 @@ std::string step_decoder() {
       n);
 }
 
+// A directory under /tmp with a "served" subdirectory, removed with everything in it when
+// the step ends (also when it throws).
+struct demo_dir {
+  std::filesystem::path path;
+  explicit demo_dir(const std::string& prefix)
+      : path(std::filesystem::temp_directory_path() / fmt::format("{}-{}", prefix, ::getpid())) {
+    std::filesystem::create_directories(path / "served");
+  }
+  ~demo_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
 std::string step_upload() {
   namespace fs = std::filesystem;
-  fs::path base = fs::temp_directory_path() / fmt::format("sockit-demo-{}", ::getpid());
-  fs::create_directories(base / "served");
+  demo_dir dir("sockit-demo");
+  const fs::path& base = dir.path;
   fs::create_directories(base / "back");
-  struct cleanup {
-    fs::path p;
-    ~cleanup() {
-      std::error_code ec;
-      fs::remove_all(p, ec);
-    }
-  } clean{base};
   std::string data(3 * 1024 * 1024 + 5, '\0');
   std::mt19937_64 rng(42);
   for (auto& c : data) c = static_cast<char>(rng());
@@ -154,15 +161,8 @@ std::string step_upload() {
 // with the wrong token refused, the right one sending over TLS 1.3 to the pinned identity.
 std::string step_secure_upload() {
   namespace fs = std::filesystem;
-  fs::path base = fs::temp_directory_path() / fmt::format("sockit-demo-tls-{}", ::getpid());
-  fs::create_directories(base / "served");
-  struct cleanup {
-    fs::path p;
-    ~cleanup() {
-      std::error_code ec;
-      fs::remove_all(p, ec);
-    }
-  } clean{base};
+  demo_dir dir("sockit-demo-tls");
+  const fs::path& base = dir.path;
   std::ofstream(base / "secret.txt") << "only for the token holder\n";
   service::transfer_server_options so;
   so.root = (base / "served").string();

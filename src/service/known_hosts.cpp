@@ -75,15 +75,7 @@ void add_known_host(const std::string& path, std::string_view endpoint,
   if (!printable_word(endpoint) || !is_fingerprint(fingerprint))
     throw std::runtime_error("not a known_hosts entry");
   auto slash = path.rfind('/');
-  if (slash != std::string::npos && slash > 0) {
-    std::string dir = path.substr(0, slash);
-    for (std::size_t at = 1; at <= dir.size(); ++at) {
-      if (at != dir.size() && dir[at] != '/') continue;
-      std::string part = dir.substr(0, at);
-      if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST)
-        throw std::runtime_error("cannot create " + part + ": " + std::strerror(errno));
-    }
-  }
+  if (slash != std::string::npos && slash > 0) make_private_dirs(path.substr(0, slash));
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
   std::string line = std::string(endpoint) + " " + std::string(fingerprint) + "\n";

@@ -143,7 +143,9 @@ tls_identity identity_of(std::string_view cert_text, std::string_view key_text,
   return id;
 }
 
-void make_dirs_0700(const std::string& dir) {
+}  // namespace
+
+void make_private_dirs(const std::string& dir) {
   for (std::size_t at = 1; at <= dir.size(); ++at) {
     if (at != dir.size() && dir[at] != '/') continue;
     std::string part = dir.substr(0, at);
@@ -151,8 +153,6 @@ void make_dirs_0700(const std::string& dir) {
       fail("cannot create " + part + ": " + std::strerror(errno));
   }
 }
-
-}  // namespace
 
 std::string default_config_dir() {
   const char* xdg = std::getenv("XDG_CONFIG_HOME");
@@ -224,7 +224,7 @@ tls_identity load_or_create_identity(const std::string& dir) {
   int err = 0;
   if (!read_small_file(path, pem, err)) {
     if (err != ENOENT) fail("cannot read " + path + ": " + std::strerror(err));
-    make_dirs_0700(dir);
+    make_private_dirs(dir);
     tls_identity id = generate_identity();
     write_new_file(dir, "identity.pem", id.key_pem + id.cert_pem);  // or another's won
     if (!read_small_file(path, pem, err)) fail("cannot read " + path + ": " + std::strerror(err));

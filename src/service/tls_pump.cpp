@@ -100,7 +100,6 @@ tls_pump::~tls_pump() {
 }
 
 int tls_pump::fd() const noexcept { return impl_->app; }
-const std::string& tls_pump::fingerprint() const noexcept { return impl_->fingerprint; }
 
 std::unique_ptr<tls_pump> tls_pump::start(net::socket connected, const identity_check& check,
                                           int timeout_s, std::error_code& ec, std::string& why) {

@@ -19,6 +19,10 @@ struct tls_identity {
 /// $XDG_CONFIG_HOME/sockit, else $HOME/.config/sockit (not created here).
 std::string default_config_dir();
 
+/// Creates `dir` and its missing parents mode 0700 (a config directory holds keys and
+/// trusted identities). Throws std::runtime_error naming the part that failed.
+void make_private_dirs(const std::string& dir);
+
 /// The identity stored in `dir` (identity.pem: the key, then the certificate), generated and
 /// stored first if there is none: `dir` is created mode 0700, the file 0600, written whole
 /// and then linked into place, so two servers starting at once end up with one identity. Throws

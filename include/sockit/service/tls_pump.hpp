@@ -33,8 +33,6 @@ class tls_pump {
 
   /// The plaintext descriptor the client uses in place of the socket.
   int fd() const noexcept;
-  /// The server's identity, as checked.
-  const std::string& fingerprint() const noexcept;
 
   struct impl;
 

@@ -34,7 +34,6 @@ template <class Socket>
 class maybe_tls {
  public:
   using executor_type = typename Socket::executor_type;
-  using lowest_layer_type = Socket;
 
   maybe_tls(Socket& socket, asio::ssl::context* tls) : socket_(socket) {
     if (tls != nullptr) tls_.emplace(socket, *tls);
@@ -46,8 +45,6 @@ class maybe_tls {
   bool is_tls() const noexcept { return tls_.has_value(); }
   Socket& socket() noexcept { return socket_; }
   auto native_handle() { return socket_.native_handle(); }
-  /// The OpenSSL session (null when plaintext), e.g. for the negotiated version.
-  SSL* ssl() noexcept { return tls_ ? tls_->native_handle() : nullptr; }
 
   /// Plaintext only: sendfile(2) needs the bytes to go to the socket as they are, so under
   /// TLS this fails (operation_not_supported) and the writer falls back to read + write.

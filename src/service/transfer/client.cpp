@@ -34,9 +34,10 @@ bool check_identity(const transfer_client_options& o, const std::string& endpoin
   auto known = find_known_host(path, endpoint);
   if (known) {
     if (*known == fp) return true;
-    why = "@@@ THE IDENTITY OF " + endpoint + " HAS CHANGED @@@\n" + "it was " + *known + " (" +
-          path + ") and is now " + fp +
-          ".\nSomeone may be intercepting the connection, or the server's key was replaced. "
+    // One line: the CLI escapes control characters (a newline would show as \n).
+    why = "THE IDENTITY OF " + endpoint + " HAS CHANGED: it was " + *known + " (" + path +
+          ") and is now " + fp +
+          ". Someone may be intercepting the connection, or the server's key was replaced. "
           "If you expect the change, remove " +
           endpoint + "'s line from " + path + ".";
     return false;
