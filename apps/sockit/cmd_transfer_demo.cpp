@@ -174,7 +174,7 @@ std::string step_secure_upload() {
   server.start();
   service::transfer_client_options co;
   co.tls = true;
-  co.pin = server.identity();
+  co.trust.pin = server.identity();
   co.token = service::generate_token();  // not the server's
   std::error_code ec;
   std::string refused;

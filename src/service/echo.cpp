@@ -24,11 +24,13 @@
 #include "sockit/session/echo_loop.hpp"
 #include "sockit/session/io_pool.hpp"
 #include "sockit/session/stream_server.hpp"
+#include "sockit/session/tls_stream.hpp"
 
 namespace sockit::service {
 namespace {
 
 using session::stream_socket;
+using stream_type = session::maybe_tls<stream_socket>;
 using datagram_socket = asio::generic::datagram_protocol::socket;
 constexpr auto token = asio::experimental::as_tuple(asio::use_awaitable);
 
@@ -50,7 +52,7 @@ net::socket bind_udp(const net::socket_address& addr, bool dual_stack) {
 
 // Runs the echo loop and stores its result in `out`, so that the bytes echoed are still
 // known when the idle deadline wins the `||` race and the loop's own result is discarded.
-asio::awaitable<void> echo_into(stream_socket& sock, std::span<char> buf, bool upper,
+asio::awaitable<void> echo_into(stream_type& sock, std::span<char> buf, bool upper,
                                 session::deadline& idle, session::deadline::clock::duration after,
                                 session::echo_result& out) {
   out = co_await session::echo_loop(sock, buf, upper, &idle, after);
@@ -77,12 +79,15 @@ struct echo_server::impl {
   // Shared by the loops: the kernel spreads one address's datagrams (from several ports)
   // over every loop's socket, and the limit is per address.
   std::optional<session::source_limiter> udp_limit;
+  std::shared_ptr<asio::ssl::context> tls;  // null: plaintext
 
   session::connection_count conns;
   std::atomic<std::uint64_t> rejected{0}, idle_closed{0}, bytes{0}, datagrams{0}, udp_refused{0},
       udp_limited{0};
 
   explicit impl(echo_options o) : opt(std::move(o)), server(opt.threads), conns(opt.max_conns) {
+    if (!opt.tls.cert_pem.empty())
+      tls = session::make_tls_server_context(opt.tls.cert_pem, opt.tls.key_pem);
     // Written as !(x >= ...) so that NaN is refused too.
     if (!(opt.udp_rate >= 0) || !(opt.udp_byte_rate >= 0))
       throw std::invalid_argument("the UDP rates must not be negative");
@@ -154,20 +159,48 @@ struct echo_server::impl {
     using namespace asio::experimental::awaitable_operators;
     std::string peer = callback ? session::peer_name(sock) : std::string();
     emit(echo_event::type::accepted, peer);
+    stream_type stream(sock, tls.get());
+    if (stream.is_tls()) {
+      session::deadline hd;  // a client that stalls mid-handshake is dropped
+      hd.expires_after(opt.handshake_timeout);
+      bool plaintext = false;
+      auto v = co_await (session::accept_tls(stream, plaintext) || session::watch_deadline(hd));
+      std::error_code hec = v.index() == 0 ? std::get<0>(v) : make_error_code(std::errc::timed_out);
+      if (plaintext) {
+        static constexpr std::string_view told =
+            "sockit echo: this server speaks TLS (sockit connect --tls, openssl s_client)\n";
+        ::send(sock.native_handle(), told.data(), told.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      }
+      if (hec) {
+        conns.release();
+        emit(echo_event::type::closed, std::move(peer), 0,
+             plaintext ? std::string("tls: a plaintext client") : "tls: " + hec.message());
+        co_return;
+      }
+    }
     std::vector<char> buf(opt.buffer_size);
     session::echo_result r;
     bool timed_out = false;
     if (opt.idle_timeout.count() > 0) {
       session::deadline idle;  // each read moves it on: the time since the last byte
       idle.expires_after(opt.idle_timeout);
-      auto v = co_await (echo_into(sock, buf, opt.upper, idle, opt.idle_timeout, r) ||
+      auto v = co_await (echo_into(stream, buf, opt.upper, idle, opt.idle_timeout, r) ||
                          session::watch_deadline(idle));
       timed_out = v.index() == 1;
     } else {
-      r = co_await session::echo_loop(sock, buf, opt.upper);
+      r = co_await session::echo_loop(stream, buf, opt.upper);
+    }
+    stream_type::map_truncation(r.error);  // no close_notify: the end, as a FIN is
+    if (stream.is_tls() && (!r.error || r.error == asio::error::eof) && !timed_out) {
+      // The peer has ended: end ours too (close_notify), bounded.
+      session::deadline cd;
+      cd.expires_after(std::chrono::seconds(2));
+      co_await (stream.async_close_notify(asio::experimental::as_tuple(asio::use_awaitable)) ||
+                session::watch_deadline(cd));
     }
     std::string detail;
-    if (r.error && r.error != asio::error::operation_aborted) detail = r.error.message();
+    if (r.error && r.error != asio::error::eof && r.error != asio::error::operation_aborted)
+      detail = r.error.message();
     bytes.fetch_add(r.bytes, std::memory_order_relaxed);
     conns.release();
     if (timed_out) {
@@ -219,6 +252,8 @@ echo_server::~echo_server() { stop(); }
 net::endpoint echo_server::local_endpoint() const {
   return impl_->opt.udp ? impl_->udp_bound : impl_->server.local_endpoint();
 }
+
+const std::string& echo_server::identity() const { return impl_->opt.tls.fingerprint; }
 
 void echo_server::on_event(std::function<void(const echo_event&)> callback) {
   impl_->callback = std::move(callback);

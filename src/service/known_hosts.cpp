@@ -86,4 +86,48 @@ void add_known_host(const std::string& path, std::string_view endpoint,
     throw std::runtime_error("cannot write " + path + ": " + std::strerror(e));
 }
 
+// Pinning: --pin when given, else known_hosts (trust on first use, a change refused).
+bool check_identity(const trust_policy& o, const std::string& endpoint, const std::string& fp,
+                    std::string& why) {
+  if (!o.pin.empty()) {
+    if (o.pin == fp) return true;
+    why = "the server at " + endpoint + " is " + fp + ", not the pinned " + o.pin +
+          ": refusing to send anything";
+    return false;
+  }
+  std::string path;
+  try {
+    path = o.known_hosts.empty() ? default_known_hosts_path() : o.known_hosts;
+  } catch (const std::exception& e) {
+    why = e.what();
+    return false;
+  }
+  auto known = find_known_host(path, endpoint);
+  if (known) {
+    if (*known == fp) return true;
+    // One line: the CLI escapes control characters (a newline would show as \n).
+    why = "THE IDENTITY OF " + endpoint + " HAS CHANGED: it was " + *known + " (" + path +
+          ") and is now " + fp +
+          ". Someone may be intercepting the connection, or the server's key was replaced. "
+          "If you expect the change, remove " +
+          endpoint + "'s line from " + path + ".";
+    return false;
+  }
+  bool yes = o.accept_new || (o.confirm_new && o.confirm_new(endpoint, fp));
+  if (!yes) {
+    why = "unknown server identity " + fp + " for " + endpoint +
+          ": check it with the server's "
+          "operator, then pass --pin " +
+          fp + " or --accept-new";
+    return false;
+  }
+  try {
+    add_known_host(path, endpoint, fp);
+  } catch (const std::exception& e) {
+    why = e.what();
+    return false;
+  }
+  return true;
+}
+
 }  // namespace sockit::service

@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "sockit/net/endpoint.hpp"
+#include "sockit/service/tls_identity.hpp"
 
 namespace sockit::service {
 
@@ -38,6 +39,11 @@ struct echo_options {
   double udp_byte_rate = 1024 * 1024;  // 1 MiB/s
   double udp_byte_burst = 128 * 1024;  // >= 1; two of the largest datagrams
   std::size_t udp_sources = 4096;
+  // TLS 1.3 for TCP and Unix clients (docs/SECURITY.md) with this certificate and key; an
+  // empty cert_pem: plaintext. A client that has not finished its handshake within
+  // handshake_timeout is closed; a plaintext client is told so in one line, then closed.
+  tls_identity tls;
+  std::chrono::milliseconds handshake_timeout{10000};
 };
 
 /// True for UDP source ports that must never get a reply: 0 (not a real sender) and every
@@ -78,6 +84,8 @@ class echo_server {
 
   /// The endpoint actually bound (the real port when 0 was asked for).
   net::endpoint local_endpoint() const;
+  /// The TLS identity clients see ("SHA256:..."), or empty when plaintext.
+  const std::string& identity() const;
 
   /// Called on an I/O thread for every connection event; must be thread-safe and quick.
   /// Set before start().

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "sockit/net/endpoint.hpp"
+#include "sockit/service/known_hosts.hpp"
 #include "sockit/service/transfer_hash.hpp"
 
 namespace sockit::service {
@@ -75,14 +76,8 @@ struct transfer_client_options {
   // Security (docs/SECURITY.md). The library's defaults are plaintext; `sockit put/get/ls`
   // turn TLS on unless told --plain.
   bool tls = false;
-  // The identity the server must show ("SHA256:..."); when empty, known_hosts decides.
-  std::string pin;
-  // The file of trusted identities (empty: known_hosts.hpp's default path).
-  std::string known_hosts;
-  // An endpoint not in known_hosts is trusted and recorded (scripts: --accept-new) ...
-  bool accept_new = false;
-  // ... or, if this is set, when it says yes (a terminal's prompt); otherwise refused.
-  std::function<bool(const std::string& endpoint, const std::string& fingerprint)> confirm_new;
+  // How the server's identity is trusted: a CA, --pin, or known_hosts.
+  trust_policy trust;
   // Sent in hello as {"auth": {"token": ...}} (inside TLS unless plaintext); empty: none.
   std::string token;
 };

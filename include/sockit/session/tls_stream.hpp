@@ -5,10 +5,17 @@
 // src/session/tls_context.cpp (compiled once).
 #pragma once
 
+#include <sys/socket.h>
+
+#include <asio/async_result.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
 #include <asio/socket_base.hpp>
 #include <asio/ssl/context.hpp>
 #include <asio/ssl/error.hpp>
 #include <asio/ssl/stream.hpp>
+#include <asio/use_awaitable.hpp>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -27,6 +34,29 @@ std::shared_ptr<asio::ssl::context> make_tls_server_context(std::string_view cer
 /// the caller pins its public key (tls_identity's fingerprint) after the handshake, before
 /// it sends anything.
 std::shared_ptr<asio::ssl::context> make_tls_client_context();
+
+/// Starts sending TLS's close_notify (the end of our writes) on `tls` without waiting for
+/// the peer's, and calls `handler(error_code)` once it is written. TLS 1.3 half-closes: the
+/// peer may go on sending, and reads go on. asio::ssl's own async_shutdown would also wait
+/// for the peer's close_notify, reading beside the stream's reader and swallowing its data;
+/// so while the shutdown is initiated (synchronously, in this call) OpenSSL is told the
+/// peer's has come, which makes SSL_shutdown write ours and finish. Peers built on OpenSSL
+/// 3 (ncat, socat, s_client) report a stream that ends without it as an error.
+template <class Stream, class Handler>
+void start_close_notify(asio::ssl::stream<Stream>& tls, Handler&& handler) {
+  SSL* ssl = tls.native_handle();
+  const int before = SSL_get_shutdown(ssl);
+  SSL_set_shutdown(ssl, before | SSL_RECEIVED_SHUTDOWN);
+  tls.async_shutdown(std::forward<Handler>(handler));
+  SSL_set_shutdown(ssl, (before & SSL_RECEIVED_SHUTDOWN) | SSL_SENT_SHUTDOWN);
+}
+
+/// start_close_notify() for any completion token.
+template <class Stream, class Token>
+auto async_close_notify(asio::ssl::stream<Stream>& tls, Token&& token) {
+  return asio::async_initiate<Token, void(std::error_code)>(
+      [&tls](auto handler) { start_close_notify(tls, std::move(handler)); }, token);
+}
 
 /// `Socket` itself, or TLS over it, decided at construction (a null context: plaintext).
 /// Non-copyable and non-movable: it refers to the socket, which outlives it.
@@ -74,7 +104,22 @@ class maybe_tls {
     return socket_.async_wait(w, std::forward<Token>(token));
   }
 
-  /// The server's half of the handshake; completes at once when plaintext.
+  /// TLS: sends close_notify (see async_close_notify); plaintext: completes at once.
+  template <class Token>
+  auto async_close_notify(Token&& token) {
+    return asio::async_initiate<Token, void(std::error_code)>(
+        [this](auto handler) {
+          if (tls_) {
+            start_close_notify(*tls_, std::move(handler));
+          } else {
+            asio::post(socket_.get_executor(),
+                       [h = std::move(handler)]() mutable { std::move(h)(std::error_code{}); });
+          }
+        },
+        token);
+  }
+
+  /// The server's half of the handshake.
   template <class Token>
   auto async_accept_handshake(Token&& token) {
     return tls_->async_handshake(asio::ssl::stream_base::server, std::forward<Token>(token));
@@ -91,5 +136,26 @@ class maybe_tls {
   Socket& socket_;
   std::optional<asio::ssl::stream<Socket&>> tls_;
 };
+
+/// The server's opening under TLS: waits for the client's first byte and, when it opens a
+/// handshake record (0x16), does the handshake. A plaintext client (anything else) is not
+/// read from: `plaintext` is set and the caller may answer it in its own protocol, then
+/// close. Completes at once, with no error, on a plaintext stream. Bound it with a
+/// deadline (a client that stalls mid-handshake must not hold a connection).
+template <class Socket>
+asio::awaitable<std::error_code> accept_tls(maybe_tls<Socket>& s, bool& plaintext) {
+  constexpr auto tok = asio::experimental::as_tuple(asio::use_awaitable);
+  plaintext = false;
+  if (!s.is_tls()) co_return std::error_code{};
+  auto [wec] = co_await s.socket().async_wait(asio::socket_base::wait_read, tok);
+  if (wec) co_return wec;
+  unsigned char first = 0;
+  if (::recv(s.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT) == 1 && first != 0x16) {
+    plaintext = true;
+    co_return std::make_error_code(std::errc::protocol_error);
+  }
+  auto [hec] = co_await s.async_accept_handshake(tok);
+  co_return hec;
+}
 
 }  // namespace sockit::session

@@ -13,54 +13,6 @@ namespace sockit::service {
 
 using namespace client_detail;
 
-namespace {
-
-// Pinning: --pin when given, else known_hosts (trust on first use, a change refused).
-bool check_identity(const transfer_client_options& o, const std::string& endpoint,
-                    const std::string& fp, std::string& why) {
-  if (!o.pin.empty()) {
-    if (o.pin == fp) return true;
-    why = "the server at " + endpoint + " is " + fp + ", not the pinned " + o.pin +
-          ": refusing to send anything";
-    return false;
-  }
-  std::string path;
-  try {
-    path = o.known_hosts.empty() ? default_known_hosts_path() : o.known_hosts;
-  } catch (const std::exception& e) {
-    why = e.what();
-    return false;
-  }
-  auto known = find_known_host(path, endpoint);
-  if (known) {
-    if (*known == fp) return true;
-    // One line: the CLI escapes control characters (a newline would show as \n).
-    why = "THE IDENTITY OF " + endpoint + " HAS CHANGED: it was " + *known + " (" + path +
-          ") and is now " + fp +
-          ". Someone may be intercepting the connection, or the server's key was replaced. "
-          "If you expect the change, remove " +
-          endpoint + "'s line from " + path + ".";
-    return false;
-  }
-  bool yes = o.accept_new || (o.confirm_new && o.confirm_new(endpoint, fp));
-  if (!yes) {
-    why = "unknown server identity " + fp + " for " + endpoint +
-          ": check it with the server's "
-          "operator, then pass --pin " +
-          fp + " or --accept-new";
-    return false;
-  }
-  try {
-    add_known_host(path, endpoint, fp);
-  } catch (const std::exception& e) {
-    why = e.what();
-    return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 transfer_client::transfer_client(transfer_client_options options)
     : impl_(std::make_unique<impl>(options)) {}
 transfer_client::~transfer_client() = default;
@@ -73,10 +25,9 @@ void transfer_client::connect(const net::endpoint& e, std::error_code& ec, std::
   if (impl_->opt.tls) {
     const std::string endpoint = e.to_string();
     const auto& o = impl_->opt;
-    impl_->pump = tls_pump::start(
-        std::move(impl_->sock),
-        [&](const std::string& fp, std::string& w) { return check_identity(o, endpoint, fp, w); },
-        o.io_timeout_s, ec, why);
+    impl_->pump =
+        tls_pump::connect(std::move(impl_->sock), o.trust, endpoint,
+                          e.is_unix() ? std::string() : e.host(), o.io_timeout_s, ec, why);
     if (!impl_->pump) return;
   }
   set_timeouts(impl_->fd(), impl_->opt.io_timeout_s);

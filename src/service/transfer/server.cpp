@@ -219,14 +219,11 @@ asio::awaitable<std::error_code> server_state::serve(stream_type& s, session::de
                                                      const std::string& peer, commit_batch& batch,
                                                      made_dirs& made) {
   if (s.is_tls()) {
-    constexpr auto tok = asio::experimental::as_tuple(asio::use_awaitable);
     d.expires_after(opt.header_timeout);  // a client that stalls mid-handshake is dropped
-    // A TLS client opens with a handshake record (0x16). Anything else is a plaintext
-    // client: say so in the framing it may understand, then close.
-    auto [wec] = co_await s.socket().async_wait(asio::socket_base::wait_read, tok);
-    if (wec) co_return wec;
-    unsigned char first = 0;
-    if (::recv(s.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT) == 1 && first != 0x16) {
+    bool plaintext = false;
+    auto ec = co_await session::accept_tls(s, plaintext);
+    d.clear();
+    if (plaintext) {  // say so in the framing it may understand
       std::string f = codec::encode(error_frame(
           nullptr, errc::protocol_error,
           "this server speaks TLS: connect without --plain (sockit put/get/ls do by default)"));
@@ -234,9 +231,7 @@ asio::awaitable<std::error_code> server_state::serve(stream_type& s, session::de
       emit(transfer_event::type::failed, peer, {}, 0, "tls: a plaintext client");
       co_return errc::protocol_error;
     }
-    auto [hec] = co_await s.async_accept_handshake(tok);
-    d.clear();
-    if (hec) co_return hec;
+    if (ec) co_return ec;
   }
   session::frame_timeouts t{opt.header_timeout, opt.body_timeout};
   reader_type r(s, limits(), &d, t);
