@@ -9,6 +9,8 @@
 #include "commands.hpp"
 #include "output.hpp"
 #include "sockit/service/relay.hpp"
+#include "sockit/service/tls_pump.hpp"
+#include "tls_options.hpp"
 
 namespace sockit::cli {
 namespace {
@@ -21,6 +23,7 @@ struct connect_cli_options {
   bool verbose = false;
   bool framed = false;  // the framed-protocol console (cmd_framed.cpp)
   framed_options framed_opt;
+  client_security security;  // --tls and how the server is trusted
 };
 
 int run_connect(const connect_cli_options& o) {
@@ -29,10 +32,23 @@ int run_connect(const connect_cli_options& o) {
   const bool udp = e.proto() == net::transport::udp && !e.is_unix();
   std::error_code ec;
   std::string why;
+  if (o.security.tls && udp) throw CLI::ValidationError("--tls is for TCP and Unix, not UDP");
   net::socket sock = net::socket::connect(e, ec, &why);
   if (ec) throw std::runtime_error(why.empty() ? ec.message() : why);
+  const std::string peer = sock.peer_address().to_string(e.proto());
+  // TLS: the relay talks to the pump's end of a socketpair (tls_pump.hpp); the pump's
+  // destructor, after the relay, ends the connection.
+  std::unique_ptr<service::tls_pump> pump;
+  if (o.security.tls) {
+    pump = service::tls_pump::connect(std::move(sock), trust_policy_of(o.security), e.to_string(),
+                                      e.is_unix() ? std::string() : e.host(), 30, ec, why);
+    if (!pump) throw std::runtime_error(e.to_string() + ": " + why);
+    sock = net::socket(::dup(pump->fd()));
+  }
   if (o.verbose) {
-    print_line("connected to " + sock.peer_address().to_string(e.proto()), stderr);
+    print_line(
+        "connected to " + peer + (pump ? " (TLS 1.3, identity " + pump->peer_identity() + ")" : ""),
+        stderr);
   }
   service::relay_options ro;
   ro.datagram = udp;
@@ -65,10 +81,19 @@ void setup_connect(CLI::App& app, int& exit_code) {
   cmd->footer(
       "On stdin EOF the sending side is shut down (the peer's recv returns empty) and\n"
       "sockit exits once the peer closes, like `nc -N`.");
+  cmd->add_flag("--tls", o->security.tls,
+                "TLS 1.3 (like ncat --ssl): the server's identity is pinned (--pin, known_hosts) "
+                "or its certificate verified (--cafile, --system-ca)");
+  add_trust_options(cmd, o->security);
   cmd->add_flag("--framed", o->framed, "Protocol console: stdin lines are JSON frame headers");
   cmd->add_flag("--base64", o->framed_opt.base64, "With --framed: print received bodies as base64");
   cmd->add_option("--save-bodies", o->framed_opt.save_dir, "With --framed: save bodies to DIR");
   cmd->callback([o, &exit_code] {
+    const auto& sec = o->security;
+    if (!sec.tls && (!sec.pin.empty() || !sec.known_hosts.empty() || sec.accept_new ||
+                     !sec.cafile.empty() || sec.system_ca))
+      throw CLI::ValidationError("--pin, --known-hosts, --accept-new and --cafile need --tls");
+    if (o->framed && sec.tls) throw CLI::ValidationError("--framed speaks plaintext");
     exit_code = o->framed ? run_framed(o->endpoint, o->framed_opt) : run_connect(*o);
   });
 }

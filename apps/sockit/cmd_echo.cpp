@@ -7,6 +7,7 @@
 #include "output.hpp"
 #include "serving.hpp"
 #include "sockit/service/echo.hpp"
+#include "tls_options.hpp"
 
 namespace sockit::cli {
 namespace {
@@ -25,6 +26,8 @@ struct echo_cli_options {
   std::size_t udp_byte_burst = 128 * 1024;
   bool json = false;
   bool verbose = false;
+  bool tls = false;
+  server_tls cert;
 };
 
 const char* event_name(service::echo_event::type t) {
@@ -55,6 +58,9 @@ int run_echo(const echo_cli_options& o) {
   opt.udp_burst = static_cast<double>(o.udp_burst);
   opt.udp_byte_rate = static_cast<double>(o.udp_byte_rate);
   opt.udp_byte_burst = static_cast<double>(o.udp_byte_burst);
+  check_server_cert_options(o.cert, o.tls);
+  if (o.tls && opt.udp) throw CLI::ValidationError("--tls is for TCP and Unix, not UDP");
+  if (o.tls) opt.tls = server_identity(o.cert);
 
   block_stop_signals();  // before any server thread exists, so they all inherit the mask
   service::echo_server server(opt);
@@ -133,6 +139,10 @@ void setup_echo(CLI::App& app, int& exit_code) {
                   "UDP reply bytes a source may get at once; a larger datagram is never answered")
       ->capture_default_str()
       ->check(positive("1 or more bytes"));
+  cmd->add_flag("--tls", o->tls,
+                "TLS 1.3 (like ncat --ssl) with the stored identity (or --cert/--key); "
+                "its fingerprint is in the listening line");
+  add_server_cert_options(cmd, o->cert);
   cmd->add_flag("--json", o->json, "One JSON object per line on stdout (events included)");
   cmd->add_flag("-v,--verbose", o->verbose, "Log each connection to stderr");
   cmd->footer(

@@ -8,6 +8,8 @@
 #include "commands.hpp"
 #include "output.hpp"
 #include "sockit/service/relay.hpp"
+#include "sockit/service/tls_pump.hpp"
+#include "tls_options.hpp"
 
 namespace sockit::cli {
 namespace {
@@ -19,6 +21,8 @@ struct listen_cli_options {
   bool json = false;
   bool verbose = false;
   double wait = 1.0;
+  bool tls = false;
+  server_tls cert;
 };
 
 int run_listen_udp(const listen_cli_options& o, const net::endpoint& e) {
@@ -46,16 +50,20 @@ int run_listen_udp(const listen_cli_options& o, const net::endpoint& e) {
 
 int run_listen(const listen_cli_options& o) {
   auto e = net::endpoint::parse(o.endpoint, o.udp ? net::transport::udp : net::transport::tcp);
+  check_server_cert_options(o.cert, o.tls);
   if (o.udp || (e.proto() == net::transport::udp && !e.is_unix())) {
+    if (o.tls) throw CLI::ValidationError("--tls is for TCP and Unix, not UDP");
     return run_listen_udp(o, e.with_transport(net::transport::udp));
   }
+  service::tls_identity identity;
+  if (o.tls) identity = server_identity(o.cert);
   std::error_code ec;
   std::string why;
   net::socket listener = net::socket::listen(e, ec, &why, 16);
   if (ec) throw std::runtime_error(why.empty() ? ec.message() : why);
   // stdout carries the peer's bytes, so the readiness line goes to stderr.
   auto bound = e.is_unix() ? e : listener.local_address().to_endpoint();
-  print_listening(bound, o.json, stderr);
+  print_listening(bound, o.json, stderr, identity.fingerprint);
   int status = 0;
   do {
     net::socket_address peer;
@@ -66,6 +74,17 @@ int run_listen(const listen_cli_options& o) {
       continue;
     }
     if (o.verbose) print_line("connection from " + peer.to_string(), stderr);
+    // TLS: the relay talks to the pump's end of a socketpair (tls_pump.hpp).
+    std::unique_ptr<service::tls_pump> pump;
+    if (o.tls) {
+      pump = service::tls_pump::accept(std::move(conn), identity, 30, ec, why);
+      if (!pump) {
+        print_line("sockit: " + peer.to_string() + ": " + why, stderr);
+        status = 1;
+        continue;
+      }
+      conn = net::socket(::dup(pump->fd()));
+    }
     auto r = service::relay(STDIN_FILENO, STDOUT_FILENO, conn, service::relay_options{});
     if (r.error) {
       print_line("sockit: " + peer.to_string() + ": " + r.error.message(), stderr);
@@ -96,6 +115,10 @@ void setup_listen(CLI::App& app, int& exit_code) {
   cmd->add_option("-w,--wait", o->wait, "UDP: after stdin EOF, wait this long for datagrams (s)")
       ->capture_default_str()
       ->check(not_negative("0 or more seconds"));
+  cmd->add_flag("--tls", o->tls,
+                "TLS 1.3 (like ncat --ssl --listen) with the stored identity (or --cert/--key); "
+                "its fingerprint is in the listening line");
+  add_server_cert_options(cmd, o->cert);
   cmd->add_flag("--json", o->json, "Readiness line as JSON (stdout stays the data channel)");
   cmd->add_flag("-v,--verbose", o->verbose, "Report peers and byte counts on stderr");
   cmd->footer("The `listening on ENDPOINT` line goes to stderr: stdout carries the peer's bytes.");

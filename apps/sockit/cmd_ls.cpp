@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "client_security.hpp"
+#include "tls_options.hpp"
 #include "commands.hpp"
 #include "output.hpp"
 #include "sockit/service/transfer_client.hpp"

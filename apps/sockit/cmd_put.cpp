@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "client_security.hpp"
+#include "tls_options.hpp"
 #include "commands.hpp"
 #include "output.hpp"
 #include "sockit/service/transfer_client.hpp"

@@ -12,6 +12,7 @@
 #include "sockit/service/access_token.hpp"
 #include "sockit/service/tls_identity.hpp"
 #include "sockit/service/transfer_server.hpp"
+#include "tls_options.hpp"
 
 namespace sockit::cli {
 namespace {
@@ -34,19 +35,15 @@ struct serve_cli_options {
   bool json = false, verbose = false;
   // Security (docs/SECURITY.md): TLS and a token unless told otherwise.
   bool plain = false, open_to_all = false;
-  std::string cert, key, token_file;
+  server_tls cert;
+  std::string token_file;
 };
 
 // TLS identity, token and protected mode from the options; says on stderr what a client
 // needs (the token, once) and what is unprotected.
 void secure(const serve_cli_options& o, service::transfer_server_options& opt) {
-  if (o.plain && (!o.cert.empty() || !o.key.empty()))
-    throw CLI::ValidationError("--cert/--key are for TLS: drop --plain");
-  if (o.cert.empty() != o.key.empty()) throw CLI::ValidationError("give both --cert and --key");
-  if (!o.plain) {
-    opt.tls = o.cert.empty() ? service::load_or_create_identity(service::default_config_dir())
-                             : service::load_identity(o.cert, o.key);
-  }
+  check_server_cert_options(o.cert, !o.plain);
+  if (!o.plain) opt.tls = server_identity(o.cert);
   if (!o.token_file.empty()) {
     opt.token = service::read_token_file(o.token_file);
   } else if (!o.plain) {
@@ -258,8 +255,7 @@ void setup_serve(CLI::App& app, int& exit_code) {
                 "only loopback and Unix-socket clients are served");
   cmd->add_flag("--public", o->open_to_all,
                 "With --plain and no token: serve clients from other machines too");
-  cmd->add_option("--cert", o->cert, "TLS certificate (PEM) instead of the stored identity");
-  cmd->add_option("--key", o->key, "Its private key (PEM)");
+  add_server_cert_options(cmd, o->cert);
   cmd->add_option("--token-file", o->token_file,
                   "Read the token clients must give from this file (default: a new random "
                   "one, printed once; never on the command line)");

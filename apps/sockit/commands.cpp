@@ -25,6 +25,7 @@ void add_commands(CLI::App& app, int& exit_code) {
       setup_put,
       setup_get,
       setup_ls,
+      setup_cert,
       // chat
       setup_chat,
       // load generation: `bench` first, its chat and frames subcommands are added to it

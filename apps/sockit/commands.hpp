@@ -33,6 +33,7 @@ void setup_ipcalc(CLI::App& app, int& exit_code);
 void setup_frag(CLI::App& app, int& exit_code);
 void setup_probe(CLI::App& app, int& exit_code);
 void setup_serve(CLI::App& app, int& exit_code);
+void setup_cert(CLI::App& app, int& exit_code);
 void setup_put(CLI::App& app, int& exit_code);
 void setup_get(CLI::App& app, int& exit_code);
 void setup_ls(CLI::App& app, int& exit_code);

@@ -1,6 +1,6 @@
-// client_security: --plain/--pin/--known-hosts/--accept-new/--token-file, and the terminal
-// prompt for an identity seen for the first time.
-#include "client_security.hpp"
+// tls_options: the shared TLS options, and the terminal prompt for an identity seen for the
+// first time.
+#include "tls_options.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -31,9 +31,7 @@ bool ask_on_terminal(const std::string& endpoint, const std::string& fp) {
 
 }  // namespace
 
-void add_client_security_options(CLI::App* cmd, client_security& s) {
-  cmd->add_flag("--plain", s.plain,
-                "No TLS: for a `serve --plain` (the token, if any, then travels in the clear)");
+void add_trust_options(CLI::App* cmd, client_security& s) {
   cmd->add_option("--pin", s.pin, "The server identity to require, SHA256:... (as it prints)")
       ->check([](const std::string& v) {
         return service::is_fingerprint(v) ? std::string() : "not SHA256:<43 base64 characters>";
@@ -42,19 +40,56 @@ void add_client_security_options(CLI::App* cmd, client_security& s) {
                   "File of trusted identities (default $XDG_CONFIG_HOME/sockit/known_hosts)");
   cmd->add_flag("--accept-new", s.accept_new,
                 "Trust and record a server seen for the first time (a changed one is refused)");
+  auto* ca = cmd->add_option("--cafile", s.cafile,
+                             "Verify the server's certificate chain and host name against these "
+                             "CA certificates (PEM) instead of pinning")
+                 ->check(CLI::ExistingFile);
+  cmd->add_flag("--system-ca", s.system_ca,
+                "Verify the server's certificate and host name against the system's CAs")
+      ->excludes(ca);
+}
+
+void add_client_security_options(CLI::App* cmd, client_security& s) {
+  cmd->add_flag("--plain", s.plain,
+                "No TLS: for a `serve --plain` (the token, if any, then travels in the clear)");
+  add_trust_options(cmd, s);
   cmd->add_option("--token-file", s.token_file,
                   "File holding the server's token (else $SOCKIT_TOKEN; never on the command "
                   "line)");
 }
 
+service::trust_policy trust_policy_of(const client_security& s) {
+  service::trust_policy t;
+  t.pin = s.pin;
+  t.known_hosts = s.known_hosts;
+  t.accept_new = s.accept_new;
+  t.cafile = s.cafile;
+  t.system_ca = s.system_ca;
+  if (::isatty(STDERR_FILENO) && ::isatty(STDIN_FILENO)) t.confirm_new = ask_on_terminal;
+  return t;
+}
+
 void apply_client_security(const client_security& s, service::transfer_client_options& opt) {
   opt.tls = !s.plain;
-  opt.pin = s.pin;
-  opt.known_hosts = s.known_hosts;
-  opt.accept_new = s.accept_new;
+  opt.trust = trust_policy_of(s);
   opt.token = s.token_file.empty() ? service::token_from_environment()
                                    : service::read_token_file(s.token_file);
-  if (::isatty(STDERR_FILENO) && ::isatty(STDIN_FILENO)) opt.confirm_new = ask_on_terminal;
+}
+
+void add_server_cert_options(CLI::App* cmd, server_tls& s) {
+  cmd->add_option("--cert", s.cert, "TLS certificate (PEM) instead of the stored identity");
+  cmd->add_option("--key", s.key, "Its private key (PEM)");
+}
+
+void check_server_cert_options(const server_tls& s, bool tls) {
+  if (!tls && (!s.cert.empty() || !s.key.empty()))
+    throw CLI::ValidationError("--cert/--key are for TLS");
+  if (s.cert.empty() != s.key.empty()) throw CLI::ValidationError("give both --cert and --key");
+}
+
+service::tls_identity server_identity(const server_tls& s) {
+  return s.cert.empty() ? service::load_or_create_identity(service::default_config_dir())
+                        : service::load_identity(s.cert, s.key);
 }
 
 }  // namespace sockit::cli
