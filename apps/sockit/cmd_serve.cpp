@@ -35,6 +35,8 @@ struct serve_cli_options {
   bool json = false, verbose = false;
   // Security (docs/SECURITY.md): TLS and a token unless told otherwise.
   bool plain = false, open_to_all = false;
+  bool read_only = false, upload_only = false;
+  std::vector<std::string> allow, deny;  // subnets
   server_tls cert;
   std::string token_file;
 };
@@ -168,6 +170,19 @@ int run_serve(const serve_cli_options& o) {
     throw CLI::ValidationError(e.what());
   }
   secure(o, opt);
+  opt.read_only = o.read_only;
+  opt.upload_only = o.upload_only;
+  auto subnets = [](const std::vector<std::string>& texts) {
+    std::vector<net::subnet> out;
+    for (const auto& t : texts) {
+      std::error_code ec;
+      std::string why;
+      out.push_back(net::subnet::parse(t, ec, why));
+      if (ec) throw CLI::ValidationError("--allow/--deny " + t + ": " + why);
+    }
+    return out;
+  };
+  opt.peers = net::address_filter(subnets(o.allow), subnets(o.deny));
   block_stop_signals();
   service::transfer_server server(opt);
   bool json = o.json, verbose = o.verbose;
@@ -253,6 +268,17 @@ void setup_serve(CLI::App& app, int& exit_code) {
   cmd->add_flag("--plain", o->plain,
                 "No TLS (the seeds' programs, nc, the classic format); without --token-file "
                 "only loopback and Unix-socket clients are served");
+  auto* ro = cmd->add_flag("--read-only", o->read_only,
+                           "Serve downloads and listings only: put and mkdir are refused");
+  cmd->add_flag("--upload-only", o->upload_only,
+                "A drop box: uploads only; ls, stat and get are refused")
+      ->excludes(ro);
+  cmd->add_option("--allow", o->allow,
+                  "Serve only peers in this subnet (repeatable; e.g. 192.168.1.0/24); checked "
+                  "before TLS; Unix-socket peers are not filtered")
+      ->allow_extra_args(false);  // one subnet per --allow: DIR and ENDPOINT follow
+  cmd->add_option("--deny", o->deny, "Refuse peers in this subnet (repeatable; wins over --allow)")
+      ->allow_extra_args(false);
   cmd->add_flag("--public", o->open_to_all,
                 "With --plain and no token: serve clients from other machines too");
   add_server_cert_options(cmd, o->cert);

@@ -1,6 +1,7 @@
 // tls_pump: the client's TLS connection on a thread of its own, relayed to a socketpair.
 #include "sockit/service/tls_pump.hpp"
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
@@ -163,10 +164,14 @@ bool handshake(tls_pump::impl& p, asio::ssl::stream_base::handshake_type side, i
   if (hec) {
     ec = hec;
     why = "TLS handshake failed: " + hec.message();
-    if (side == asio::ssl::stream_base::client &&
-        (hec.category() == asio::error::get_ssl_category() ||
-         hec == asio::ssl::error::stream_truncated))
-      why += " (is the server plaintext? put/get/ls take --plain for a serve --plain)";
+    if (side == asio::ssl::stream_base::client) {
+      int reason =
+          hec.category() == asio::error::get_ssl_category() ? ERR_GET_REASON(hec.value()) : 0;
+      if (reason == SSL_R_TLSV1_ALERT_ACCESS_DENIED)
+        why += " (the server does not serve this address: its --allow/--deny)";
+      else if (reason == SSL_R_WRONG_VERSION_NUMBER || hec == asio::ssl::error::stream_truncated)
+        why += " (is the server plaintext? put/get/ls take --plain for a serve --plain)";
+    }
     return false;
   }
   return true;

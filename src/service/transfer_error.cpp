@@ -29,6 +29,8 @@ class category final : public std::error_category {
         return "not enough free space";
       case transfer_errc::not_regular_file:
         return "not a regular file";
+      case transfer_errc::not_permitted:
+        return "not permitted by the server's access mode";
     }
     return "unknown transfer error";
   }

@@ -75,6 +75,7 @@ TEST(TransferWireError, EveryTransferErrorHasItsOwnCode) {
       {transfer_errc::no_space, "no_space"},
       {errc::protocol_error, "protocol_error"},
       {transfer_errc::not_regular_file, "not_a_file"},
+      {transfer_errc::not_permitted, "forbidden"},
   };
   for (const auto& [e, code] : expected) {
     EXPECT_EQ(wire_code(e), code);

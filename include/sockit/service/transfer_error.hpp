@@ -19,6 +19,7 @@ enum class transfer_errc {
   not_found,            // no such file on the server
   no_space,             // not enough free space for the announced size
   not_regular_file,     // a FIFO, device or socket where a file to read was expected
+  not_permitted,        // the server's access mode refuses the op (--read-only, --upload-only)
 };
 
 /// The category of every transfer_errc value ("sockit.transfer"). Safe from any thread.

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "sockit/net/address_filter.hpp"
 #include "sockit/net/endpoint.hpp"
 #include "sockit/service/tls_identity.hpp"
 
@@ -55,6 +56,13 @@ struct transfer_server_options {
   // Protected mode: only loopback and Unix-socket peers are served; others get one
   // `auth_failed` frame saying how to allow them.
   bool local_only = false;
+  // Access modes: read_only refuses put and mkdir; upload_only (a drop box) refuses ls,
+  // stat and get, so a peer can add files but neither list nor fetch any. Both: `forbidden`.
+  bool read_only = false;
+  bool upload_only = false;
+  // Peers by address, checked at accept before TLS (net::address_filter): a refused one
+  // gets one `auth_failed` frame and is closed. Unix-socket peers are not filtered.
+  net::address_filter peers;
 };
 
 struct transfer_event {

@@ -67,7 +67,9 @@ asio::awaitable<std::error_code> server_state::handle_put(reader_type& r, writer
   bool stream = !h.has_body;
   hash_algorithm algo = hash_algorithm::xxh3;
   std::error_code ec;
-  if (f.contains("hash") && !parse_hash_name(str_field(f, "hash"), algo)) ec = errc::bad_header;
+  if (opt.read_only) ec = transfer_errc::not_permitted;  // refused, and its body drained
+  if (!ec && f.contains("hash") && !parse_hash_name(str_field(f, "hash"), algo))
+    ec = errc::bad_header;
   auto offset = num_field<std::uint64_t>(f, "offset", 0);
   bool overwrite = bool_field(f, "overwrite") && opt.allow_overwrite;
   int mode = num_field<int>(f, "mode", -1);

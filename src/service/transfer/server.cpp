@@ -66,6 +66,15 @@ bool is_local_peer(stream_socket& sock) {
   return false;
 }
 
+// --allow/--deny on the peer's address as the kernel reports it.
+bool admitted_by(const net::address_filter& f, stream_socket& sock) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(sock.native_handle(), reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+    return false;
+  return f.admits(reinterpret_cast<const sockaddr*>(&ss), len);
+}
+
 // "tcp://1.2.3.4:5" -> "tcp://1.2.3.4": failed tokens are counted per address, not port.
 std::string address_of(const std::string& peer) {
   auto colon = peer.rfind(':');
@@ -159,6 +168,27 @@ asio::awaitable<void> server_state::connection(stream_socket& sock) {
     conns.release();
     rejected.fetch_add(1, std::memory_order_relaxed);
     emit(transfer_event::type::rejected, peer, {}, 0, "auth_failed: not a local peer");
+    co_return;
+  }
+  if (!opt.peers.empty() && !admitted_by(opt.peers, sock)) {
+    // --allow/--deny: before TLS, so a refused address costs no handshake. A TLS client is
+    // told with the alert a TLS server may send before the handshake (in the clear, RFC 8446
+    // 6: fatal access_denied), so that it reports "alert access denied"; a plaintext one with
+    // a frame.
+    static constexpr char access_denied[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 49};
+    std::string f =
+        tls ? std::string(access_denied, sizeof access_denied)
+            : codec::encode(json{{"op", "error"},
+                                 {"id", nullptr},
+                                 {"code", "auth_failed"},
+                                 {"message", "your address is not allowed by this server"}});
+    ::send(sock.native_handle(), f.data(), f.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    std::error_code ignored;
+    sock.shutdown(asio::socket_base::shutdown_both, ignored);
+    sock.close(ignored);
+    conns.release();
+    rejected.fetch_add(1, std::memory_order_relaxed);
+    emit(transfer_event::type::rejected, peer, {}, 0, "auth_failed: address not allowed");
     co_return;
   }
   session::deadline d;
@@ -315,6 +345,8 @@ asio::awaitable<std::error_code> server_state::native_session(reader_type& r, wr
         co_await w.flush();
         co_return ec;
       }
+    } else if (auto refusal = access_refusal(op); !refusal.empty()) {
+      w.queue(error_frame(id, transfer_errc::not_permitted, refusal));
     } else if (op == "stat") {
       co_await handle_stat(w, h, id);
     } else if (op == "get") {
@@ -420,6 +452,13 @@ void server_state::stop_sweeper() {
   sweep_stop_flag.store(true, std::memory_order_relaxed);
   sweep_cv.notify_all();
   if (sweeper.joinable()) sweeper.join();
+}
+
+std::string server_state::access_refusal(std::string_view op) const {
+  if (opt.read_only && op == "mkdir") return "this server is read-only";
+  if (opt.upload_only && (op == "ls" || op == "stat" || op == "get"))
+    return "this server is upload-only (a drop box): no listing, no downloads";
+  return {};
 }
 
 }  // namespace transfer

@@ -369,6 +369,8 @@ struct server_state {
   asio::awaitable<std::error_code> handle_ls(writer_type& w, const codec::frame_header& h,
                                              const json& id, const std::string& peer);
   void handle_mkdir(writer_type& w, const codec::frame_header& h, const json& id, made_dirs& made);
+  // Why the access mode refuses `op` (not put: handle_put drains a refused body), or empty.
+  std::string access_refusal(std::string_view op) const;
   static asio::awaitable<std::error_code> relieve(writer_type& w);
 };
 

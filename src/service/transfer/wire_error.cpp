@@ -33,6 +33,7 @@ std::span<const wire_error_row> wire_error_table() {
       {"not_found", generic(std::errc::no_such_file_or_directory)},
       {"is_directory", generic(std::errc::is_a_directory)},
       {"not_a_file", file(transfer_errc::not_regular_file)},
+      {"forbidden", file(transfer_errc::not_permitted)},
       {"too_large", own(errc::body_too_large)},
       {"too_large", generic(std::errc::file_too_large)},
       {"no_space", file(transfer_errc::no_space)},
