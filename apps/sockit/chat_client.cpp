@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <ctime>
 #include <optional>
@@ -21,6 +22,7 @@
 #include "sockit/net/socket.hpp"
 #include "sockit/service/chat.hpp"
 #include "sockit/service/chat_lines.hpp"
+#include "sockit/service/tls_pump.hpp"
 
 namespace sockit::cli {
 namespace {
@@ -176,6 +178,30 @@ nlohmann::json chat_line_to_json(std::string_view raw) {
   return j;
 }
 
+namespace {
+
+// Reads until `out` holds a whole line (or 64 KiB), for at most 2 s; false if none came.
+bool read_first_line(net::socket& sock, std::string& out) {
+  char buf[4096];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (out.find('\n') == std::string::npos && out.size() < 65536) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{sock.native_handle(), POLLIN, 0};
+    int n = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    std::error_code ec;
+    std::size_t got = sock.recv(std::as_writable_bytes(std::span(buf, sizeof buf)), ec);
+    if (ec || got == 0) return false;  // the main loop sees the end again and reports it
+    out.append(buf, got);
+  }
+  return out.find('\n') != std::string::npos;
+}
+
+}  // namespace
+
 int run_chat_join(const chat_join_options& o) {
   // Usage errors, before any connection: a nick with a space or newline in it would
   // otherwise smuggle commands into the "/nick" line.
@@ -193,8 +219,43 @@ int run_chat_join(const chat_join_options& o) {
       return 2;
     }
   }
+  check_trust_needs_tls(o.security);
   net::socket sock = net::socket::connect(endpoint, ec, &why);
   if (ec) throw std::system_error(ec, why);
+  // TLS: the client talks to the pump's end of a socketpair (tls_pump.hpp).
+  std::unique_ptr<service::tls_pump> pump;
+  if (o.security.tls) {
+    pump = service::tls_pump::connect(
+        std::move(sock), trust_policy_of(o.security), endpoint.to_string(),
+        endpoint.is_unix() ? std::string() : endpoint.host(), 30, ec, why);
+    if (!pump) {
+      fmt::print(stderr, "sockit: chat join: {}\n", escape_for_terminal(why));
+      return 1;
+    }
+    sock = net::socket(::dup(pump->fd()));
+  }
+  // A private room's first line asks for its token; a public room's is its welcome, at
+  // once. So the token is sent only to a room that asked (a SOCKIT_TOKEN meant for another
+  // server is never said aloud in a public room), and nothing typed is sent before the
+  // first line, or a short wait for a server that greets no one.
+  std::string from_server;
+  if (read_first_line(sock, from_server)) {
+    std::string_view first(from_server.data(), from_server.find('\n'));
+    if (first.ends_with('\r')) first.remove_suffix(1);
+    service::chat_lines::split_time(first);
+    if (first == service::chat_lines::token_prompt) {
+      std::string t = client_token(o.security, endpoint.to_string());
+      if (t.empty()) {
+        fmt::print(stderr,
+                   "sockit: chat join: this room is private: give its token with SOCKIT_TOKEN "
+                   "or --token-file (never on the command line)\n");
+        return 1;
+      }
+      sock.send_all(net::as_bytes(t + "\n"), ec);
+      if (ec) throw std::system_error(ec, "send");
+      from_server.erase(0, from_server.find('\n') + 1);
+    }
+  }
   if (!o.nick.empty()) {
     sock.send_all(net::as_bytes("/nick " + o.nick + "\n"), ec);
     if (ec) throw std::system_error(ec, "send");
@@ -269,7 +330,23 @@ int run_chat_join(const chat_join_options& o) {
     print_line(msg, stderr);
   };
 
-  std::string from_server, from_stdin;
+  std::string from_stdin;
+  auto show_lines = [&] {
+    std::size_t start = 0, nl;
+    while ((nl = from_server.find('\n', start)) != std::string::npos) {
+      std::string_view line(from_server.data() + start, nl - start);
+      if (line.ends_with('\r')) line.remove_suffix(1);
+      track_nick(line, me);
+      show(line);
+      start = nl + 1;
+    }
+    from_server.erase(0, start);
+    if (from_server.size() > 65536) {  // no newline for 64 KiB: show it as it is
+      show(from_server);
+      from_server.clear();
+    }
+  };
+  show_lines();  // what came with the first line
   bool stdin_open = true;
   bool gone = false;  // the connection failed while sending typed text
   char buf[16384];
@@ -295,19 +372,7 @@ int run_chat_join(const chat_join_options& o) {
         break;
       }
       from_server.append(buf, got);
-      std::size_t start = 0, nl;
-      while ((nl = from_server.find('\n', start)) != std::string::npos) {
-        std::string_view line(from_server.data() + start, nl - start);
-        if (line.ends_with('\r')) line.remove_suffix(1);
-        track_nick(line, me);
-        show(line);
-        start = nl + 1;
-      }
-      from_server.erase(0, start);
-      if (from_server.size() > 65536) {  // no newline for 64 KiB: show it as it is
-        show(from_server);
-        from_server.clear();
-      }
+      show_lines();
     }
     if (stdin_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
       ssize_t got = ::read(STDIN_FILENO, buf, sizeof buf);

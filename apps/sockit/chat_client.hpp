@@ -6,12 +6,15 @@
 #include <string>
 #include <string_view>
 
+#include "tls_options.hpp"
+
 namespace sockit::cli {
 
 struct chat_join_options {
   std::string endpoint;
   std::string nick;
   bool json = false;
+  client_security security;  // --tls, how the room is trusted, --token-file
 };
 
 /// Returns the exit status: 0 when the user ended the session (/quit answered by "*** bye",

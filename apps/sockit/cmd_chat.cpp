@@ -16,9 +16,11 @@
 #include "output.hpp"
 #include "serving.hpp"
 #include "sockit/net/socket.hpp"
+#include "sockit/service/access_token.hpp"
 #include "sockit/service/chat.hpp"
 #include "sockit/service/chat_event_queue.hpp"
 #include "sockit/service/chat_lines.hpp"
+#include "tls_options.hpp"
 
 namespace sockit::cli {
 namespace {
@@ -34,6 +36,9 @@ struct chat_serve_cli_options {
   std::size_t log_buffer = 4096;
   bool json = false;
   bool quiet = false;
+  bool tls = false;
+  server_tls cert;
+  std::string token_file;
 };
 
 const char* event_name(service::chat_event::type t) {
@@ -174,6 +179,16 @@ int run_chat_serve(const chat_serve_cli_options& o) {
   opt.max_line = o.max_line;
   opt.max_queue = o.max_queue;
   opt.idle_timeout = seconds_to_ms(o.idle_timeout);
+  check_server_cert_options(o.cert, o.tls);
+  if (o.tls) opt.tls = server_identity(o.cert);
+  if (!o.token_file.empty()) {
+    opt.token = service::read_token_file(o.token_file);
+    if (!o.tls)
+      print_line(
+          "sockit chat serve: warning: a private room without --tls: its token and lines "
+          "travel unencrypted",
+          stderr);
+  }
 
   block_stop_signals();  // before any thread exists (room, log printer): they inherit the mask
   // The room's thread only hands events to a bounded queue; a printer thread writes them.
@@ -256,6 +271,13 @@ void setup_chat(CLI::App& app, int& exit_code) {
                    "Events waiting for a slow log before they are dropped (and counted)")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  serve->add_flag("--tls", s->tls,
+                  "TLS 1.3 with the stored identity (or --cert/--key), shown in the listening "
+                  "line; members join with `chat join --tls`, ncat --ssl, openssl s_client");
+  add_server_cert_options(serve, s->cert);
+  serve->add_option("--token-file", s->token_file,
+                    "A private room: newcomers must send the token in this file as their first "
+                    "line (chat join does, from --token-file or SOCKIT_TOKEN)");
   serve->add_flag("--json", s->json, "Events as JSON lines on stdout");
   serve->add_flag("-q,--quiet", s->quiet, "No event log, only the listening line and summary");
   serve->footer(
@@ -269,6 +291,10 @@ void setup_chat(CLI::App& app, int& exit_code) {
       ->required();
   join->add_option("--nick", j->nick, "Nickname to take on arrival");
   join->add_flag("--json", j->json, "One JSON object per incoming line");
+  join->add_flag("--tls", j->security.tls, "TLS 1.3, the room's identity pinned or verified");
+  add_trust_options(join, j->security);
+  join->add_option("--token-file", j->security.token_file,
+                   "A private room's token (else $SOCKIT_TOKEN, else asked on the terminal)");
   join->footer(
       "In a terminal: a line editor that incoming messages never garble, colours per nick\n"
       "(unless NO_COLOR). Otherwise stdin lines are sent and room lines printed as they are;\n"

@@ -89,11 +89,8 @@ void setup_connect(CLI::App& app, int& exit_code) {
   cmd->add_flag("--base64", o->framed_opt.base64, "With --framed: print received bodies as base64");
   cmd->add_option("--save-bodies", o->framed_opt.save_dir, "With --framed: save bodies to DIR");
   cmd->callback([o, &exit_code] {
-    const auto& sec = o->security;
-    if (!sec.tls && (!sec.pin.empty() || !sec.known_hosts.empty() || sec.accept_new ||
-                     !sec.cafile.empty() || sec.system_ca))
-      throw CLI::ValidationError("--pin, --known-hosts, --accept-new and --cafile need --tls");
-    if (o->framed && sec.tls) throw CLI::ValidationError("--framed speaks plaintext");
+    check_trust_needs_tls(o->security);
+    if (o->framed && o->security.tls) throw CLI::ValidationError("--framed speaks plaintext");
     exit_code = o->framed ? run_framed(o->endpoint, o->framed_opt) : run_connect(*o);
   });
 }

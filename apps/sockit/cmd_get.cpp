@@ -35,7 +35,7 @@ int run_get(const get_cli_options& o) {
   opt.overwrite = o.overwrite;
   opt.preserve_mode = o.preserve_mode;
   opt.io_timeout_s = o.timeout;
-  apply_client_security(o.security, opt);
+  apply_client_security(o.security, opt, endpoint.to_string());
   transfer_printer printer("received", o.json);
   auto t0 = std::chrono::steady_clock::now();
   service::transfer_client client(opt);

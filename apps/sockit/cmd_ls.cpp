@@ -20,7 +20,7 @@ struct ls_cli_options {
 
 int run_ls(const ls_cli_options& o) {
   service::transfer_client_options opt;
-  apply_client_security(o.security, opt);
+  apply_client_security(o.security, opt, o.endpoint);
   service::transfer_client client(opt);
   std::error_code ec;
   std::string why;

@@ -37,7 +37,7 @@ int run_put(const put_cli_options& o) {
   opt.resume = o.resume;
   opt.overwrite = o.overwrite;
   opt.io_timeout_s = o.timeout;
-  apply_client_security(o.security, opt);
+  apply_client_security(o.security, opt, endpoint.to_string());
   transfer_printer printer("sent", o.json);
   auto progress = [&printer](const service::transfer_progress& p) { printer.progress(p); };
   auto t0 = std::chrono::steady_clock::now();

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <termios.h>
+
 #include <cstdio>
 
 #include "output.hpp"
@@ -30,6 +32,37 @@ bool ask_on_terminal(const std::string& endpoint, const std::string& fp) {
 }
 
 }  // namespace
+
+bool interactive() { return ::isatty(STDERR_FILENO) && ::isatty(STDIN_FILENO); }
+
+std::string ask_token_on_terminal(const std::string& what) {
+  int tty = ::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+  if (tty < 0) return {};
+  std::string q = "Token for " + escape_for_terminal(what) + " (not shown): ";
+  (void)!::write(tty, q.data(), q.size());
+  termios saved{};
+  bool quiet = ::tcgetattr(tty, &saved) == 0;
+  if (quiet) {
+    termios t = saved;
+    t.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(tty, TCSAFLUSH, &t);
+  }
+  std::string answer;
+  char c;
+  while (answer.size() < 1024 && ::read(tty, &c, 1) == 1 && c != '\n') answer += c;
+  if (quiet) ::tcsetattr(tty, TCSAFLUSH, &saved);
+  (void)!::write(tty, "\n", 1);
+  ::close(tty);
+  while (!answer.empty() && (answer.back() == '\r' || answer.back() == ' ')) answer.pop_back();
+  return answer;
+}
+
+std::string client_token(const client_security& s, const std::string& what) {
+  if (!s.token_file.empty()) return service::read_token_file(s.token_file);
+  std::string t = service::token_from_environment();
+  if (t.empty() && interactive()) t = ask_token_on_terminal(what);
+  return t;
+}
 
 void add_trust_options(CLI::App* cmd, client_security& s) {
   cmd->add_option("--pin", s.pin, "The server identity to require, SHA256:... (as it prints)")
@@ -58,6 +91,12 @@ void add_client_security_options(CLI::App* cmd, client_security& s) {
                   "line)");
 }
 
+void check_trust_needs_tls(const client_security& s) {
+  if (!s.tls && (!s.pin.empty() || !s.known_hosts.empty() || s.accept_new || !s.cafile.empty() ||
+                 s.system_ca))
+    throw CLI::ValidationError("--pin, --known-hosts, --accept-new and --cafile need --tls");
+}
+
 service::trust_policy trust_policy_of(const client_security& s) {
   service::trust_policy t;
   t.pin = s.pin;
@@ -65,15 +104,22 @@ service::trust_policy trust_policy_of(const client_security& s) {
   t.accept_new = s.accept_new;
   t.cafile = s.cafile;
   t.system_ca = s.system_ca;
-  if (::isatty(STDERR_FILENO) && ::isatty(STDIN_FILENO)) t.confirm_new = ask_on_terminal;
+  if (interactive()) t.confirm_new = ask_on_terminal;
   return t;
 }
 
-void apply_client_security(const client_security& s, service::transfer_client_options& opt) {
+void apply_client_security(const client_security& s, service::transfer_client_options& opt,
+                           const std::string& endpoint) {
   opt.tls = !s.plain;
   opt.trust = trust_policy_of(s);
-  opt.token = s.token_file.empty() ? service::token_from_environment()
-                                   : service::read_token_file(s.token_file);
+  // A TLS serve always requires a token (its own or --token-file's), so one is asked for on
+  // a terminal; a --plain one may not, and says so if it does.
+  if (opt.tls) {
+    opt.token = client_token(s, endpoint);
+  } else {
+    opt.token = s.token_file.empty() ? service::token_from_environment()
+                                     : service::read_token_file(s.token_file);
+  }
 }
 
 void add_server_cert_options(CLI::App* cmd, server_tls& s) {

@@ -23,6 +23,9 @@ struct client_security {
 
 /// --pin, --known-hosts, --accept-new, --cafile and --system-ca (connect --tls).
 void add_trust_options(CLI::App* cmd, client_security& s);
+/// For the clients that are plaintext unless --tls (connect, chat join): the trust options
+/// without --tls are a usage error (CLI::ValidationError).
+void check_trust_needs_tls(const client_security& s);
 /// --plain, the trust options and --token-file (put, get, ls).
 void add_client_security_options(CLI::App* cmd, client_security& s);
 
@@ -30,9 +33,19 @@ void add_client_security_options(CLI::App* cmd, client_security& s);
 /// there is one.
 service::trust_policy trust_policy_of(const client_security& s);
 
-/// Fills the options' TLS, trust and token fields: the token from --token-file, else
-/// SOCKIT_TOKEN. Throws std::runtime_error for an unreadable token file.
-void apply_client_security(const client_security& s, service::transfer_client_options& opt);
+/// True when a person is at the terminal (stdin and stderr are one): only then are
+/// questions asked (never in scripts or tests, whose pipes are not terminals).
+bool interactive();
+
+/// The token for `what` (an endpoint, for the question): --token-file, else SOCKIT_TOKEN,
+/// else asked on the terminal without echo when interactive(); empty if none. Throws
+/// std::runtime_error for an unreadable token file.
+std::string client_token(const client_security& s, const std::string& what);
+
+/// Fills the options' TLS, trust and token fields (client_token for TLS, whose servers
+/// always require one; a --plain client only takes --token-file or SOCKIT_TOKEN).
+void apply_client_security(const client_security& s, service::transfer_client_options& opt,
+                           const std::string& endpoint);
 
 struct server_tls {
   std::string cert, key;

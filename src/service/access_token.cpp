@@ -60,4 +60,10 @@ bool tokens_equal(std::string_view a, std::string_view b) noexcept {
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+unsigned auth_failures::record(const std::string& address) {
+  std::lock_guard lock(mu_);
+  if (failures_.size() >= max_tracked) failures_.clear();
+  return ++failures_[address];
+}
+
 }  // namespace sockit::service

@@ -13,6 +13,7 @@
 #include "sockit/net/endpoint.hpp"
 #include "sockit/net/terminal_text.hpp"
 #include "sockit/service/chat_command.hpp"  // check_nick, check_room: chat's name rules
+#include "sockit/service/tls_identity.hpp"
 
 namespace sockit::service {
 
@@ -31,6 +32,16 @@ struct chat_options {
   std::size_t socket_buffer = 64 * 1024;
   std::chrono::milliseconds close_grace{2000};  // how long a goodbye may take to be read
   std::string lobby = "#lobby";                 // the room everyone joins first
+  // TLS 1.3 with this certificate and key (docs/SECURITY.md); an empty cert_pem: plaintext,
+  // for nc, telnet and the tutorials' clients. A plaintext client of a TLS room is told so
+  // in one line and closed.
+  tls_identity tls;
+  // A private room: a newcomer is asked for this token first (chat_lines::token_prompt) and
+  // joins only if its first line is it (compared in constant time; a wrong one is refused
+  // after a delay that grows per address). Empty: anyone may join.
+  std::string token;
+  // TLS handshake and token, together, within this long; past it the newcomer is closed.
+  std::chrono::milliseconds opening_timeout{10000};
 };
 
 struct chat_event {
@@ -82,6 +93,8 @@ class chat_server {
   chat_server& operator=(const chat_server&) = delete;
 
   net::endpoint local_endpoint() const;
+  /// The TLS identity members see ("SHA256:..."), or empty when plaintext.
+  const std::string& identity() const;
 
   /// Called on the server's thread for every event; must be quick. Set before start().
   void on_event(std::function<void(const chat_event&)> callback);

@@ -47,6 +47,11 @@ std::string member_list(std::string_view room, std::span<const std::string_view>
 std::string turned_away(std::string_view why);
 /// The answer to /quit, the last line before the server closes.
 inline constexpr std::string_view bye = "*** bye";
+/// A private room's first line to a newcomer (chat serve --token-file); the next line the
+/// newcomer sends must be the token. Clients that hold a token answer it.
+inline constexpr std::string_view token_prompt =
+    "*** this room is private: send its token as your first line";
+inline constexpr std::string_view wrong_token = "*** wrong token, bye";
 
 // ---- parsing (the client's side). Lines without their line ending.
 

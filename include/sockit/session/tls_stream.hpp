@@ -86,6 +86,18 @@ class maybe_tls {
     socket_.native_non_blocking(on, ec);
   }
 
+  /// For write_queue's direct writes, which only a plaintext socket made non-blocking gets:
+  /// under TLS every write goes through the stream (OpenSSL frames and may buffer it).
+  bool non_blocking() const { return !tls_ && socket_.non_blocking(); }
+  template <class Buffers>
+  std::size_t write_some(const Buffers& buffers, std::error_code& ec) {
+    if (tls_) {
+      ec = std::make_error_code(std::errc::operation_not_supported);
+      return 0;
+    }
+    return socket_.write_some(buffers, ec);
+  }
+
   template <class Buffers, class Token>
   auto async_read_some(const Buffers& buffers, Token&& token) {
     if (tls_) return tls_->async_read_some(buffers, std::forward<Token>(token));

@@ -1,6 +1,7 @@
-// Each chat member's two coroutines: the reader (readiness wait, synchronous reads into the
-// server's one scratch buffer, lines handled a share per turn) and the writer (drains the
-// member's write_queue, then closes the socket).
+// Each chat member's two coroutines: the reader (plaintext: readiness wait, synchronous
+// reads into the server's one scratch buffer; TLS: reads through the stream; either way lines
+// handled a share per turn) and the writer (drains the member's write_queue, then closes the
+// socket).
 #include <fmt/format.h>
 #include <asio/post.hpp>
 
@@ -25,29 +26,53 @@ bool chat_server::impl::on_line(member& m, std::string_view text, session::line_
   return !m.gone;
 }
 
+namespace {
+
+// A reader's share of one loop turn: its lines may add at most messages_per_turn messages,
+// max_queue / 8 bytes or copies_per_turn copies (the rooms' sent_* counts) before it lets
+// the flush pass go first.
+struct turn_share {
+  const chat::rooms& rooms;
+  std::uint64_t max_bytes, max_messages, max_copies;
+  std::uint64_t bytes0 = 0, messages0 = 0, copies0 = 0;
+  void begin() {
+    bytes0 = rooms.sent_bytes;
+    messages0 = rooms.sent_messages;
+    copies0 = rooms.sent_copies;
+  }
+  bool left() const {
+    return rooms.sent_bytes - bytes0 < max_bytes &&
+           rooms.sent_messages - messages0 < max_messages &&
+           rooms.sent_copies - copies0 < max_copies;
+  }
+};
+
+}  // namespace
+
+// After a member used up its share: waits until the flush pass has handed what its lines
+// produced to the kernel (or just takes turns when nothing is pending).
+asio::awaitable<void> chat_server::impl::after_share(member& m) {
+  if (flushes.pending()) {
+    m.pass_wait.expires_at(asio::steady_timer::time_point::max());
+    flushes.wake_after(&m.pass_wait);
+    co_await m.pass_wait.async_wait(token);  // cancelled once the pass has run
+  } else {
+    co_await asio::post(io, asio::use_awaitable);
+  }
+}
+
 // Waits until the socket is readable, then reads what is there into the shared scratch
 // buffer and handles its complete lines in the same turn of the loop, up to its share
-// (see rooms.sent_bytes); past that, waits for the flush pass before handling more.
+// (turn_share); past that, waits for the flush pass before handling more.
 asio::awaitable<void> chat_server::impl::reader(std::shared_ptr<member> m) {
-  std::uint64_t bytes0 = 0, messages0 = 0, copies0 = 0;  // the counts when the share began
-  auto share_left = [&] {
-    return rooms.sent_bytes - bytes0 < opt.max_queue / 8 &&
-           rooms.sent_messages - messages0 < messages_per_turn &&
-           rooms.sent_copies - copies0 < copies_per_turn;
-  };
+  turn_share share{rooms, opt.max_queue / 8, messages_per_turn, copies_per_turn};
   auto each_line = [&](std::string_view text, session::line_kind kind) {
-    return on_line(*m, text, kind) && share_left();
+    return on_line(*m, text, kind) && share.left();
   };
   bool spent = false;  // used up its share: let the pass go first
   for (;;) {
     if (spent) {
-      if (flushes.pending()) {
-        m->pass_wait.expires_at(asio::steady_timer::time_point::max());
-        flushes.wake_after(&m->pass_wait);
-        co_await m->pass_wait.async_wait(token);  // cancelled once the pass has run
-      } else {
-        co_await asio::post(io, asio::use_awaitable);  // nothing to send: just take turns
-      }
+      co_await after_share(*m);
       if (m->gone) co_return;
     }
     spent = false;
@@ -59,14 +84,12 @@ asio::awaitable<void> chat_server::impl::reader(std::shared_ptr<member> m) {
         co_return;
       }
     }
-    bytes0 = rooms.sent_bytes;
-    messages0 = rooms.sent_messages;
-    copies0 = rooms.sent_copies;
+    share.begin();
     if (!m->unread.empty()) {
       std::size_t used = m->lines.feed(m->unread, each_line);
       if (m->gone) co_return;
       m->unread.erase(0, used);
-      if (!m->unread.empty() || !share_left()) {
+      if (!m->unread.empty() || !share.left()) {
         spent = true;
         continue;
       }
@@ -78,11 +101,7 @@ asio::awaitable<void> chat_server::impl::reader(std::shared_ptr<member> m) {
       if (rec == asio::error::would_block || rec == asio::error::try_again) break;
       m->last_active = steady::now();
       if (rec == asio::error::eof) {
-        // The last line, if unterminated, whatever the share: nothing more will come.
-        bool stayed = m->lines.finish([this, &m](std::string_view text, session::line_kind kind) {
-          return on_line(*m, text, kind);
-        });
-        if (stayed) leave(*m, "closed", true);
+        finish(*m);
         co_return;
       }
       if (rec) {
@@ -92,7 +111,7 @@ asio::awaitable<void> chat_server::impl::reader(std::shared_ptr<member> m) {
       std::size_t used = m->lines.feed(std::string_view(scratch.data(), n), each_line);
       if (m->gone) co_return;
       if (used < n) m->unread.assign(scratch.data() + used, n - used);
-      if (used < n || !share_left()) {
+      if (used < n || !share.left()) {
         spent = true;
         break;
       }
@@ -101,6 +120,54 @@ asio::awaitable<void> chat_server::impl::reader(std::shared_ptr<member> m) {
       if (taken >= read_budget) spent = true;
     }
   }
+}
+
+// A TLS member: OpenSSL may hold decrypted bytes the socket's readiness would not show, so
+// it is read through the stream, one record (at most 16 KiB) at a time, into its own
+// buffer; its lines are handled a share per turn as above.
+asio::awaitable<void> chat_server::impl::tls_reader(std::shared_ptr<member> m) {
+  turn_share share{rooms, opt.max_queue / 8, messages_per_turn, copies_per_turn};
+  auto each_line = [&](std::string_view text, session::line_kind kind) {
+    return on_line(*m, text, kind) && share.left();
+  };
+  m->tls_buf.resize(16 * 1024);
+  for (;;) {
+    share.begin();
+    if (!m->unread.empty()) {
+      std::size_t used = m->lines.feed(m->unread, each_line);
+      if (m->gone) co_return;
+      m->unread.erase(0, used);
+    } else {
+      auto [ec, n] = co_await m->stream.async_read_some(asio::buffer(m->tls_buf), token);
+      if (m->gone) co_return;
+      session::maybe_tls<stream_socket>::map_truncation(ec);
+      if (ec == asio::error::eof) {
+        finish(*m);
+        co_return;
+      }
+      if (ec) {
+        leave(*m, fmt::format("connection lost: {}", ec.message()), false);
+        co_return;
+      }
+      m->last_active = steady::now();
+      std::size_t used = m->lines.feed(std::string_view(m->tls_buf.data(), n), each_line);
+      if (m->gone) co_return;
+      if (used < n) m->unread.assign(m->tls_buf.data() + used, n - used);
+    }
+    if (!m->unread.empty() || !share.left()) {
+      co_await after_share(*m);
+      if (m->gone) co_return;
+    }
+  }
+}
+
+// The member's input has ended: its last line, if unterminated, whatever the share
+// (nothing more will come), then it leaves.
+void chat_server::impl::finish(member& m) {
+  bool stayed = m.lines.finish([this, &m](std::string_view text, session::line_kind kind) {
+    return on_line(m, text, kind);
+  });
+  if (stayed) leave(m, "closed", true);
 }
 
 asio::awaitable<void> chat_server::impl::writer(std::shared_ptr<member> m) {

@@ -8,12 +8,16 @@
 
 #include <fmt/format.h>
 #include <algorithm>
+#include <array>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/write.hpp>
 #include <stdexcept>
 
 #include "sockit/net/socket.hpp"
 #include "sockit/service/chat_lines.hpp"
+#include "sockit/session/deadline.hpp"
 #include "sockit/session/io_pool.hpp"
 
 namespace sockit::service {
@@ -35,6 +39,8 @@ chat_server::impl::impl(chat_options o)
             {[this](chat::room_member& m) { drop(chat::as_member(m)); },
              [this] { flushes.schedule(); }, [this] { arm_notices(); }}) {
   if (opt.max_line == 0) throw std::invalid_argument("--max-line must be at least 1");
+  if (!opt.tls.cert_pem.empty())
+    tls = session::make_tls_server_context(opt.tls.cert_pem, opt.tls.key_pem);
   // One relayed line at its largest: every byte of it may become U+FFFD (3 bytes), plus
   // the timestamp and the sender's nick.
   const std::size_t biggest_line = 3 * opt.max_line + 64;
@@ -229,18 +235,121 @@ void chat_server::impl::admit(stream_socket sock, session::address_slot slot) {
     sock.close(ignored);
     return;
   }
-  auto m = std::make_shared<member>(std::move(sock), opt.max_queue, opt.max_line, flushes);
+  auto m =
+      std::make_shared<member>(std::move(sock), tls.get(), opt.max_queue, opt.max_line, flushes);
   m->peer = session::peer_name(m->sock);
   m->slot = std::move(slot);
+  ++members;  // counted against --max-clients from now, its opening included
+  if (!tls && opt.token.empty()) {
+    join_room(std::move(m));
+    return;
+  }
+  opening.emplace(m.get(), m);
+  asio::co_spawn(io, open_member(std::move(m)), asio::detached);
+}
+
+// A TLS member's handshake and a private room's token, bounded together by opening_timeout;
+// only then does the newcomer get a nick and a room.
+asio::awaitable<void> chat_server::impl::open_member(std::shared_ptr<member> m) {
+  using namespace asio::experimental::awaitable_operators;
+  session::deadline d;
+  d.expires_after(opt.opening_timeout);
+  std::string refused;
+  auto v = co_await (opening_steps(*m, refused) || session::watch_deadline(d));
+  if (v.index() == 1) refused = "timed out before joining (TLS handshake or token)";
+  opening.erase(m.get());
+  if (closing && refused.empty()) refused = "server closing";
+  if (refused.empty()) {
+    join_room(std::move(m));
+    co_return;
+  }
+  --members;
+  rejected.fetch_add(1, std::memory_order_relaxed);
+  std::error_code ignored;
+  m->sock.shutdown(asio::socket_base::shutdown_both, ignored);
+  m->sock.close(ignored);
+  m->slot.release();
+  if (callback) {
+    callback(chat_event{chat_event::type::rejected,
+                        std::chrono::system_clock::now(),
+                        {},
+                        m->peer,
+                        {},
+                        {},
+                        refused});
+  }
+}
+
+asio::awaitable<void> chat_server::impl::opening_steps(member& m, std::string& refused) {
+  if (m.stream.is_tls()) {
+    bool plaintext = false;
+    auto ec = co_await session::accept_tls(m.stream, plaintext);
+    if (plaintext) {  // told in the room's own protocol, then closed; nothing it sent is read
+      std::string told = timestamp() +
+                         "*** this room speaks TLS: sockit chat join --tls, ncat --ssl, openssl "
+                         "s_client\n";
+      (void)::send(m.sock.native_handle(), told.data(), told.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      refused = "tls: a plaintext client";
+      co_return;
+    }
+    if (ec) {
+      refused = "tls: " + ec.message();
+      co_return;
+    }
+  }
+  if (opt.token.empty()) co_return;
+  std::string prompt = timestamp() + std::string(chat_lines::token_prompt) + "\n";
+  auto [wec, written] = co_await asio::async_write(m.stream, asio::buffer(prompt), token);
+  if (wec) {
+    refused = "connection lost: " + wec.message();
+    co_return;
+  }
+  // The first line, at most 1 KiB (a token is 32 hex digits). What follows it in the same
+  // read is the member's first words, handled once it has joined.
+  std::string got;
+  std::array<char, 1024> buf;
+  std::size_t nl;
+  while ((nl = got.find('\n')) == std::string::npos) {
+    if (got.size() >= buf.size()) {
+      refused = "no token line";
+      co_return;
+    }
+    auto [rec, n] =
+        co_await m.stream.async_read_some(asio::buffer(buf.data(), buf.size() - got.size()), token);
+    if (rec) {
+      refused = "left before giving the token";
+      co_return;
+    }
+    got.append(buf.data(), n);
+  }
+  std::string_view line(got.data(), nl);
+  if (line.ends_with('\r')) line.remove_suffix(1);
+  m.unread = got.substr(nl + 1);
+  if (tokens_equal(line, opt.token)) co_return;
+  std::error_code e;
+  auto from = m.sock.remote_endpoint(e);
+  unsigned n = token_failures.record(
+      e ? m.peer : session::address_key(from.data(), static_cast<socklen_t>(from.size())));
+  asio::steady_timer wait(io, auth_failures::delay(n));
+  co_await wait.async_wait(token);
+  std::string bye = timestamp() + std::string(chat_lines::wrong_token) + "\n";
+  co_await asio::async_write(m.stream, asio::buffer(bye), token);
+  refused = fmt::format("wrong token ({} from this address)", n);
+}
+
+// Admission proper: a guest nick, the lobby, and the member's coroutines.
+void chat_server::impl::join_room(std::shared_ptr<member> m) {
   m->nick = guest_name();
   nicks[m->nick] = m.get();
-  ++members;
   accepted.fetch_add(1, std::memory_order_relaxed);
   active.fetch_add(1, std::memory_order_relaxed);
   enter(*m, rooms.lobby());
   emit(chat_event::type::joined, m.get());
-  asio::co_spawn(io, reader(m), asio::detached);
-  asio::co_spawn(io, writer(m), asio::detached);
+  if (m->stream.is_tls())
+    asio::co_spawn(io, tls_reader(m), asio::detached);
+  else
+    asio::co_spawn(io, reader(m), asio::detached);
+  asio::co_spawn(io, writer(std::move(m)), asio::detached);
 }
 
 asio::awaitable<void> chat_server::impl::idle_sweeper() {
@@ -288,6 +397,10 @@ void chat_server::impl::close_room() {
     remove(*m, true, "*** the room is closing (server shutting down), bye");
   }
   rooms.all().clear();
+  for (auto& [raw, m] : opening) {  // newcomers still in their handshake or token
+    std::error_code ignored;
+    m->sock.close(ignored);
+  }
 }
 
 chat_server::chat_server(chat_options options) : impl_(std::make_shared<impl>(std::move(options))) {
@@ -297,6 +410,8 @@ chat_server::chat_server(chat_options options) : impl_(std::make_shared<impl>(st
 chat_server::~chat_server() { stop(); }
 
 net::endpoint chat_server::local_endpoint() const { return impl_->server.local_endpoint(); }
+
+const std::string& chat_server::identity() const { return impl_->opt.tls.fingerprint; }
 
 void chat_server::on_event(std::function<void(const chat_event&)> callback) {
   impl_->callback = std::move(callback);

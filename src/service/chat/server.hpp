@@ -17,10 +17,12 @@
 #include <vector>
 
 #include "room.hpp"
+#include "sockit/service/access_token.hpp"
 #include "sockit/service/chat.hpp"
 #include "sockit/session/address_limits.hpp"
 #include "sockit/session/line_splitter.hpp"
 #include "sockit/session/stream_server.hpp"
+#include "sockit/session/tls_stream.hpp"
 #include "sockit/session/write_queue.hpp"
 
 namespace sockit::service::chat {
@@ -31,16 +33,24 @@ using steady = std::chrono::steady_clock;
 /// One connected client. Lives as long as its reader or writer coroutine holds it.
 /// Touched only on the server's loop.
 struct member final : room_member {
-  member(stream_socket s, std::size_t max_queue, std::size_t max_line, session::flush_pass& pass)
+  member(stream_socket s, asio::ssl::context* tls, std::size_t max_queue, std::size_t max_line,
+         session::flush_pass& pass)
       : sock(std::move(s)),
-        out(sock, max_queue, pass),
+        stream(sock, tls),
+        out(stream, max_queue, pass),
         lines(max_line),
         pass_wait(sock.get_executor()) {}
   bool push(shared_message msg) override { return out.push(std::move(msg)); }
   std::shared_ptr<member> self() { return std::static_pointer_cast<member>(shared_from_this()); }
 
   stream_socket sock;
-  session::write_queue<stream_socket> out;
+  // The socket itself, or TLS over it. Plaintext members are read with a readiness wait and
+  // synchronous reads into the shared scratch buffer, and written directly by the flush
+  // pass; TLS members (whose bytes OpenSSL may hold buffered) by reads into their own
+  // `tls_buf` and by their writer coroutine.
+  session::maybe_tls<stream_socket> stream;
+  session::write_queue<session::maybe_tls<stream_socket>> out;
+  std::vector<char> tls_buf;
   session::line_splitter lines;  // holds only an unfinished line between reads
   std::string unread;            // read, but past this turn's share of lines (rarely any)
   asio::steady_timer pass_wait;  // the reader waits here for the flush pass, when it must
@@ -99,6 +109,12 @@ struct chat_server::impl {
 
   std::atomic<bool> started{false};
 
+  // TLS and private rooms (null / empty: neither). Newcomers in their opening (handshake,
+  // token) are in `opening`, so that close_room() can close them too.
+  std::shared_ptr<asio::ssl::context> tls;
+  auth_failures token_failures;
+  std::unordered_map<member*, std::shared_ptr<member>> opening;
+
   // Cached "[HH:MM:SS] " for the current second.
   std::time_t stamp_second = 0;
   std::string stamp;
@@ -120,12 +136,18 @@ struct chat_server::impl {
   void reject(stream_socket& sock, std::string_view why);
   session::stream_server::hooks hooks();
   void admit(stream_socket sock, session::address_slot slot);
+  asio::awaitable<void> open_member(std::shared_ptr<member> m);
+  asio::awaitable<void> opening_steps(member& m, std::string& refused);
+  void join_room(std::shared_ptr<member> m);
   asio::awaitable<void> idle_sweeper();
   void close_room();
 
   // member_io.cpp: each member's coroutines.
   bool on_line(member& m, std::string_view text, session::line_kind kind);
   asio::awaitable<void> reader(std::shared_ptr<member> m);
+  asio::awaitable<void> tls_reader(std::shared_ptr<member> m);
+  asio::awaitable<void> after_share(member& m);
+  void finish(member& m);
   asio::awaitable<void> writer(std::shared_ptr<member> m);
 
   // commands.cpp: what a line asks for.

@@ -376,14 +376,8 @@ asio::awaitable<bool> server_state::check_token(writer_type& w, const json& id, 
   if (auto it = hello.find("auth"); it != hello.end() && it->is_object())
     given = str_field(*it, "token");
   if (!given.empty() && tokens_equal(given, opt.token)) co_return true;
-  unsigned n;
-  {
-    std::lock_guard lock(auth_mu);
-    if (auth_failures.size() >= max_tracked) auth_failures.clear();
-    n = ++auth_failures[address_of(peer)];
-  }
-  asio::steady_timer wait(co_await asio::this_coro::executor,
-                          std::chrono::milliseconds(250) * std::min(n, 20u));
+  unsigned n = token_failures.record(address_of(peer));
+  asio::steady_timer wait(co_await asio::this_coro::executor, auth_failures::delay(n));
   co_await wait.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
   // A std::string: GCC 12 cannot keep a ternary of string literals in a coroutine frame.
   std::string why = "wrong token";

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "sockit/codec/frame.hpp"
+#include "sockit/service/access_token.hpp"
 #include "sockit/service/transfer_fs.hpp"
 #include "sockit/service/transfer_hash.hpp"
 #include "sockit/service/transfer_limits.hpp"
@@ -278,11 +279,8 @@ struct server_state {
 
   // TLS: the context every connection's handshake uses (null: plaintext).
   std::shared_ptr<asio::ssl::context> tls;
-  // Failed token checks per peer address (the delay before the next refusal grows with
-  // them). Bounded: past max_tracked addresses the table starts again.
-  static constexpr std::size_t max_tracked = 4096;
-  std::mutex auth_mu;
-  std::map<std::string, unsigned> auth_failures;
+  // Failed token attempts per address (access_token.hpp: the delay before each refusal).
+  auth_failures token_failures;
 
   explicit server_state(transfer_server_options o);
 
