@@ -20,6 +20,7 @@ struct bench_echo_cli_options {
   unsigned threads = 1;
   double timeout = 1;
   bool udp = false;
+  bool tls = false;
   bool json = false;
 };
 
@@ -35,6 +36,8 @@ int run_bench_echo_cmd(const bench_echo_cli_options& o) {
   opt.endpoint =
       net::endpoint::parse(o.endpoint, o.udp ? net::transport::udp : net::transport::tcp);
   opt.udp = o.udp || (opt.endpoint.proto() == net::transport::udp && !opt.endpoint.is_unix());
+  opt.tls = o.tls;
+  if (opt.tls && opt.udp) throw CLI::ValidationError("--tls is for TCP and Unix, not UDP");
   opt.connections = o.connections;
   opt.duration = seconds_to_ms(o.duration);
   opt.size = o.size;
@@ -52,6 +55,7 @@ int run_bench_echo_cmd(const bench_echo_cli_options& o) {
     print_json({{"event", "result"},
                 {"endpoint", target},
                 {"transport", opt.udp ? "udp" : (opt.endpoint.is_unix() ? "unix" : "tcp")},
+                {"tls", opt.tls},
                 {"connections", opt.connections},
                 {"connected", r.connected},
                 {"size", opt.size},
@@ -65,8 +69,9 @@ int run_bench_echo_cmd(const bench_echo_cli_options& o) {
                 {"mismatches", r.mismatches},
                 {"timeouts", r.timeouts}});
   } else {
-    print_line(fmt::format("bench echo {}: {} connections x {} B, pipeline {}, {:.1f} s", target,
-                           opt.connections, opt.size, opt.pipeline, r.seconds));
+    print_line(fmt::format("bench echo {}{}: {} connections x {} B, pipeline {}, {:.1f} s", target,
+                           opt.tls ? " (TLS)" : "", opt.connections, opt.size, opt.pipeline,
+                           r.seconds));
     print_line(fmt::format("  round trips  {} ({}/s)", r.round_trips,
                            human_count(r.round_trips_per_second())));
     print_line(fmt::format("  throughput   {:.2f} MB/s echoed", r.megabytes_per_second()));
@@ -108,6 +113,9 @@ void setup_bench(CLI::App& app, int& exit_code) {
       ->capture_default_str()
       ->check(positive("a positive number of seconds"));
   cmd->add_flag("-u,--udp", o->udp, "UDP datagrams instead of a stream");
+  cmd->add_flag("--tls", o->tls,
+                "TLS 1.3 on every connection (echo --tls, ncat --ssl); the server's identity is "
+                "not checked: only the test pattern is sent");
   cmd->add_flag("--json", o->json, "One JSON object with the result");
   cmd->footer(
       "Payloads are digits and capitals, so `sockit echo --upper` returns them unchanged.\n"

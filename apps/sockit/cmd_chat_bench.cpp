@@ -22,6 +22,7 @@ struct bench_chat_cli_options {
   std::size_t size = 64;
   unsigned threads = 1;
   bool json = false;
+  bool tls = false;
 };
 
 int run_bench_chat(const bench_chat_cli_options& o) {
@@ -34,6 +35,7 @@ int run_bench_chat(const bench_chat_cli_options& o) {
   opt.drain = seconds_to_ms(o.drain);
   opt.size = o.size;
   opt.threads = o.threads;
+  opt.tls = o.tls;
   if (o.json) {
     // A first line when the room is set up, so a driver can measure the sending phase alone.
     opt.on_sending = [&opt] {
@@ -102,6 +104,9 @@ void setup_bench_chat(CLI::App& app, int& exit_code) {
       ->check(not_negative("0 or more seconds"));
   cmd->add_option("-s,--size", o->size, "Bytes per message line")->capture_default_str();
   cmd->add_option("-t,--threads", o->threads, "Client event loops")->capture_default_str();
+  cmd->add_flag("--tls", o->tls,
+                "TLS 1.3 members (chat serve --tls); the room's identity is not checked: only "
+                "test lines are sent");
   cmd->add_flag("--json", o->json,
                 "JSON lines: {\"event\":\"sending\"} once the room is set up, then the result");
   cmd->footer(

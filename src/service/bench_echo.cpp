@@ -19,6 +19,7 @@
 #include "sockit/net/resolver.hpp"
 #include "sockit/session/echo_loop.hpp"
 #include "sockit/session/io_pool.hpp"
+#include "sockit/session/tls_stream.hpp"
 
 namespace sockit::service {
 namespace {
@@ -67,6 +68,7 @@ struct runner {
   const bench_echo_options& opt;
   std::vector<net::socket_address> addrs;
   clock_type::time_point end;
+  std::shared_ptr<asio::ssl::context> tls{};  // null: plaintext
 
   asio::awaitable<void> sleep_until(clock_type::time_point t) {
     asio::steady_timer timer(co_await asio::this_coro::executor, t);
@@ -92,9 +94,17 @@ struct runner {
       ++st.errors;
       co_return;
     }
-    st.connected = true;
     std::error_code ec;
     if (addrs.front().family() != AF_UNIX) s.set_option(asio::ip::tcp::no_delay(true), ec);
+    session::maybe_tls<decltype(s)> stream(s, tls.get());
+    if (stream.is_tls()) {
+      auto [hec] = co_await stream.async_client_handshake(token);
+      if (hec) {
+        ++st.errors;
+        co_return;
+      }
+    }
+    st.connected = true;
     const std::size_t size = opt.size, k = opt.pipeline, total = size * k;
     std::vector<char> out(total), in(total);
     std::uint64_t seq = std::uint64_t{id} << 32;
@@ -105,7 +115,7 @@ struct runner {
       auto reader = [&]() -> asio::awaitable<std::error_code> {
         while (got < total) {
           auto [rec, n] =
-              co_await s.async_read_some(asio::buffer(in.data() + got, total - got), token);
+              co_await stream.async_read_some(asio::buffer(in.data() + got, total - got), token);
           if (rec) co_return rec;
           got += n;
           auto now = clock_type::now();
@@ -119,12 +129,12 @@ struct runner {
       std::error_code rec, wec;
       if (total <= 32 * 1024) {
         // Small rounds fit in the socket buffers: write, then read, with no extra coroutine.
-        auto [e, n] = co_await asio::async_write(s, asio::buffer(out), token);
+        auto [e, n] = co_await asio::async_write(stream, asio::buffer(out), token);
         wec = e;
         if (!wec) rec = co_await reader();
       } else {
         auto writer = [&]() -> asio::awaitable<std::error_code> {
-          auto [e, n] = co_await asio::async_write(s, asio::buffer(out), token);
+          auto [e, n] = co_await asio::async_write(stream, asio::buffer(out), token);
           co_return e;
         };
         auto [w, r] = co_await (writer() && reader());
@@ -142,6 +152,7 @@ struct runner {
       st.bytes += total;
       seq += k;
     }
+    if (stream.is_tls()) co_await stream.async_close_notify(token);
     s.shutdown(asio::socket_base::shutdown_send, ec);
   }
 
@@ -228,6 +239,10 @@ bench_echo_result run_bench_echo(const bench_echo_options& options) {
 
   session::io_pool pool(options.threads);
   runner r{options, std::move(addrs), {}};
+  if (options.tls) {
+    if (options.udp) throw std::invalid_argument("TLS is for streams, not UDP");
+    r.tls = session::make_tls_client_context();
+  }
   std::vector<conn_stats> stats(options.connections);
   auto start = clock_type::now();
   r.end = start + options.duration;

@@ -14,6 +14,7 @@
 #include <asio/write.hpp>
 #include <atomic>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <string_view>
 #include <thread>
@@ -21,6 +22,7 @@
 
 #include "sockit/net/resolver.hpp"
 #include "sockit/session/io_pool.hpp"
+#include "sockit/session/tls_stream.hpp"
 
 namespace sockit::service {
 namespace {
@@ -40,6 +42,7 @@ struct shared_state {
   std::atomic<std::uint64_t> sent{0}, delivered{0}, disconnected{0}, failed{0};
   std::atomic<std::int64_t> last_delivery_ns{0};
   std::atomic<bool> finishing{false};
+  std::shared_ptr<asio::ssl::context> tls{};  // null: plaintext
 
   std::int64_t now_ns() const { return (clock_type::now() - epoch).count(); }
 };
@@ -73,6 +76,9 @@ struct client {
   unsigned id;
   std::vector<std::uint64_t> last_seq;  // per sender, +1 (0 = nothing yet)
   socket_type sock;
+  // The socket, or TLS over it, from the moment it is connected; the client outlives both
+  // coroutines that use it.
+  std::optional<session::maybe_tls<socket_type>> stream;
   asio::steady_timer timer;  // the sender's pacing
 
   // On the loop: ends both coroutines.
@@ -131,7 +137,7 @@ struct client {
     }
   }
 
-  asio::awaitable<void> reader(socket_type& s) {
+  asio::awaitable<void> reader(session::maybe_tls<socket_type>& s) {
     std::vector<char> buf(64 * 1024);
     std::size_t have = 0;
     bool first = true;
@@ -181,7 +187,7 @@ struct client {
     }
   }
 
-  asio::awaitable<void> sender(socket_type& s) {
+  asio::awaitable<void> sender(session::maybe_tls<socket_type>& s) {
     while (st.start_ns.load() == 0) {
       timer.expires_after(std::chrono::milliseconds(2));
       co_await timer.async_wait(token);
@@ -222,11 +228,19 @@ struct client {
       st.failed.fetch_add(1);
       co_return;
     }
+    stream.emplace(s, st.tls.get());
+    if (stream->is_tls()) {
+      auto [hec] = co_await stream->async_client_handshake(token);
+      if (hec) {
+        st.failed.fetch_add(1);
+        co_return;
+      }
+    }
     st.connected.fetch_add(1);
     if (id < st.opt.senders) {
-      asio::co_spawn(s.get_executor(), sender(s), asio::detached);
+      asio::co_spawn(s.get_executor(), sender(*stream), asio::detached);
     }
-    co_await reader(s);
+    co_await reader(*stream);
   }
 };
 
@@ -244,6 +258,7 @@ chat_bench_result run_chat_bench(const chat_bench_options& options) {
   if (ec) throw std::system_error(ec, why);
 
   shared_state st{options, std::move(addrs)};
+  if (options.tls) st.tls = session::make_tls_client_context();
   // Declared before the pool so they outlive every coroutine that refers to them; cleared
   // (below) before the pool goes, since their sockets and timers belong to its loops.
   std::vector<std::unique_ptr<client>> clients;

@@ -2,12 +2,34 @@
 against deliberately corrupting servers, which it must catch (mismatches, exit 1)."""
 import json
 import os
+import shutil
 import socket
 import socketserver
+import subprocess
 import threading
+import time
 import unittest
 
 from sockit_test import Server, TempDir, run, timeout
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, deadline_s=10):
+    """A peer that prints nothing when ready (socat): wait until it accepts."""
+    end = time.monotonic() + timeout(deadline_s)
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.02)
 
 
 def bench(endpoint, *extra, duration="0.5", size="64"):
@@ -91,6 +113,37 @@ class BenchAgainstSockit(unittest.TestCase):
             self.assertGreater(r["round_trips_per_second"], 0)
             rc, out, err = srv.stop()
             self.assertIn("4 accepted", err)
+
+    def test_tls_against_sockit_echo_and_socat_openssl(self):
+        with Server("echo", "--tls", "--upper", "127.0.0.1:0") as srv:
+            p, r = bench(srv.endpoint, "--tls")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual((r["tls"], r["connected"], r["errors"], r["mismatches"]),
+                             (True, 4, 0, 0))
+            self.assertGreater(r["round_trips"], 100)
+            # Without --tls the TLS server's one-line notice is a mismatch, not an echo.
+            p, r = bench(srv.endpoint)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertGreater(r["mismatches"] + r["errors"], 0)
+        if shutil.which("socat") is None:
+            self.skipTest("socat missing")
+        with TempDir() as d:
+            env = dict(os.environ, XDG_CONFIG_HOME=d)
+            pem = os.path.join(d, "sockit", "identity.pem")
+            self.assertEqual(run("cert", "show", env=env).returncode, 0)  # makes the identity
+            port = free_port()
+            socat = subprocess.Popen(
+                ["socat", f"OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={pem},"
+                 "verify=0", "PIPE"], stderr=subprocess.DEVNULL)
+            try:
+                wait_for_port(port)
+                p, r = bench(f"127.0.0.1:{port}", "--tls")
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertEqual((r["connected"], r["errors"], r["mismatches"]), (4, 0, 0))
+                self.assertGreater(r["round_trips"], 10)
+            finally:
+                socat.kill()
+                socat.wait(timeout=10)
 
     def test_udp_echo_no_mismatches(self):
         # Unlimited, like scripts/bench/echo: bench's connections all come from 127.0.0.1,

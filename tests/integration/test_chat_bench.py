@@ -98,6 +98,13 @@ class ChatBench(unittest.TestCase):
                 self.check(r, 30)
                 self.assertEqual(r["sent"], 3 * 40)
 
+    def test_against_a_tls_room(self):
+        with Server("chat", "serve", "--tls", "127.0.0.1:0", "--quiet") as srv:
+            rc, r, err = bench(srv.endpoint, "--tls", "--clients", "20", "--senders", "2",
+                               "--rate", "40", "--duration", "1")
+            self.assertEqual(rc, 0, err)
+            self.check(r, 20)
+
     def test_markers_split_across_reads_and_false_markers(self):
         relay = SplittingRelay()
         try:

@@ -21,6 +21,10 @@ struct bench_echo_options {
   unsigned pipeline = 1;                    // messages in flight per connection
   unsigned threads = 1;                     // client event loops
   std::chrono::milliseconds timeout{1000};  // connect / UDP reply / stalled server
+  // TLS 1.3 on every connection (echo --tls, ncat --ssl, openssl s_server): the handshake is
+  // part of connecting, not of any round trip. The server's identity is not checked: a
+  // load generator sends only its own test pattern.
+  bool tls = false;
 };
 
 struct bench_echo_result {

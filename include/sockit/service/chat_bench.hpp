@@ -23,6 +23,7 @@ struct chat_bench_options {
   std::chrono::milliseconds setup{20000};    // longest wait for every client to be in the room
   std::size_t size = 64;                     // bytes per message line (at least the header)
   unsigned threads = 1;                      // client event loops
+  bool tls = false;  // TLS 1.3 members (chat serve --tls); the identity is not checked
   // Called once, on the calling thread, when setup is over and sending is about to begin
   // (a driver script samples the server's CPU time there).
   std::function<void()> on_sending;

@@ -131,6 +131,13 @@ class maybe_tls {
         token);
   }
 
+  /// The client's half of the handshake (the caller checks the server's identity after it,
+  /// or, like the load generators, does not need to).
+  template <class Token>
+  auto async_client_handshake(Token&& token) {
+    return tls_->async_handshake(asio::ssl::stream_base::client, std::forward<Token>(token));
+  }
+
   /// The server's half of the handshake.
   template <class Token>
   auto async_accept_handshake(Token&& token) {
