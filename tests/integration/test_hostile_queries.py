@@ -6,12 +6,14 @@ import json
 import os
 import selectors
 import socket
+import ssl
 import struct
 import threading
 import time
 import unittest
 
-from sockit_test import SANITIZED, Server, TempDir, cpu_seconds, rss_kib, run, timeout
+from sockit_test import (SANITIZED, TEST_TOKEN, Server, TempDir, cpu_seconds, rss_kib, run,
+                         timeout)
 from transfer_proto import MAGIC, Client, digest, frame
 
 # ASan keeps freed memory in a quarantine (256 MiB by default), which an RSS bound would
@@ -49,7 +51,9 @@ def make_tree(d, dirs=6, files=100):
 
 
 def hello(sock):
-    sock.sendall(MAGIC + frame({"op": "hello", "id": 0, "versions": [1], "auth": None}))
+    # Over TLS (sockit_test.OVER_TLS) the server requires the test token.
+    auth = {"token": TEST_TOKEN} if isinstance(sock, ssl.SSLSocket) else None
+    sock.sendall(MAGIC + frame({"op": "hello", "id": 0, "versions": [1], "auth": auth}))
 
 
 class Backpressure(unittest.TestCase):

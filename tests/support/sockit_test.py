@@ -5,6 +5,7 @@ import os
 import selectors
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -55,11 +56,36 @@ def parse_endpoint(text):
 # socket) run them with --plain; a test of TLS itself passes tls=True.
 PLAIN_BY_DEFAULT = {"serve", "put", "get", "ls"}
 
+# SOCKIT_TEST_OVER_TLS=1 runs those plaintext-protocol tests again over TLS (ctest's
+# integration.*_over_tls): `serve` keeps its TLS default with a fixed test token, the CLI
+# clients trust it on first use and take the token from SOCKIT_TOKEN, and Server.connect()
+# hands the Python peers a TLS 1.3 socket, so every hostile byte goes through the TLS layer.
+OVER_TLS = os.environ.get("SOCKIT_TEST_OVER_TLS", "0") == "1"
+TEST_TOKEN = "5ec0de5ec0de5ec0de5ec0de5ec0de00"
+if OVER_TLS:
+    os.environ["SOCKIT_TOKEN"] = TEST_TOKEN
+
+
+def _token_file():
+    base = os.environ.get("XDG_CONFIG_HOME") or tempfile.gettempdir()
+    os.makedirs(base, exist_ok=True)
+    path = os.path.join(base, f"test-token-{os.getpid()}")
+    if not os.path.exists(path):
+        with open(path, "w") as f:
+            f.write(TEST_TOKEN + "\n")
+    return path
+
 
 def with_plain(args, tls=False):
     args = list(args)
     if tls or not args or args[0] not in PLAIN_BY_DEFAULT or "--plain" in args:
         return args
+    if OVER_TLS:
+        if args[0] == "serve":
+            return [args[0], "--token-file", _token_file(), *args[1:]]
+        if "--help" in args:
+            return args
+        return [args[0], "--accept-new", *args[1:]]
     return [args[0], "--plain", *args[1:]]
 
 
@@ -69,6 +95,10 @@ class Server:
     def __init__(self, *args, ready_on="stdout", json_mode=False, stdin=subprocess.DEVNULL,
                  env=None, preexec_fn=None, tls=False):
         self.args = [SOCKIT, *with_plain(args, tls)]
+        # A plaintext-protocol test's `serve`, run over TLS (OVER_TLS): its peers wrap.
+        self.over_tls = OVER_TLS and not tls and bool(args) and args[0] == "serve" and \
+            "--plain" not in args
+        self.token = TEST_TOKEN if self.over_tls else None
         self.proc = subprocess.Popen(self.args, stdin=stdin, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=env, preexec_fn=preexec_fn)
         stream = self.proc.stdout if ready_on == "stdout" else self.proc.stderr
@@ -106,6 +136,11 @@ class Server:
         s = socket.socket(self.family, socket.SOCK_STREAM)
         s.settimeout(timeout(timeout_s))
         s.connect(self.address)
+        if self.over_tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            s = ctx.wrap_socket(s)
         return s
 
     def stop(self, sig=signal.SIGTERM, timeout_s=10):

@@ -40,7 +40,9 @@ class Client:
         c = cls(srv.connect())
         c.sock.sendall(MAGIC)
         if hello:
-            c.send({"op": "hello", "id": 0, "versions": [1], "client": "py", "auth": None})
+            # A `serve` run over TLS (sockit_test.OVER_TLS) requires the test token.
+            auth = {"token": srv.token} if getattr(srv, "over_tls", False) else None
+            c.send({"op": "hello", "id": 0, "versions": [1], "client": "py", "auth": auth})
             reply, _ = c.recv()
             assert reply["op"] == "hello" and reply["version"] == 1, reply
         return c
