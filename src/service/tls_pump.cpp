@@ -194,26 +194,35 @@ std::string peer_fingerprint(SSL* ssl) {
 
 // With a CA: the chain is verified in the handshake, and the name (or address) the user
 // connected to must be in the certificate; the name is sent as SNI too.
-void require_ca(tls_pump::impl& p, const trust_policy& trust, const std::string& host) {
+bool require_ca(tls_pump::impl& p, const trust_policy& trust, std::string host, std::string& why) {
   // On the stream: its SSL object already copied the context's mode (none) when it was made.
   p.tls.set_verify_mode(asio::ssl::verify_peer);
   if (!trust.cafile.empty())
     p.ctx->load_verify_file(trust.cafile);
   else
     p.ctx->set_default_verify_paths();
-  if (host.empty()) return;
+  if (host.empty()) return true;  // a Unix socket: the chain only
   SSL* ssl = p.tls.native_handle();
   X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  if (auto zone = host.find('%'); zone != std::string::npos) host.resize(zone);  // fe80::1%eth0
   std::error_code not_address;
   (void)asio::ip::make_address(host, not_address);
+  // Fail closed: a name or address OpenSSL cannot check is not trusted.
   if (!not_address) {
-    X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+    if (X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) != 1) {
+      why = "cannot check the certificate against the address " + host;
+      return false;
+    }
   } else {
-    X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
+    if (X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size()) != 1) {
+      why = "cannot check the certificate against the name " + host;
+      return false;
+    }
     // SSL_set_tlsext_host_name, without the macro's old-style cast.
     SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
              const_cast<char*>(host.c_str()));
   }
+  return true;
 }
 
 std::unique_ptr<tls_pump::impl> run_pump(std::unique_ptr<tls_pump::impl> p) {
@@ -231,11 +240,31 @@ std::unique_ptr<tls_pump::impl> run_pump(std::unique_ptr<tls_pump::impl> p) {
 std::unique_ptr<tls_pump> tls_pump::connect(net::socket connected, const trust_policy& trust,
                                             const std::string& endpoint, const std::string& host,
                                             int timeout_s, std::error_code& ec, std::string& why) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  const bool unix_socket =
+      ::getsockname(connected.native_handle(), reinterpret_cast<sockaddr*>(&ss), &len) == 0 &&
+      ss.ss_family == AF_UNIX;
   auto p = std::make_unique<impl>(session::make_tls_client_context());
   if (!attach(*p, std::move(connected), ec, why)) return nullptr;
   if (trust.uses_ca()) {
+    if (!trust.pin.empty()) {
+      ec = std::make_error_code(std::errc::invalid_argument);
+      why = "--pin and --cafile/--system-ca are two ways to trust a server: give one";
+      return nullptr;
+    }
+    if (host.empty() && !unix_socket) {
+      ec = std::make_error_code(std::errc::invalid_argument);
+      why =
+          "--cafile/--system-ca need a host name or address to check the certificate "
+          "against (HOST:PORT, not :PORT)";
+      return nullptr;
+    }
     try {
-      require_ca(*p, trust, host);
+      if (!require_ca(*p, trust, host, why)) {
+        ec = std::make_error_code(std::errc::invalid_argument);
+        return nullptr;
+      }
     } catch (const std::system_error& e) {
       ec = e.code();
       why = "cannot load the CA certificates" +

@@ -2,12 +2,13 @@
 and --allow/--deny subnets checked before TLS, with the real binary over TLS and plaintext,
 and Python's ssl module as an independent TLS peer."""
 import os
+import socket
 import ssl
 import unittest
 
 from sockit_test import Server, TempDir, run
 from test_tls import TlsServer, env_with
-from transfer_proto import Client
+from transfer_proto import Client, classic
 
 
 class AccessModes(unittest.TestCase):
@@ -85,6 +86,30 @@ class AccessModes(unittest.TestCase):
             self.assertEqual(h["op"], "stat", h)
             self.assertEqual(sorted(os.listdir(self.served)), ["there.txt"])
             c.close()
+
+    def test_read_only_refuses_the_classic_format(self):
+        with Server("serve", "--plain", "--read-only", self.served, "127.0.0.1:0") as srv:
+            s = srv.connect()
+            s.sendall(classic("evil.txt", b"sneaked in\n"))
+            s.shutdown(socket.SHUT_WR)
+            while s.recv(4096):
+                pass
+            s.close()
+            _, _, err = srv.stop()
+        self.assertEqual(sorted(os.listdir(self.served)), ["there.txt"])
+
+    def test_upload_only_never_replaces_or_extends_anothers_file(self):
+        with Server("serve", "--plain", "--upload-only", "--allow-overwrite", self.served,
+                    "127.0.0.1:0") as srv:
+            c = Client.connect(srv)
+            r = c.put("there.txt", b"replaced", overwrite=True)
+            self.assertEqual((r["op"], r["code"]), ("error", "forbidden"))
+            r = c.put("there.txt", b"more", offset=15, prefix_hash="00" * 32)
+            self.assertEqual((r["op"], r["code"]), ("error", "forbidden"))
+            self.assertEqual(c.put("fresh.txt", b"new")["op"], "ok")
+            c.close()
+        with open(os.path.join(self.served, "there.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"already served\n")
 
     def test_deny_refuses_before_tls_with_an_access_denied_alert(self):
         with TlsServer(self.served, "--deny", "127.0.0.0/8", "-v") as s:

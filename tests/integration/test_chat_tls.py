@@ -103,6 +103,19 @@ class ChatTls(unittest.TestCase):
             self.assertNotIn("let me in", out)
             self.assertNotIn("no token", out)
 
+    def test_strangers_in_their_opening_do_not_fill_a_private_room(self):
+        with Server("chat", "serve", "--token-file", self.token_file, "--max-clients", "2",
+                    "127.0.0.1:0") as srv:
+            idle = [srv.connect() for _ in range(3)]  # connect, say nothing
+            for s in idle:
+                self.assertIn(b"private", s.recv(4096))
+            r = run("chat", "join", srv.endpoint, input=b"still room for me\n",
+                    env=env_with(TOKEN))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(b"welcome", r.stdout)
+            for s in idle:
+                s.close()
+
     def test_a_token_is_never_said_in_a_public_room(self):
         with Server("chat", "serve", "127.0.0.1:0") as srv:
             watcher = LinePeer(srv)

@@ -234,6 +234,18 @@ class ConnectTls(unittest.TestCase):
         self.assertIn(b"to a real certificate", out)
         self.assertNotIn(b"x\n", out)
 
+    def test_pin_and_cafile_are_one_or_the_other_and_cafile_needs_a_host(self):
+        ca, _, _ = make_ca_and_leaf(self.d, "localhost")
+        with Server("echo", "--tls", "127.0.0.1:0") as srv:
+            r = run("connect", "--tls", "--cafile", ca, "--pin", srv.identity,
+                    f"localhost:{srv.port}", input=b"x\n")
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(b"give one", r.stderr)
+            r = run("connect", "--tls", "--cafile", ca, f":{srv.port}", input=b"x\n")
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(b"need a host name", r.stderr)
+            self.assertEqual(r.stdout, b"")
+
     def test_system_ca_refuses_a_self_signed_server(self):
         with Server("echo", "--tls", "127.0.0.1:0") as srv:
             r = run("connect", "--tls", "--system-ca", f"localhost:{srv.port}", input=b"x\n")

@@ -172,6 +172,8 @@ void chat_server::impl::finish(member& m) {
 
 asio::awaitable<void> chat_server::impl::writer(std::shared_ptr<member> m) {
   auto ec = co_await m->out.run();
+  // TLS: the end of our writes (close_notify), within the goodbye's grace.
+  if (!ec && m->stream.is_tls()) co_await m->stream.async_close_notify(token);
   if (m->grace) m->grace->cancel();
   if (!m->gone) leave(*m, fmt::format("connection lost: {}", ec.message()), false);
   std::error_code ignored;

@@ -239,9 +239,26 @@ void chat_server::impl::admit(stream_socket sock, session::address_slot slot) {
       std::make_shared<member>(std::move(sock), tls.get(), opt.max_queue, opt.max_line, flushes);
   m->peer = session::peer_name(m->sock);
   m->slot = std::move(slot);
-  ++members;  // counted against --max-clients from now, its opening included
   if (!tls && opt.token.empty()) {
+    ++members;
     join_room(std::move(m));
+    return;
+  }
+  // Newcomers in their opening are not members yet (strangers must not fill a private room
+  // by connecting and saying nothing): they have a cap of their own, besides the per-address
+  // one, and --max-clients is checked again when one has passed.
+  if (opening.size() >= max_opening) {
+    rejected.fetch_add(1, std::memory_order_relaxed);
+    m->sock.close(ignored);
+    if (callback) {
+      callback(chat_event{chat_event::type::rejected,
+                          std::chrono::system_clock::now(),
+                          {},
+                          m->peer,
+                          {},
+                          {},
+                          "too many newcomers in their TLS handshake or token"});
+    }
     return;
   }
   opening.emplace(m.get(), m);
@@ -259,11 +276,13 @@ asio::awaitable<void> chat_server::impl::open_member(std::shared_ptr<member> m) 
   if (v.index() == 1) refused = "timed out before joining (TLS handshake or token)";
   opening.erase(m.get());
   if (closing && refused.empty()) refused = "server closing";
+  if (refused.empty() && opt.max_clients != 0 && members >= opt.max_clients)
+    refused = fmt::format("the room is full ({} members)", opt.max_clients);
   if (refused.empty()) {
+    ++members;
     join_room(std::move(m));
     co_return;
   }
-  --members;
   rejected.fetch_add(1, std::memory_order_relaxed);
   std::error_code ignored;
   m->sock.shutdown(asio::socket_base::shutdown_both, ignored);
@@ -304,10 +323,10 @@ asio::awaitable<void> chat_server::impl::opening_steps(member& m, std::string& r
     refused = "connection lost: " + wec.message();
     co_return;
   }
-  // The first line, at most 1 KiB (a token is 32 hex digits). What follows it in the same
-  // read is the member's first words, handled once it has joined.
+  // The first line, at most 2 KiB (a token is 32 hex digits; a file's at most 1 KiB). What follows
+  // it in the same read is the member's first words, handled once it has joined.
   std::string got;
-  std::array<char, 1024> buf;
+  std::array<char, 2048> buf;  // a token file's token may be up to 1 KiB
   std::size_t nl;
   while ((nl = got.find('\n')) == std::string::npos) {
     if (got.size() >= buf.size()) {
@@ -330,11 +349,14 @@ asio::awaitable<void> chat_server::impl::opening_steps(member& m, std::string& r
   auto from = m.sock.remote_endpoint(e);
   unsigned n = token_failures.record(
       e ? m.peer : session::address_key(from.data(), static_cast<socklen_t>(from.size())));
-  asio::steady_timer wait(io, auth_failures::delay(n));
-  co_await wait.async_wait(token);
+  // The member's pass_wait (its reader has not started): close_room() cancels it, so a
+  // stop is not held by the delay.
+  m.pass_wait.expires_after(auth_failures::delay(n));
+  co_await m.pass_wait.async_wait(token);
+  refused = fmt::format("wrong token ({} from this address)", n);
+  if (closing) co_return;
   std::string bye = timestamp() + std::string(chat_lines::wrong_token) + "\n";
   co_await asio::async_write(m.stream, asio::buffer(bye), token);
-  refused = fmt::format("wrong token ({} from this address)", n);
 }
 
 // Admission proper: a guest nick, the lobby, and the member's coroutines.
@@ -400,6 +422,7 @@ void chat_server::impl::close_room() {
   for (auto& [raw, m] : opening) {  // newcomers still in their handshake or token
     std::error_code ignored;
     m->sock.close(ignored);
+    m->pass_wait.cancel();  // a wrong token's delay
   }
 }
 

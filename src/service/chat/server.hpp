@@ -114,6 +114,7 @@ struct chat_server::impl {
   std::shared_ptr<asio::ssl::context> tls;
   auth_failures token_failures;
   std::unordered_map<member*, std::shared_ptr<member>> opening;
+  static constexpr std::size_t max_opening = 256;
 
   // Cached "[HH:MM:SS] " for the current second.
   std::time_t stamp_second = 0;

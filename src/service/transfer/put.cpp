@@ -72,6 +72,9 @@ asio::awaitable<std::error_code> server_state::handle_put(reader_type& r, writer
     ec = errc::bad_header;
   auto offset = num_field<std::uint64_t>(f, "offset", 0);
   bool overwrite = bool_field(f, "overwrite") && opt.allow_overwrite;
+  // A drop box: a peer may add files, never replace or extend another's (a resume would also
+  // answer whether a prefix hash matches someone else's partial upload).
+  if (!ec && opt.upload_only && (overwrite || offset != 0)) ec = transfer_errc::not_permitted;
   int mode = num_field<int>(f, "mode", -1);
   auto mtime_ns = num_field<std::int64_t>(f, "mtime_ns", -1);
   std::vector<std::string> parts;

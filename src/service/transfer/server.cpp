@@ -277,6 +277,11 @@ asio::awaitable<std::error_code> server_state::serve(stream_type& s, session::de
            "auth_failed: the classic format cannot carry a token");
       co_return errc::protocol_error;
     }
+    if (opt.read_only) {  // the classic format is one upload: nothing to serve read-only
+      emit(transfer_event::type::failed, peer, {}, 0,
+           "forbidden: a classic upload to a read-only server");
+      co_return errc::protocol_error;
+    }
     co_return co_await classic_session(r, peer);
   }
   co_return co_await native_session(r, w, peer, batch, made);
