@@ -4,6 +4,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import threading
 import unittest
 
 from sockit_test import LinePeer, Server, TempDir, run, timeout
@@ -137,6 +138,35 @@ class ChatTls(unittest.TestCase):
                     input=b"both secrets\n", env=env_with(TOKEN))
             self.assertEqual(r.returncode, 0, r.stderr)
             p.until(b"both secrets")
+
+    def test_a_tls_flooder_does_not_get_tls_readers_dropped(self):
+        # TLS members are written by their writer coroutines, not by the flush pass: a
+        # flooder's reader must wait for those writes too, or honest readers' queues fill.
+        with Server("chat", "serve", "--tls", "127.0.0.1:0") as srv:
+            readers = [TlsPeer(srv, timeout_s=60) for _ in range(4)]
+            for r in readers:
+                r.until(b"welcome")
+            got = [None] * len(readers)
+
+            def read_all(i):
+                try:
+                    got[i] = readers[i].until(b"LAST-LINE", limit=100000)
+                except (EOFError, OSError, AssertionError) as e:
+                    got[i] = repr(e)
+
+            threads = [threading.Thread(target=read_all, args=(i,)) for i in range(4)]
+            for t in threads:
+                t.start()
+            flooder = TlsPeer(srv)
+            flooder.until(b"welcome")
+            flooder.sock.sendall(b"x" * 200 + b"\n" * 1 + (b"y" * 200 + b"\n") * 20000 +
+                                 b"LAST-LINE\n")
+            for t in threads:
+                t.join(timeout(60))
+            for line in got:
+                self.assertIn("LAST-LINE", line or "")
+            _, out, _ = srv.stop()
+            self.assertNotIn("dropped", out.replace("0 dropped", ""))
 
     @unittest.skipUnless(shutil.which("ncat"), "ncat missing")
     def test_ncat_ssl_member(self):

@@ -31,6 +31,17 @@ namespace sockit::session {
 /// One outgoing message. Shared so that a broadcast to a thousand members holds one copy.
 using shared_message = std::shared_ptr<const std::string>;
 
+/// Told when a write_queue's writer coroutine starts and finishes a write (the chat room
+/// paces its readers by its TLS members' writes, which the flush pass cannot do for them).
+class write_observer {
+ public:
+  virtual void write_started() = 0;
+  virtual void write_finished() = 0;
+
+ protected:
+  ~write_observer() = default;
+};
+
 /// Thread-safety: none. Every member function, and run(), must be used on the stream's
 /// executor (one loop, or one strand).
 /// Lifetime: the queue references `stream`, which must outlive it; run() references the
@@ -99,8 +110,10 @@ class write_queue final : detail::flushable {
       chunk.clear();
       take(chunk);
       writing_ = true;
+      if (observer_) observer_->write_started();
       auto [ec, written] = co_await asio::async_write(stream_, asio::buffer(chunk), token);
       writing_ = false;
+      if (observer_) observer_->write_finished();
       if (ec) {
         aborted_ = closing_ = true;
         co_return ec;
@@ -110,6 +123,9 @@ class write_queue final : detail::flushable {
     }
     co_return make_error_code(asio::error::operation_aborted);
   }
+
+  /// `o` (which must outlive the writer) is told of each write the writer coroutine makes.
+  void observe(write_observer* o) noexcept { observer_ = o; }
 
   /// No more pushes; run() completes once what is queued has been written.
   void close() {
@@ -227,6 +243,7 @@ class write_queue final : detail::flushable {
   std::weak_ptr<flush_pass*> pass_token_;  // tells the destructor whether pass_ is still there
   std::size_t queued_bytes_ = 0;
   std::size_t writes_ = 0;
+  write_observer* observer_ = nullptr;
   std::size_t direct_writes_ = 0;
   std::size_t front_offset_ = 0;  // bytes of queue_.front() that a flush already wrote
   bool flush_posted_ = false;

@@ -50,7 +50,11 @@ struct turn_share {
 }  // namespace
 
 // After a member used up its share: waits until the flush pass has handed what its lines
-// produced to the kernel (or just takes turns when nothing is pending).
+// produced to the kernel (or just takes turns when nothing is pending), then until the TLS
+// members' writers have sent theirs: those write through the stream, asynchronously, and a
+// reader not held back by them could fill their queues faster than they drain, getting
+// honest readers dropped. At most tls_pace per share: a TLS member that never reads must
+// not hold the room (its queue fills, and it is dropped).
 asio::awaitable<void> chat_server::impl::after_share(member& m) {
   if (flushes.pending()) {
     m.pass_wait.expires_at(asio::steady_timer::time_point::max());
@@ -59,6 +63,12 @@ asio::awaitable<void> chat_server::impl::after_share(member& m) {
   } else {
     co_await asio::post(io, asio::use_awaitable);
   }
+  if (tls_writes == 0 || m.gone) co_return;
+  m.pass_wait.expires_after(tls_pace);
+  tls_waiters.push_back(&m.pass_wait);
+  co_await m.pass_wait.async_wait(token);  // cancelled when the last TLS write finishes
+  // Timed out (still listed) or woken (the list was cleared): never leave it behind.
+  std::erase(tls_waiters, &m.pass_wait);
 }
 
 // Waits until the socket is readable, then reads what is there into the shared scratch
@@ -131,8 +141,10 @@ asio::awaitable<void> chat_server::impl::tls_reader(std::shared_ptr<member> m) {
     return on_line(*m, text, kind) && share.left();
   };
   m->tls_buf.resize(16 * 1024);
+  // One share spans reads until it is used up (each read of a record is a loop turn of its
+  // own, so a share per read would never hold a flooder back).
+  share.begin();
   for (;;) {
-    share.begin();
     if (!m->unread.empty()) {
       std::size_t used = m->lines.feed(m->unread, each_line);
       if (m->gone) co_return;
@@ -157,6 +169,7 @@ asio::awaitable<void> chat_server::impl::tls_reader(std::shared_ptr<member> m) {
     if (!m->unread.empty() || !share.left()) {
       co_await after_share(*m);
       if (m->gone) co_return;
+      share.begin();
     }
   }
 }

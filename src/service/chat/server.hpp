@@ -66,7 +66,7 @@ inline member& as_member(room_member& m) { return static_cast<member&>(m); }
 
 namespace sockit::service {
 
-struct chat_server::impl {
+struct chat_server::impl final : session::write_observer {
   using member = chat::member;
   using stream_socket = session::stream_socket;
   using steady = chat::steady;
@@ -115,6 +115,18 @@ struct chat_server::impl {
   auth_failures token_failures;
   std::unordered_map<member*, std::shared_ptr<member>> opening;
   static constexpr std::size_t max_opening = 256;
+  static constexpr std::chrono::milliseconds tls_pace{20};
+  // TLS members' writes in flight, and the readers waiting for them to finish (see
+  // after_share): the flush pass paces readers by plaintext members' writes; these pace
+  // them by the TLS members' too.
+  std::size_t tls_writes = 0;
+  std::vector<asio::steady_timer*> tls_waiters;
+  void write_started() override { ++tls_writes; }
+  void write_finished() override {
+    if (--tls_writes != 0) return;
+    for (auto* t : tls_waiters) t->cancel();
+    tls_waiters.clear();
+  }
 
   // Cached "[HH:MM:SS] " for the current second.
   std::time_t stamp_second = 0;
