@@ -221,6 +221,41 @@ class ChatLoad(unittest.TestCase):
             rc, out, err = srv.stop()
             self.assertIn("0 dropped", err)
 
+    def test_a_flooder_of_long_lines_gets_no_reader_dropped_but_a_non_reader_is(self):
+        """Issue 14's scenario at the default --max-queue: three members read at full speed,
+        one never reads, one sends 20,000 lines of 200 bytes as fast as it can. The readers'
+        sockets fill, so part of what they are owed waits for their writer coroutines; the
+        flooder's share waits for those writes (at most 20 ms), so the readers stay and get
+        the last line, while the member that never reads is dropped."""
+        with Server("chat", "serve", "127.0.0.1:0") as srv:
+            readers = [LineSock(connect(srv)) for _ in range(3)]
+            for r in readers:
+                r.line()
+            lazy = connect(srv, rcvbuf=4096)
+            flooder = LineSock(connect(srv))
+            flooder.line()
+            results = [None] * 3
+
+            def read_all(k, r):
+                try:
+                    results[k] = r.until(b"LAST-LINE", limit=200000)
+                except (EOFError, OSError, AssertionError) as e:
+                    results[k] = repr(e).encode()
+
+            threads = [threading.Thread(target=read_all, args=(k, r))
+                       for k, r in enumerate(readers)]
+            for t in threads:
+                t.start()
+            flooder.sock.sendall((b"y" * 200 + b"\n") * 20000 + b"LAST-LINE\n")
+            for t in threads:
+                t.join(timeout(60))
+            for k in range(3):
+                self.assertIn(b"LAST-LINE", results[k] or b"", results[k])
+            rc, out, err = srv.stop()
+            lazy.close()
+            self.assertEqual(len(re.findall(r"dropped from", out)), 1, out[-2000:])
+            self.assertIn("1 dropped", err)
+
     def test_an_event_log_nobody_reads_never_stalls_the_room(self):
         # stdout is a pipe this test leaves unread until the end: 20000 messages are ~1 MB
         # of log, far more than the pipe (64 KiB) and the 64 events the log may buffer.

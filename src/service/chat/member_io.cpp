@@ -50,11 +50,12 @@ struct turn_share {
 }  // namespace
 
 // After a member used up its share: waits until the flush pass has handed what its lines
-// produced to the kernel (or just takes turns when nothing is pending), then until the TLS
-// members' writers have sent theirs: those write through the stream, asynchronously, and a
-// reader not held back by them could fill their queues faster than they drain, getting
-// honest readers dropped. At most tls_pace per share: a TLS member that never reads must
-// not hold the room (its queue fills, and it is dropped).
+// produced to the kernel (or just takes turns when nothing is pending), then until the
+// members' writes still in flight have finished: those members' sockets were full (a reader
+// slower than the room) or they are TLS members, written asynchronously by their writer
+// coroutines. A reader not held back by them fills their queues faster than they drain and
+// gets honest readers dropped (issue 14's flooder). At most write_pace per share: a member
+// that never reads must not hold the room; its queue fills and it is dropped.
 asio::awaitable<void> chat_server::impl::after_share(member& m) {
   if (flushes.pending()) {
     m.pass_wait.expires_at(asio::steady_timer::time_point::max());
@@ -63,12 +64,12 @@ asio::awaitable<void> chat_server::impl::after_share(member& m) {
   } else {
     co_await asio::post(io, asio::use_awaitable);
   }
-  if (tls_writes == 0 || m.gone) co_return;
-  m.pass_wait.expires_after(tls_pace);
-  tls_waiters.push_back(&m.pass_wait);
-  co_await m.pass_wait.async_wait(token);  // cancelled when the last TLS write finishes
+  if (writes_in_flight == 0 || m.gone) co_return;
+  m.pass_wait.expires_after(write_pace);
+  pace_waiters.push_back(&m.pass_wait);
+  co_await m.pass_wait.async_wait(token);  // cancelled when the last write in flight ends
   // Timed out (still listed) or woken (the list was cleared): never leave it behind.
-  std::erase(tls_waiters, &m.pass_wait);
+  std::erase(pace_waiters, &m.pass_wait);
 }
 
 // Waits until the socket is readable, then reads what is there into the shared scratch

@@ -367,7 +367,7 @@ void chat_server::impl::join_room(std::shared_ptr<member> m) {
   active.fetch_add(1, std::memory_order_relaxed);
   enter(*m, rooms.lobby());
   emit(chat_event::type::joined, m.get());
-  if (m->stream.is_tls()) m->out.observe(this);  // after_share waits for its writes too
+  m->out.observe(this);  // after_share waits for its writer's writes
   if (m->stream.is_tls())
     asio::co_spawn(io, tls_reader(m), asio::detached);
   else

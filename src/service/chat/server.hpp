@@ -115,17 +115,17 @@ struct chat_server::impl final : session::write_observer {
   auth_failures token_failures;
   std::unordered_map<member*, std::shared_ptr<member>> opening;
   static constexpr std::size_t max_opening = 256;
-  static constexpr std::chrono::milliseconds tls_pace{20};
-  // TLS members' writes in flight, and the readers waiting for them to finish (see
-  // after_share): the flush pass paces readers by plaintext members' writes; these pace
-  // them by the TLS members' too.
-  std::size_t tls_writes = 0;
-  std::vector<asio::steady_timer*> tls_waiters;
-  void write_started() override { ++tls_writes; }
+  static constexpr std::chrono::milliseconds write_pace{20};  // after_share's longest wait
+  // Members' writer-coroutine writes in flight (TLS members' every write; a plaintext
+  // member's when the flush pass left it more than its socket took), and the readers
+  // waiting for them to finish (see after_share).
+  std::size_t writes_in_flight = 0;
+  std::vector<asio::steady_timer*> pace_waiters;
+  void write_started() override { ++writes_in_flight; }
   void write_finished() override {
-    if (--tls_writes != 0) return;
-    for (auto* t : tls_waiters) t->cancel();
-    tls_waiters.clear();
+    if (--writes_in_flight != 0) return;
+    for (auto* t : pace_waiters) t->cancel();
+    pace_waiters.clear();
   }
 
   // Cached "[HH:MM:SS] " for the current second.
