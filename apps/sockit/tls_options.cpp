@@ -7,6 +7,7 @@
 
 #include <termios.h>
 
+#include <csignal>
 #include <cstdio>
 
 #include "output.hpp"
@@ -35,11 +36,26 @@ bool ask_on_terminal(const std::string& endpoint, const std::string& fp) {
 
 bool interactive() { return ::isatty(STDERR_FILENO) && ::isatty(STDIN_FILENO); }
 
+// A signal while the question is asked: noted, so that the terminal's echo is restored
+// before the signal takes effect (as readpassphrase(3) does).
+namespace {
+volatile std::sig_atomic_t prompt_signal = 0;
+extern "C" void on_prompt_signal(int sig) { prompt_signal = sig; }
+}  // namespace
+
 std::string ask_token_on_terminal(const std::string& what) {
   int tty = ::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
   if (tty < 0) return {};
-  std::string q = "Token for " + escape_for_terminal(what) + " (not shown): ";
-  (void)!::write(tty, q.data(), q.size());
+  // No SA_RESTART: the read returns EINTR and the question ends.
+  prompt_signal = 0;
+  struct sigaction on {
+  }, old_int{}, old_term{}, old_quit{}, old_tstp{};
+  on.sa_handler = on_prompt_signal;
+  sigemptyset(&on.sa_mask);
+  ::sigaction(SIGINT, &on, &old_int);
+  ::sigaction(SIGTERM, &on, &old_term);
+  ::sigaction(SIGQUIT, &on, &old_quit);
+  ::sigaction(SIGTSTP, &on, &old_tstp);
   termios saved{};
   bool quiet = ::tcgetattr(tty, &saved) == 0;
   if (quiet) {
@@ -47,12 +63,24 @@ std::string ask_token_on_terminal(const std::string& what) {
     t.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     ::tcsetattr(tty, TCSAFLUSH, &t);
   }
+  // Asked once the echo is off, so nothing typed after the question shows.
+  std::string q = "Token for " + escape_for_terminal(what) + " (not shown): ";
+  (void)!::write(tty, q.data(), q.size());
   std::string answer;
   char c;
-  while (answer.size() < 1024 && ::read(tty, &c, 1) == 1 && c != '\n') answer += c;
+  while (answer.size() < 1024 && prompt_signal == 0 && ::read(tty, &c, 1) == 1 && c != '\n')
+    answer += c;
   if (quiet) ::tcsetattr(tty, TCSAFLUSH, &saved);
   (void)!::write(tty, "\n", 1);
   ::close(tty);
+  ::sigaction(SIGINT, &old_int, nullptr);
+  ::sigaction(SIGTERM, &old_term, nullptr);
+  ::sigaction(SIGQUIT, &old_quit, nullptr);
+  ::sigaction(SIGTSTP, &old_tstp, nullptr);
+  if (prompt_signal != 0) {
+    ::raise(prompt_signal);  // with the handler the program had, the echo back on
+    return {};
+  }
   while (!answer.empty() && (answer.back() == '\r' || answer.back() == ' ')) answer.pop_back();
   return answer;
 }
