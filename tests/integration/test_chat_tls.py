@@ -8,6 +8,7 @@ import threading
 import unittest
 
 from sockit_test import LinePeer, Server, TempDir, run, timeout
+from test_tls import env_with
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 
@@ -21,14 +22,6 @@ class TlsPeer(LinePeer):
         ctx.verify_mode = ssl.CERT_NONE
         self.sock = ctx.wrap_socket(srv.connect(timeout_s))
         self.buf = b""
-
-
-def env_with(token=None):
-    env = dict(os.environ)
-    env.pop("SOCKIT_TOKEN", None)
-    if token is not None:
-        env["SOCKIT_TOKEN"] = token
-    return env
 
 
 class ChatTls(unittest.TestCase):

@@ -151,23 +151,26 @@ asio::awaitable<void> server_state::connection(stream_socket& sock) {
   std::string peer = session::peer_name(sock);
   std::string detail;
   emit(transfer_event::type::accepted, peer);
-  if (opt.local_only && !is_local_peer(sock)) {
-    // Protected mode: one frame that says why and how to allow it (best effort, never
-    // blocking), then close.
-    std::string f = codec::encode(
-        json{{"op", "error"},
-             {"id", nullptr},
-             {"code", "auth_failed"},
-             {"message",
-              "this server has neither TLS nor a token, so it serves only its own machine; start "
-              "it with TLS (no --plain), with --token-file, or with --public"}});
-    ::send(sock.native_handle(), f.data(), f.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  // Refused before anything is read (best effort, never blocking): `told` says why, then
+  // the connection is closed.
+  auto turn_away = [&](std::string_view told, const char* why) {
+    ::send(sock.native_handle(), told.data(), told.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     std::error_code ignored;
     sock.shutdown(asio::socket_base::shutdown_both, ignored);
     sock.close(ignored);
     conns.release();
     rejected.fetch_add(1, std::memory_order_relaxed);
-    emit(transfer_event::type::rejected, peer, {}, 0, "auth_failed: not a local peer");
+    emit(transfer_event::type::rejected, peer, {}, 0, why);
+  };
+  auto refusal_frame = [](const char* message) {
+    return codec::encode(
+        json{{"op", "error"}, {"id", nullptr}, {"code", "auth_failed"}, {"message", message}});
+  };
+  if (opt.local_only && !is_local_peer(sock)) {  // protected mode, and how to allow others
+    turn_away(refusal_frame("this server has neither TLS nor a token, so it serves only its "
+                            "own machine; start it with TLS (no --plain), with --token-file, "
+                            "or with --public"),
+              "auth_failed: not a local peer");
     co_return;
   }
   if (!opt.peers.empty() && !admitted_by(opt.peers, sock)) {
@@ -176,19 +179,9 @@ asio::awaitable<void> server_state::connection(stream_socket& sock) {
     // 6: fatal access_denied), so that it reports "alert access denied"; a plaintext one with
     // a frame.
     static constexpr char access_denied[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 49};
-    std::string f =
-        tls ? std::string(access_denied, sizeof access_denied)
-            : codec::encode(json{{"op", "error"},
-                                 {"id", nullptr},
-                                 {"code", "auth_failed"},
-                                 {"message", "your address is not allowed by this server"}});
-    ::send(sock.native_handle(), f.data(), f.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    std::error_code ignored;
-    sock.shutdown(asio::socket_base::shutdown_both, ignored);
-    sock.close(ignored);
-    conns.release();
-    rejected.fetch_add(1, std::memory_order_relaxed);
-    emit(transfer_event::type::rejected, peer, {}, 0, "auth_failed: address not allowed");
+    turn_away(tls ? std::string(access_denied, sizeof access_denied)
+                  : refusal_frame("your address is not allowed by this server"),
+              "auth_failed: address not allowed");
     co_return;
   }
   session::deadline d;
