@@ -232,7 +232,7 @@ int run_chat_join(const chat_join_options& o) {
       fmt::print(stderr, "sockit: chat join: {}\n", escape_for_terminal(why));
       return 1;
     }
-    sock = net::socket(::dup(pump->fd()));
+    sock = pump->plain_socket();
   }
   // A private room's first line asks for its token; a public room's is its welcome, at
   // once. So the token is sent only to a room that asked (a SOCKIT_TOKEN meant for another

@@ -43,7 +43,7 @@ int run_connect(const connect_cli_options& o) {
     pump = service::tls_pump::connect(std::move(sock), trust_policy_of(o.security), e.to_string(),
                                       e.is_unix() ? std::string() : e.host(), 30, ec, why);
     if (!pump) throw std::runtime_error(e.to_string() + ": " + why);
-    sock = net::socket(::dup(pump->fd()));
+    sock = pump->plain_socket();
   }
   if (o.verbose) {
     print_line(

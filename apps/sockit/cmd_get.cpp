@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "tls_options.hpp"
 #include "commands.hpp"
 #include "output.hpp"
 #include "sockit/service/transfer_client.hpp"
+#include "tls_options.hpp"
 #include "transfer_progress.hpp"
 
 namespace sockit::cli {

@@ -83,7 +83,7 @@ int run_listen(const listen_cli_options& o) {
         status = 1;
         continue;
       }
-      conn = net::socket(::dup(pump->fd()));
+      conn = pump->plain_socket();
     }
     auto r = service::relay(STDIN_FILENO, STDOUT_FILENO, conn, service::relay_options{});
     if (r.error) {

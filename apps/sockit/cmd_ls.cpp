@@ -4,10 +4,10 @@
 #include <memory>
 #include <string>
 
-#include "tls_options.hpp"
 #include "commands.hpp"
 #include "output.hpp"
 #include "sockit/service/transfer_client.hpp"
+#include "tls_options.hpp"
 
 namespace sockit::cli {
 namespace {

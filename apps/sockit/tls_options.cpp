@@ -85,10 +85,10 @@ std::string ask_token_on_terminal(const std::string& what) {
   return answer;
 }
 
-std::string client_token(const client_security& s, const std::string& what) {
+std::string client_token(const client_security& s, const std::string& what, bool ask) {
   if (!s.token_file.empty()) return service::read_token_file(s.token_file);
   std::string t = service::token_from_environment();
-  if (t.empty() && interactive()) t = ask_token_on_terminal(what);
+  if (t.empty() && ask && interactive()) t = ask_token_on_terminal(what);
   return t;
 }
 
@@ -142,12 +142,7 @@ void apply_client_security(const client_security& s, service::transfer_client_op
   opt.trust = trust_policy_of(s);
   // A TLS serve always requires a token (its own or --token-file's), so one is asked for on
   // a terminal; a --plain one may not, and says so if it does.
-  if (opt.tls) {
-    opt.token = client_token(s, endpoint);
-  } else {
-    opt.token = s.token_file.empty() ? service::token_from_environment()
-                                     : service::read_token_file(s.token_file);
-  }
+  opt.token = client_token(s, endpoint, opt.tls);
 }
 
 void add_server_cert_options(CLI::App* cmd, server_tls& s) {

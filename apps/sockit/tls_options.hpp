@@ -38,9 +38,9 @@ service::trust_policy trust_policy_of(const client_security& s);
 bool interactive();
 
 /// The token for `what` (an endpoint, for the question): --token-file, else SOCKIT_TOKEN,
-/// else asked on the terminal without echo when interactive(); empty if none. Throws
-/// std::runtime_error for an unreadable token file.
-std::string client_token(const client_security& s, const std::string& what);
+/// else, when `ask`, asked on the terminal without echo if interactive(); empty if none.
+/// Throws std::runtime_error for an unreadable token file.
+std::string client_token(const client_security& s, const std::string& what, bool ask = true);
 
 /// Fills the options' TLS, trust and token fields (client_token for TLS, whose servers
 /// always require one; a --plain client only takes --token-file or SOCKIT_TOKEN).

@@ -18,6 +18,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <cerrno>
 #include <thread>
 #include <vector>
 
@@ -114,6 +115,12 @@ tls_pump::~tls_pump() {
 }
 
 int tls_pump::fd() const noexcept { return impl_->app; }
+
+net::socket tls_pump::plain_socket() const {
+  int fd = ::dup(impl_->app);
+  if (fd < 0) throw std::system_error(errno, std::system_category(), "dup");
+  return net::socket(fd);
+}
 
 const std::string& tls_pump::peer_identity() const noexcept { return impl_->fingerprint; }
 

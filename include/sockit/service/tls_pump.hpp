@@ -41,6 +41,9 @@ class tls_pump {
 
   /// The plaintext descriptor the client uses in place of the socket.
   int fd() const noexcept;
+  /// A socket of its own on that descriptor (a dup), for code written against net::socket
+  /// (the relay, the chat client). Throws std::system_error when out of descriptors.
+  net::socket plain_socket() const;
   /// The client's side: the identity the server showed ("SHA256:...").
   const std::string& peer_identity() const noexcept;
 
