@@ -164,13 +164,11 @@ struct echo_server::impl {
       session::deadline hd;  // a client that stalls mid-handshake is dropped
       hd.expires_after(opt.handshake_timeout);
       bool plaintext = false;
-      auto v = co_await (session::accept_tls(stream, plaintext) || session::watch_deadline(hd));
+      static constexpr std::string_view told =
+          "sockit echo: this server speaks TLS (sockit connect --tls, openssl s_client)\n";
+      auto v =
+          co_await (session::accept_tls(stream, told, plaintext) || session::watch_deadline(hd));
       std::error_code hec = v.index() == 0 ? std::get<0>(v) : make_error_code(std::errc::timed_out);
-      if (plaintext) {
-        static constexpr std::string_view told =
-            "sockit echo: this server speaks TLS (sockit connect --tls, openssl s_client)\n";
-        ::send(sock.native_handle(), told.data(), told.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-      }
       if (hec) {
         conns.release();
         emit(echo_event::type::closed, std::move(peer), 0,

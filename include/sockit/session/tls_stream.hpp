@@ -158,11 +158,14 @@ class maybe_tls {
 
 /// The server's opening under TLS: waits for the client's first byte and, when it opens a
 /// handshake record (0x16), does the handshake. A plaintext client (anything else) is not
-/// read from: `plaintext` is set and the caller may answer it in its own protocol, then
-/// close. Completes at once, with no error, on a plaintext stream. Bound it with a
-/// deadline (a client that stalls mid-handshake must not hold a connection).
+/// read from: it is sent `told_plaintext` (the service's own protocol saying so: a line, a
+/// frame; best effort, never blocking), `plaintext` is set, and the result is
+/// protocol_error; the caller closes. Completes at once, with no error, on a plaintext
+/// stream. Bound it with a deadline (a client that stalls mid-handshake must not hold a
+/// connection).
 template <class Socket>
-asio::awaitable<std::error_code> accept_tls(maybe_tls<Socket>& s, bool& plaintext) {
+asio::awaitable<std::error_code> accept_tls(maybe_tls<Socket>& s, std::string_view told_plaintext,
+                                            bool& plaintext) {
   constexpr auto tok = asio::experimental::as_tuple(asio::use_awaitable);
   plaintext = false;
   if (!s.is_tls()) co_return std::error_code{};
@@ -171,6 +174,8 @@ asio::awaitable<std::error_code> accept_tls(maybe_tls<Socket>& s, bool& plaintex
   unsigned char first = 0;
   if (::recv(s.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT) == 1 && first != 0x16) {
     plaintext = true;
+    (void)::send(s.native_handle(), told_plaintext.data(), told_plaintext.size(),
+                 MSG_DONTWAIT | MSG_NOSIGNAL);
     co_return std::make_error_code(std::errc::protocol_error);
   }
   auto [hec] = co_await s.async_accept_handshake(tok);

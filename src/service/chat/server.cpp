@@ -301,13 +301,12 @@ asio::awaitable<void> chat_server::impl::open_member(std::shared_ptr<member> m) 
 
 asio::awaitable<void> chat_server::impl::opening_steps(member& m, std::string& refused) {
   if (m.stream.is_tls()) {
-    bool plaintext = false;
-    auto ec = co_await session::accept_tls(m.stream, plaintext);
-    if (plaintext) {  // told in the room's own protocol, then closed; nothing it sent is read
-      std::string told = timestamp() +
-                         "*** this room speaks TLS: sockit chat join --tls, ncat --ssl, openssl "
-                         "s_client\n";
-      (void)::send(m.sock.native_handle(), told.data(), told.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    bool plaintext = false;  // then told in the room's own protocol; nothing it sent is read
+    std::string told = timestamp() +
+                       "*** this room speaks TLS: sockit chat join --tls, ncat --ssl, openssl "
+                       "s_client\n";
+    auto ec = co_await session::accept_tls(m.stream, told, plaintext);
+    if (plaintext) {
       refused = "tls: a plaintext client";
       co_return;
     }

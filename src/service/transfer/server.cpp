@@ -243,14 +243,13 @@ asio::awaitable<std::error_code> server_state::serve(stream_type& s, session::de
                                                      made_dirs& made) {
   if (s.is_tls()) {
     d.expires_after(opt.header_timeout);  // a client that stalls mid-handshake is dropped
-    bool plaintext = false;
-    auto ec = co_await session::accept_tls(s, plaintext);
+    bool plaintext = false;               // then told in the framing it may understand
+    static const std::string told = codec::encode(error_frame(
+        nullptr, errc::protocol_error,
+        "this server speaks TLS: connect without --plain (sockit put/get/ls do by default)"));
+    auto ec = co_await session::accept_tls(s, told, plaintext);
     d.clear();
-    if (plaintext) {  // say so in the framing it may understand
-      std::string f = codec::encode(error_frame(
-          nullptr, errc::protocol_error,
-          "this server speaks TLS: connect without --plain (sockit put/get/ls do by default)"));
-      ::send(s.native_handle(), f.data(), f.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (plaintext) {
       emit(transfer_event::type::failed, peer, {}, 0, "tls: a plaintext client");
       co_return errc::protocol_error;
     }
