@@ -91,46 +91,32 @@ source_limiter::source_limiter(const limits& l, std::size_t max_sources)
   index_.reserve(max_sources_);
 }
 
-void source_limiter::refill(entry& e, clock::time_point now) const {
-  double elapsed = std::chrono::duration<double>(now - e.last).count();
-  if (elapsed <= 0) return;
-  e.tokens = std::min(lim_.burst, e.tokens + elapsed * lim_.rate);
-  if (lim_.byte_rate > 0) e.bytes = std::min(lim_.byte_burst, e.bytes + elapsed * lim_.byte_rate);
-  e.last = now;
-}
-
-bool source_limiter::full(const entry& e) const {
-  return e.tokens >= lim_.burst && (lim_.byte_rate <= 0 || e.bytes >= lim_.byte_burst);
-}
-
 bool source_limiter::allow(const std::string& key, clock::time_point now, std::size_t bytes) {
   std::lock_guard lock(mu_);
-  const bool by_bytes = lim_.byte_rate > 0;
-  const double cost = static_cast<double>(bytes);
   auto found = index_.find(key);
   std::list<entry>::iterator it;
   if (found != index_.end()) {
     it = found->second;
-    refill(*it, now);
     lru_.splice(lru_.begin(), lru_, it);
   } else {
     if (lru_.size() >= max_sources_) {
       // Forgetting a source whose buckets are not yet full would give it fresh ones: refuse
       // the newcomer instead (see the header).
       entry& oldest = lru_.back();
-      refill(oldest, now);
-      if (!full(oldest)) return false;
+      if (!oldest.messages.full(now) || !oldest.bytes.full(now)) return false;
       index_.erase(oldest.key);
       lru_.pop_back();
     }
-    lru_.push_front(entry{key, lim_.burst, lim_.byte_burst, now});
+    lru_.push_front(entry{
+        key, token_bucket(lim_.rate, lim_.burst, now),
+        lim_.byte_rate > 0 ? token_bucket(lim_.byte_rate, lim_.byte_burst, now) : token_bucket()});
     it = lru_.begin();
     index_.emplace(key, it);
   }
-  if (it->tokens < 1.0 || (by_bytes && it->bytes < cost)) return false;
-  it->tokens -= 1.0;
-  if (by_bytes) it->bytes -= cost;
-  return true;
+  // Both or neither: a message the byte bucket refuses costs no message token.
+  const double cost = static_cast<double>(bytes);
+  if (!it->messages.holds(now) || !it->bytes.try_take(now, cost)) return false;
+  return it->messages.try_take(now);  // it holds one
 }
 
 std::size_t source_limiter::sources() const {

@@ -15,6 +15,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "sockit/session/token_bucket.hpp"
+
 namespace sockit::session {
 
 /// Who a peer is, as a key (no port): an IPv4 address (4 bytes); ::ffff:a.b.c.d gives the
@@ -103,13 +105,8 @@ class source_limiter {
  private:
   struct entry {
     std::string key;
-    double tokens;
-    double bytes;
-    clock::time_point last;
+    token_bucket messages, bytes;  // `bytes` unlimited when byte_rate is 0
   };
-  // Brings both buckets of `e` up to `now`.
-  void refill(entry& e, clock::time_point now) const;
-  bool full(const entry& e) const;
 
   limits lim_;
   std::size_t max_sources_;
