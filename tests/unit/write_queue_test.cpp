@@ -230,6 +230,50 @@ TEST(WriteQueueDirect, BoundCountsOnlyWhatTheKernelDidNotTake) {
   EXPECT_EQ(f.stream.output, "0123456789abcd");
 }
 
+// A member being dropped: what no write has begun on goes, the rest of a message the
+// kernel took part of stays, so the goodbye pushed next starts on a line of its own.
+TEST(WriteQueueDirect, DiscardUnsentKeepsTheRestOfAPartlyWrittenMessage) {
+  fixture f(1 << 20);
+  f.stream.sync_writes = true;
+  f.stream.max_write = 4;
+  f.start();
+  f.io.poll();
+  ASSERT_TRUE(f.queue.push(msg("first line\n")));
+  ASSERT_TRUE(f.queue.push(msg("second line\n")));
+  ASSERT_TRUE(f.queue.push(msg("third line\n")));
+  f.io.run_one();               // the flush: "firs" written
+  f.stream.hold_writes = true;  // and the kernel takes nothing more for now
+  EXPECT_EQ(f.queue.written(), 4u);
+  f.queue.discard_unsent();
+  EXPECT_EQ(f.queue.queued_bytes(), std::string("t line\n").size());
+  ASSERT_TRUE(f.queue.push(msg("bye\n")));
+  f.queue.close();
+  f.stream.max_write = 100;
+  f.stream.hold_writes = false;
+  f.stream.release_writes();
+  f.io.run();
+  EXPECT_EQ(f.stream.output, "first line\nbye\n");
+  EXPECT_EQ(f.queue.written(), f.stream.output.size());
+}
+
+// Nothing begun: everything queued goes.
+TEST(WriteQueueDirect, DiscardUnsentAtABoundaryDropsEverything) {
+  fixture f(1 << 20);
+  f.stream.hold_writes = true;
+  f.start();
+  f.io.poll();
+  ASSERT_TRUE(f.queue.push(msg("a\n")));
+  ASSERT_TRUE(f.queue.push(msg("b\n")));
+  f.queue.discard_unsent();
+  EXPECT_EQ(f.queue.queued_bytes(), 0u);
+  ASSERT_TRUE(f.queue.push(msg("bye\n")));
+  f.queue.close();
+  f.stream.hold_writes = false;
+  f.stream.release_writes();
+  f.io.run();
+  EXPECT_EQ(f.stream.output, "bye\n");
+}
+
 // A flush_pass batches the direct writes of one loop turn: one posted pass for every queue
 // pushed to, one gathered write per queue with everything pushed to it in that turn.
 TEST(WriteQueuePass, OnePassPerTurnAndOneWritePerQueue) {

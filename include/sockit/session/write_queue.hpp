@@ -16,6 +16,7 @@
 #include <chrono>
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -119,6 +120,7 @@ class write_queue final : detail::flushable {
         co_return ec;
       }
       if (!aborted_) queued_bytes_ -= chunk.size();  // abort() already zeroed the count
+      written_ += chunk.size();
       ++writes_;
     }
     co_return make_error_code(asio::error::operation_aborted);
@@ -142,7 +144,18 @@ class write_queue final : detail::flushable {
     timer_.cancel();
   }
 
+  /// Drops the messages no write has begun on; the rest of one a write began stays, so the
+  /// stream is still at a message boundary when the next push is written (a chat member
+  /// being dropped gets its goodbye on a line of its own).
+  void discard_unsent() {
+    std::size_t keep = front_offset_ != 0 ? 1 : 0;
+    for (std::size_t i = keep; i < queue_.size(); ++i) queued_bytes_ -= queue_[i]->size();
+    queue_.resize(std::min(keep, queue_.size()));
+  }
+
   std::size_t queued_bytes() const noexcept { return queued_bytes_; }
+  /// Bytes the stream has taken so far: a reader making progress moves it.
+  std::uint64_t written() const noexcept { return written_; }
   /// Messages waiting behind the write in flight.
   std::size_t queued_messages() const noexcept { return queue_.size(); }
   std::size_t max_bytes() const noexcept { return max_bytes_; }
@@ -219,6 +232,7 @@ class write_queue final : detail::flushable {
       if (!ec) {
         ++direct_writes_;
         queued_bytes_ -= n;
+        written_ += n;
         while (n != 0) {
           std::size_t left = queue_.front()->size() - front_offset_;
           if (n < left) {
@@ -243,6 +257,7 @@ class write_queue final : detail::flushable {
   std::weak_ptr<flush_pass*> pass_token_;  // tells the destructor whether pass_ is still there
   std::size_t queued_bytes_ = 0;
   std::size_t writes_ = 0;
+  std::uint64_t written_ = 0;
   write_observer* observer_ = nullptr;
   std::size_t direct_writes_ = 0;
   std::size_t front_offset_ = 0;  // bytes of queue_.front() that a flush already wrote
