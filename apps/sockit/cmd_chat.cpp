@@ -32,6 +32,9 @@ struct chat_serve_cli_options {
   std::size_t max_conns_per_ip = 32;
   std::size_t max_line = 2048;
   std::size_t max_queue = 256 * 1024;
+  double drop_after = 5;
+  double rate = 100;
+  double burst = 200;
   double idle_timeout = 3600;
   std::size_t log_buffer = 4096;
   bool json = false;
@@ -178,6 +181,9 @@ int run_chat_serve(const chat_serve_cli_options& o) {
   opt.max_conns_per_ip = o.max_conns_per_ip;
   opt.max_line = o.max_line;
   opt.max_queue = o.max_queue;
+  opt.drop_after = seconds_to_ms(o.drop_after);
+  opt.rate = o.rate;
+  opt.burst = o.burst;
   opt.idle_timeout = seconds_to_ms(o.idle_timeout);
   check_server_cert_options(o.cert, o.tls);
   if (o.tls) opt.tls = server_identity(o.cert);
@@ -259,8 +265,24 @@ void setup_chat(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
   serve
       ->add_option("--max-queue", s->max_queue,
-                   "Drop a member with more than B bytes waiting for it (it stopped reading)")
+                   "A member's queue is full at B bytes: dropped if it then reads nothing for "
+                   "--drop-after, or at 2*B even if it reads")
       ->capture_default_str();
+  serve
+      ->add_option("--drop-after", s->drop_after,
+                   "Seconds a member with a full queue may read nothing before it is dropped "
+                   "(0 = at once)")
+      ->capture_default_str()
+      ->check(not_negative("0 or more seconds"));
+  serve
+      ->add_option("--rate", s->rate,
+                   "Lines per second taken from each member on average; the rest waits in its "
+                   "socket (0 = no limit)")
+      ->capture_default_str()
+      ->check(not_negative("0 (no limit) or more lines per second"));
+  serve->add_option("--burst", s->burst, "Lines a member may send at once before --rate applies")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e9));
   serve
       ->add_option("--idle-timeout", s->idle_timeout,
                    "Disconnect members silent for this many seconds (0 = never)")

@@ -39,9 +39,17 @@ std::string left(std::string_view nick, std::string_view why) {
 std::string left_for(std::string_view nick, std::string_view room) {
   return fmt::format("*** {} left for {}", nick, room);
 }
-std::string dropped(std::string_view nick) {
-  return fmt::format("*** {} was dropped (not reading)", nick);
+std::string dropped(std::string_view nick, bool reading_slowly) {
+  return fmt::format("*** {} was dropped ({})", nick,
+                     reading_slowly ? "reading too slowly" : "not reading");
 }
+
+std::string_view dropped_goodbye(bool reading_slowly) {
+  return reading_slowly
+             ? "*** disconnected: you read more slowly than the room talks and fell too far behind"
+             : "*** disconnected: you stopped reading and what waited for you filled your queue";
+}
+
 std::string member_list(std::string_view room, std::span<const std::string_view> nicks) {
   return fmt::format("*** {} in {}: {}", nicks.size(), room, fmt::join(nicks, ", "));
 }

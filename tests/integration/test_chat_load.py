@@ -59,7 +59,8 @@ MSG = re.compile(rb"<(\S+)> m (\d+) ")
 
 class ChatLoad(unittest.TestCase):
     def test_a_member_that_never_reads_is_dropped_and_others_keep_flowing(self):
-        with Server("chat", "serve", "127.0.0.1:0", "--max-queue", "65536", "--quiet") as srv:
+        with Server("chat", "serve", "127.0.0.1:0", "--max-queue", "65536", "--quiet",
+                    "--rate", "0") as srv:
             reader = LineSock(connect(srv))
             reader.line()
             sender = LineSock(connect(srv))
@@ -116,7 +117,7 @@ class ChatLoad(unittest.TestCase):
 
     def test_json_log_reports_drops_rejections_and_long_lines(self):
         args = ["chat", "serve", "127.0.0.1:0", "--json", "--max-clients", "3", "--max-queue",
-                "8192", "--max-line", "100"]
+                "8192", "--max-line", "100", "--rate", "0"]
         with Server(*args, json_mode=True) as srv:
             events = []
 
@@ -154,7 +155,7 @@ class ChatLoad(unittest.TestCase):
                     dropped_notice |= b"was dropped (not reading)" in line
             self.assertTrue(dropped_notice, "the member that never reads was never dropped")
             dropped = wait_event("dropped")
-            self.assertEqual(dropped["reason"], "outgoing queue full")
+            self.assertEqual(dropped["reason"], "not reading (queue full)")
             self.assertEqual(dropped["room"], "#lobby")
             self.assertNotEqual(dropped["nick"], long_line["nick"])
             for e in events:
@@ -170,7 +171,8 @@ class ChatLoad(unittest.TestCase):
         Handled all at once they would overflow every reader's queue; the room takes them a
         share at a time, each share written before the next, so readers that keep reading
         get every line, in order, and nobody is dropped."""
-        with Server("chat", "serve", "127.0.0.1:0", "--max-queue", "1048576", "--quiet") as srv:
+        with Server("chat", "serve", "127.0.0.1:0", "--max-queue", "1048576", "--quiet",
+                    "--rate", "0") as srv:
             sender = LineSock(connect(srv))
             sender.line()
             readers = [LineSock(connect(srv)) for _ in range(2)]
@@ -226,8 +228,10 @@ class ChatLoad(unittest.TestCase):
         one never reads, one sends 20,000 lines of 200 bytes as fast as it can. The readers'
         sockets fill, so part of what they are owed waits for their writer coroutines; the
         flooder's share waits for those writes (at most 20 ms), so the readers stay and get
-        the last line, while the member that never reads is dropped."""
-        with Server("chat", "serve", "127.0.0.1:0") as srv:
+        the last line, while the member that never reads is dropped. Without --rate (0), so
+        that the pacing alone is what keeps the readers; by default the flood would also be
+        taken at 100 lines a second (test_the_rate_limit_slows_a_flooder_alone)."""
+        with Server("chat", "serve", "127.0.0.1:0", "--rate", "0") as srv:
             readers = [LineSock(connect(srv)) for _ in range(3)]
             for r in readers:
                 r.line()
@@ -260,7 +264,7 @@ class ChatLoad(unittest.TestCase):
         # stdout is a pipe this test leaves unread until the end: 20000 messages are ~1 MB
         # of log, far more than the pipe (64 KiB) and the 64 events the log may buffer.
         for json_mode in (False, True):
-            args = ["chat", "serve", "127.0.0.1:0", "--log-buffer", "64"]
+            args = ["chat", "serve", "127.0.0.1:0", "--log-buffer", "64", "--rate", "0"]
             with Server(*args, *(["--json"] if json_mode else []), json_mode=json_mode) as srv:
                 reader = LineSock(connect(srv))
                 reader.line()

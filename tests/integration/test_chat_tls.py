@@ -135,7 +135,8 @@ class ChatTls(unittest.TestCase):
     def test_a_tls_flooder_does_not_get_tls_readers_dropped(self):
         # TLS members are written by their writer coroutines, not by the flush pass: a
         # flooder's reader must wait for those writes too, or honest readers' queues fill.
-        with Server("chat", "serve", "--tls", "127.0.0.1:0") as srv:
+        # No --rate: the pacing alone must keep the readers.
+        with Server("chat", "serve", "--tls", "127.0.0.1:0", "--rate", "0") as srv:
             readers = [TlsPeer(srv, timeout_s=60) for _ in range(4)]
             for r in readers:
                 r.until(b"welcome")

@@ -19,11 +19,20 @@ namespace sockit::service {
 
 struct chat_options {
   net::endpoint endpoint;
-  std::size_t history = 0;             // messages replayed to a newcomer, per room
-  std::size_t max_clients = 4096;      // 0 = unlimited; beyond it, told "full" and closed
-  std::size_t max_conns_per_ip = 32;   // live connections per peer address; 0 = no cap
-  std::size_t max_line = 2048;         // bytes per line; longer lines are refused
-  std::size_t max_queue = 256 * 1024;  // bytes waiting per member before it is dropped
+  std::size_t history = 0;            // messages replayed to a newcomer, per room
+  std::size_t max_clients = 4096;     // 0 = unlimited; beyond it, told "full" and closed
+  std::size_t max_conns_per_ip = 32;  // live connections per peer address; 0 = no cap
+  std::size_t max_line = 2048;        // bytes per line; longer lines are refused
+  // Bytes waiting for a member before its queue is full. A full member that takes nothing
+  // for drop_after is dropped (it is not reading); one that is reading may hold up to twice
+  // this (what the room's senders had already said) before it is dropped as reading too
+  // slowly for the room. So a member's queue never holds more than 2 * max_queue.
+  std::size_t max_queue = 256 * 1024;
+  std::chrono::milliseconds drop_after{5000};  // 0: dropped as soon as its queue is full
+  // Lines taken from each member per second on average, and at once (IRC's fakelag): a
+  // flooder's excess waits in its own socket, so TCP pushes back on it. 0: no limit.
+  double rate = 100;
+  double burst = 200;
   // A member that sent nothing for this long is disconnected (0 = never): without it, idle
   // connections could hold every --max-clients slot for as long as they like.
   std::chrono::milliseconds idle_timeout{std::chrono::hours(1)};
@@ -48,7 +57,7 @@ struct chat_event {
   enum class type {
     joined,           // nick, peer, room
     left,             // nick, peer, room; detail = why (quit, closed, idle timeout, error)
-    dropped,          // nick, peer, room; its outgoing queue filled up (it stopped reading)
+    dropped,          // nick, peer, room; detail = why (not reading, or reading too slowly)
     message,          // nick, room, text
     action,           // nick, room, text (/me)
     private_message,  // nick -> detail (the target); the text is deliberately not reported

@@ -39,8 +39,11 @@ std::string joined(std::string_view nick, std::string_view room);
 std::string left(std::string_view nick, std::string_view why);
 /// "*** NICK left for ROOM"
 std::string left_for(std::string_view nick, std::string_view room);
-/// "*** NICK was dropped (not reading)"
-std::string dropped(std::string_view nick);
+/// "*** NICK was dropped (not reading)", or "(reading too slowly)" when it was reading but
+/// fell twice --max-queue behind the room.
+std::string dropped(std::string_view nick, bool reading_slowly = false);
+/// The dropped member's own last line (best effort: it is read only if the member reads).
+std::string_view dropped_goodbye(bool reading_slowly);
 /// "*** COUNT in ROOM: A, B, C" (the names in the order given)
 std::string member_list(std::string_view room, std::span<const std::string_view> nicks);
 /// "*** WHY, try again later": why a connection was turned away.

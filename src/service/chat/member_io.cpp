@@ -6,12 +6,69 @@
 #include <asio/post.hpp>
 
 #include "server.hpp"
+#include "sockit/net/tcp_progress.hpp"
 
 namespace sockit::service {
 
 namespace {
 constexpr auto token = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr auto clock_now = [] { return chat::steady::now(); };
 }  // namespace
+
+namespace chat {
+
+bool member::push(shared_message msg) {
+  if (refusing) return false;
+  // The common case costs one comparison: a member that is keeping up is far from full.
+  if (out.queued_bytes() + msg->size() > watch.full_at && !full_but_reading()) return false;
+  if (out.push(std::move(msg))) return true;
+  reading_slowly = read_while_full;  // at 2 * max_queue: it read, but not fast enough
+  return false;
+}
+
+bool member::full_but_reading() {
+  auto now = steady::now();
+  if (!full) {
+    full = true;
+    read_while_full = false;
+    stalled_since = now;
+    mark_progress();
+    watch.list.push_back(std::static_pointer_cast<member>(shared_from_this()));
+    if (watch.added) watch.added();
+  } else if (has_read_since_mark()) {
+    mark_progress();
+    stalled_since = now;
+    read_while_full = true;
+  }
+  if (watch.window.count() == 0 || now - stalled_since >= watch.window) {
+    reading_slowly = false;  // took nothing for the window: not reading
+    return false;
+  }
+  return true;
+}
+
+void member::mark_progress() {
+  if (!no_tcp_info) {
+    if (auto p = net::tcp_progress_of(sock.native_handle())) {
+      edge_then = p->acked + p->window;
+      return;
+    }
+    no_tcp_info = true;
+  }
+  edge_then = out.written() + decltype(out)::flat_bytes;
+}
+
+bool member::has_read_since_mark() {
+  if (!no_tcp_info) {
+    if (auto p = net::tcp_progress_of(sock.native_handle())) return p->acked > edge_then;
+    no_tcp_info = true;
+    mark_progress();  // from now on measured the other way
+    return false;
+  }
+  return out.written() > edge_then;
+}
+
+}  // namespace chat
 
 /// One line from `m`; false when `m` has left (the rest of its input is not read).
 bool chat_server::impl::on_line(member& m, std::string_view text, session::line_kind kind) {
@@ -49,13 +106,15 @@ struct turn_share {
 
 }  // namespace
 
-// After a member used up its share: waits until the flush pass has handed what its lines
-// produced to the kernel (or just takes turns when nothing is pending), then until the
-// members' writes still in flight have finished: those members' sockets were full (a reader
-// slower than the room) or they are TLS members, written asynchronously by their writer
-// coroutines. A reader not held back by them fills their queues faster than they drain and
-// gets honest readers dropped (issue 14's flooder). At most write_pace per share: a member
-// that never reads must not hold the room; its queue fills and it is dropped.
+// After a member used up its share (or its --rate): waits until the flush pass has handed
+// what its lines produced to the kernel (or just takes turns when nothing is pending), then
+// until the members' writes still in flight have finished: those members' sockets were full
+// (a reader slower than the room) or they are TLS members, written asynchronously by their
+// writer coroutines. A reader not held back by them fills their queues faster than they
+// drain and gets honest readers dropped (issue 14's flooder). At most write_pace per share:
+// a member that never reads must not hold the room; its queue fills and it is dropped.
+// Last, a member past its --burst waits for its next line's token; meanwhile its input
+// stays in its socket, so TCP pushes back on it.
 asio::awaitable<void> chat_server::impl::after_share(member& m) {
   if (flushes.pending()) {
     m.pass_wait.expires_at(asio::steady_timer::time_point::max());
@@ -64,12 +123,20 @@ asio::awaitable<void> chat_server::impl::after_share(member& m) {
   } else {
     co_await asio::post(io, asio::use_awaitable);
   }
-  if (writes_in_flight == 0 || m.gone) co_return;
-  m.pass_wait.expires_after(write_pace);
-  pace_waiters.push_back(&m.pass_wait);
-  co_await m.pass_wait.async_wait(token);  // cancelled when the last write in flight ends
-  // Timed out (still listed) or woken (the list was cleared): never leave it behind.
-  std::erase(pace_waiters, &m.pass_wait);
+  if (writes_in_flight != 0 && !m.gone) {
+    m.pass_wait.expires_after(write_pace);
+    pace_waiters.push_back(&m.pass_wait);
+    co_await m.pass_wait.async_wait(token);  // cancelled when the last write in flight ends
+    // Timed out (still listed) or woken (the list was cleared): never leave it behind.
+    std::erase(pace_waiters, &m.pass_wait);
+  }
+  if (m.gone || m.bucket.ready()) co_return;
+  auto wait = m.bucket.wait(steady::now());
+  if (wait == steady::duration::zero()) co_return;
+  m.pass_wait.expires_after(wait);
+  m.rate_waiting = true;  // remove() cancels it, so a slow --rate never holds a leaver
+  co_await m.pass_wait.async_wait(token);
+  m.rate_waiting = false;
 }
 
 // Waits until the socket is readable, then reads what is there into the shared scratch
@@ -78,8 +145,9 @@ asio::awaitable<void> chat_server::impl::after_share(member& m) {
 asio::awaitable<void> chat_server::impl::reader(std::shared_ptr<member> m) {
   turn_share share{rooms, opt.max_queue / 8, messages_per_turn, copies_per_turn};
   auto each_line = [&](std::string_view text, session::line_kind kind) {
-    return on_line(*m, text, kind) && share.left();
+    return on_line(*m, text, kind) && m->bucket.spend(clock_now) && share.left();
   };
+  auto stop = [&] { return !share.left() || !m->bucket.ready(); };
   bool spent = false;  // used up its share: let the pass go first
   for (;;) {
     if (spent) {
@@ -100,7 +168,7 @@ asio::awaitable<void> chat_server::impl::reader(std::shared_ptr<member> m) {
       std::size_t used = m->lines.feed(m->unread, each_line);
       if (m->gone) co_return;
       m->unread.erase(0, used);
-      if (!m->unread.empty() || !share.left()) {
+      if (!m->unread.empty() || stop()) {
         spent = true;
         continue;
       }
@@ -122,7 +190,7 @@ asio::awaitable<void> chat_server::impl::reader(std::shared_ptr<member> m) {
       std::size_t used = m->lines.feed(std::string_view(scratch.data(), n), each_line);
       if (m->gone) co_return;
       if (used < n) m->unread.assign(scratch.data() + used, n - used);
-      if (used < n || !share.left()) {
+      if (used < n || stop()) {
         spent = true;
         break;
       }
@@ -139,7 +207,7 @@ asio::awaitable<void> chat_server::impl::reader(std::shared_ptr<member> m) {
 asio::awaitable<void> chat_server::impl::tls_reader(std::shared_ptr<member> m) {
   turn_share share{rooms, opt.max_queue / 8, messages_per_turn, copies_per_turn};
   auto each_line = [&](std::string_view text, session::line_kind kind) {
-    return on_line(*m, text, kind) && share.left();
+    return on_line(*m, text, kind) && m->bucket.spend(clock_now) && share.left();
   };
   m->tls_buf.resize(16 * 1024);
   // One share spans reads until it is used up (each read of a record is a loop turn of its
@@ -167,7 +235,7 @@ asio::awaitable<void> chat_server::impl::tls_reader(std::shared_ptr<member> m) {
       if (m->gone) co_return;
       if (used < n) m->unread.assign(m->tls_buf.data() + used, n - used);
     }
-    if (!m->unread.empty() || !share.left()) {
+    if (!m->unread.empty() || !share.left() || !m->bucket.ready()) {
       co_await after_share(*m);
       if (m->gone) co_return;
       share.begin();

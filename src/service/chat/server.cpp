@@ -50,7 +50,12 @@ chat_server::impl::impl(chat_options o)
         "(a line of invalid bytes triples when they become U+FFFD)",
         biggest_line, opt.max_line));
   if (!check_room(opt.lobby).empty()) throw std::invalid_argument(check_room(opt.lobby));
+  if (opt.rate < 0 || (opt.rate > 0 && opt.burst < 1))
+    throw std::invalid_argument("--rate must be 0 (no limit) or more, and --burst at least 1");
   flushes.before_each([this] { return rooms.hand_out_all(); });
+  full.full_at = opt.max_queue;
+  full.window = opt.drop_after;
+  full.added = [this] { arm_stall_check(); };
 }
 
 void chat_server::impl::emit(chat_event::type what, const member* m, std::string text,
@@ -97,6 +102,45 @@ void chat_server::impl::arm_notices() {
   });
 }
 
+// While some member's queue is full: a check every quarter of --drop-after (at least every
+// 10 ms), so a full member that takes nothing is dropped about --drop-after after it last
+// did, even when nobody says anything more.
+void chat_server::impl::arm_stall_check() {
+  if (stall_timer_armed || closing) return;
+  stall_timer_armed = true;
+  stall_timer.expires_after(
+      std::max<steady::duration>(opt.drop_after / 4, std::chrono::milliseconds(10)));
+  stall_timer.async_wait([this](std::error_code ec) {
+    stall_timer_armed = false;
+    if (!ec && !closing) check_stalls();
+  });
+}
+
+void chat_server::impl::check_stalls() {
+  auto now = steady::now();
+  std::vector<std::shared_ptr<member>> stalled;
+  std::erase_if(full.list, [&](const std::weak_ptr<member>& w) {
+    auto m = w.lock();
+    if (!m || m->gone) return true;
+    if (m->out.queued_bytes() <= opt.max_queue) {  // it caught up
+      m->full = false;
+      return true;
+    }
+    if (m->has_read_since_mark()) {
+      m->mark_progress();
+      m->stalled_since = now;
+      m->read_while_full = true;
+      return false;
+    }
+    if (now - m->stalled_since < opt.drop_after) return false;
+    m->reading_slowly = false;
+    stalled.push_back(std::move(m));
+    return true;
+  });
+  for (auto& m : stalled) drop(*m);
+  if (!full.list.empty()) arm_stall_check();
+}
+
 void chat_server::impl::enter(member& m, chat::room& r) {
   // A member whose queue cannot take its welcome (what the room it left handed it filled
   // it) is dropped, and `r` may have gone with it: each step checks m.gone and returns,
@@ -120,12 +164,13 @@ void chat_server::impl::remove(member& m, bool graceful, std::string_view goodby
   auto keep = m.self();
   chat::slow_members slow(rooms.dropper());     // dropped last, once `m` is out
   if (m.where) rooms.hand_out(*m.where, slow);  // what was said before the goodbye goes first
-  if (slow.contains(&m)) {
+  if (slow.contains(&m) && !m.refusing) {
     graceful = false;  // it could not take those lines: no goodbye after a gap
     goodbye = {};
   }
   if (!goodbye.empty()) m.out.push(line(goodbye));
   m.gone = true;
+  if (m.rate_waiting) m.pass_wait.cancel();
   nicks.erase(chat::lower(m.nick));
   rooms.take_out(m);
   m.where = nullptr;
@@ -156,15 +201,24 @@ void chat_server::impl::leave(member& m, std::string_view why, bool graceful,
   notify(room_name, notice);
 }
 
-/// A member too slow to take its share. Out of any room only just after leaving one
-/// (rooms::take_out): the notice goes to the room it left.
+/// A member too slow to take its share: its queue full and nothing taken for --drop-after,
+/// or at twice --max-queue. Out of any room only just after leaving one (rooms::take_out):
+/// the notice goes to the room it left. What waited for it is discarded, but for the rest of
+/// a line the kernel has begun, so that its goodbye, the one line still queued, is a line of
+/// its own; it is written if the member reads within close_grace (a member that never
+/// reads holds its socket that long, then it is closed).
 void chat_server::impl::drop(member& m) {
   if (m.gone) return;
   std::string room_name = m.where ? m.where->name : m.left_room;
+  const bool slowly = m.reading_slowly;
   dropped.fetch_add(1, std::memory_order_relaxed);
-  emit(chat_event::type::dropped, &m, {}, "outgoing queue full");
-  std::string notice = chat_lines::dropped(m.nick);
-  remove(m, false);
+  emit(chat_event::type::dropped, &m, {},
+       slowly ? fmt::format("reading too slowly ({} bytes waiting)", m.out.queued_bytes())
+              : std::string("not reading (queue full)"));
+  std::string notice = chat_lines::dropped(m.nick, slowly);
+  m.refusing = true;
+  m.out.discard_unsent();
+  remove(m, true, chat_lines::dropped_goodbye(slowly));
   notify(room_name, notice);
 }
 
@@ -235,9 +289,10 @@ void chat_server::impl::admit(stream_socket sock, session::address_slot slot) {
     sock.close(ignored);
     return;
   }
-  auto m =
-      std::make_shared<member>(std::move(sock), tls.get(), opt.max_queue, opt.max_line, flushes);
+  auto m = std::make_shared<member>(std::move(sock), tls.get(), opt.max_queue, opt.max_line,
+                                    flushes, full);
   m->peer = session::peer_name(m->sock);
+  if (opt.rate > 0) m->bucket = session::token_bucket(opt.rate, opt.burst, steady::now());
   m->slot = std::move(slot);
   if (!tls && opt.token.empty()) {
     ++members;
@@ -402,6 +457,8 @@ void chat_server::impl::close_room() {
   closing = true;
   sweep.cancel();
   notice_timer.cancel();
+  stall_timer.cancel();
+  full.list.clear();
   std::vector<std::shared_ptr<member>> all;
   for (auto& [name, r] : rooms.all())
     for (auto& m : r.members) all.push_back(chat::as_member(*m).self());

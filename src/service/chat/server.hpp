@@ -23,6 +23,7 @@
 #include "sockit/session/line_splitter.hpp"
 #include "sockit/session/stream_server.hpp"
 #include "sockit/session/tls_stream.hpp"
+#include "sockit/session/token_bucket.hpp"
 #include "sockit/session/write_queue.hpp"
 
 namespace sockit::service::chat {
@@ -30,17 +31,42 @@ namespace sockit::service::chat {
 using session::stream_socket;
 using steady = std::chrono::steady_clock;
 
+struct member;
+
+/// Members whose queues are full (past --max-queue), watched by the server's stall check
+/// until they drain or are dropped for taking nothing for --drop-after.
+struct full_members {
+  std::size_t full_at = 0;    // --max-queue
+  steady::duration window{};  // --drop-after
+  std::vector<std::weak_ptr<member>> list;
+  std::function<void()> added;  // makes sure a check is due
+};
+
 /// One connected client. Lives as long as its reader or writer coroutine holds it.
 /// Touched only on the server's loop.
 struct member final : room_member {
   member(stream_socket s, asio::ssl::context* tls, std::size_t max_queue, std::size_t max_line,
-         session::flush_pass& pass)
+         session::flush_pass& pass, full_members& fulls)
       : sock(std::move(s)),
         stream(sock, tls),
-        out(stream, max_queue, pass),
+        out(stream, 2 * max_queue, pass),
         lines(max_line),
-        pass_wait(sock.get_executor()) {}
-  bool push(shared_message msg) override { return out.push(std::move(msg)); }
+        pass_wait(sock.get_executor()),
+        watch(fulls) {}
+  /// Queues `msg` unless the member is being dropped, its queue is at twice --max-queue, or
+  /// it is full and has taken nothing for --drop-after (`reading_slowly` then says which).
+  bool push(shared_message msg) override;
+  /// Whether a full member (or one becoming full) may take more: it has read within the
+  /// window. Notes its progress and puts it on the watch list.
+  bool full_but_reading();
+  /// Whether it has read since it was last seen to (or since its queue filled), to tell a
+  /// member that reads from one that does not. TCP: its kernel acknowledged a byte past the
+  /// right edge of the receive window it had then (net::tcp_progress), which only its
+  /// application's reads make room for; what its kernel still had room for then does not
+  /// count. Our own writes' completions would show a slow reader's progress only every
+  /// 64 KiB; elsewhere (Unix sockets) they are the measure, a chunk beyond the mark.
+  bool has_read_since_mark();
+  void mark_progress();
   std::shared_ptr<member> self() { return std::static_pointer_cast<member>(shared_from_this()); }
 
   stream_socket sock;
@@ -58,6 +84,18 @@ struct member final : room_member {
   steady::time_point last_active = steady::now();
   std::unique_ptr<asio::steady_timer> grace;  // bounds how long a goodbye may take
   session::address_slot slot;                 // its share of --max-conns-per-ip, till closed
+  session::token_bucket bucket;               // --rate and --burst
+  bool rate_waiting = false;                  // pass_wait is the rate's wait: remove() ends it
+
+  // Past --max-queue: since when it has read nothing (see has_read_since_mark).
+  full_members& watch;
+  bool full = false;  // on watch.list
+  bool read_while_full = false;
+  bool reading_slowly = false;  // why push() refused: it read, but fell 2 * max_queue behind
+  bool refusing = false;        // being dropped: nothing more is queued but its goodbye
+  bool no_tcp_info = false;     // not TCP: progress is our completed writes
+  steady::time_point stalled_since;
+  std::uint64_t edge_then = 0;  // at the mark: TCP's window edge, else our writes + 64 KiB
 };
 
 inline member& as_member(room_member& m) { return static_cast<member&>(m); }
@@ -83,6 +121,9 @@ struct chat_server::impl final : session::write_observer {
   asio::steady_timer sweep{io};
   asio::steady_timer notice_timer{io};
   bool notice_timer_armed = false;
+  chat::full_members full;  // members past --max-queue, checked by stall_timer
+  asio::steady_timer stall_timer{io};
+  bool stall_timer_armed = false;
   // Members read into this one buffer in turn (reads are synchronous, after a readiness
   // wait), so an idle member holds no read buffer. A member's lines are handled a share at a
   // time, and then its reader waits until the flush pass has handed what they produced to
@@ -140,6 +181,8 @@ struct chat_server::impl final : session::write_observer {
   chat::shared_message line(std::string_view body);
   void reply(member& m, std::string_view body) { rooms.send(m, line(body)); }
   void arm_notices();
+  void arm_stall_check();
+  void check_stalls();
   void enter(member& m, chat::room& r);
   void remove(member& m, bool graceful, std::string_view goodbye = {});
   void leave(member& m, std::string_view why, bool graceful, std::string_view goodbye = {});
