@@ -2,58 +2,13 @@
 pace without holding anyone else; a member whose queue is full is dropped only once it has
 read nothing for --drop-after (or fell twice --max-queue behind), and it is told why."""
 import re
-import socket
 import threading
 import time
 import unittest
 
-from sockit_test import Server, timeout
+from sockit_test import LineSock, Server, line_socket as connect, timeout
 
 MSG = re.compile(rb"^\[\d\d:\d\d:\d\d\] <(\S+)> m (\d+) ")
-
-
-def connect(srv, rcvbuf=None):
-    s = socket.socket(srv.family, socket.SOCK_STREAM)
-    if rcvbuf:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.settimeout(timeout(20))
-    s.connect(srv.address)
-    return s
-
-
-class LineSock:
-    def __init__(self, sock):
-        self.sock, self.buf = sock, b""
-
-    def line(self):
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(1 << 16)
-            if not chunk:
-                raise EOFError(self.buf[-200:])
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line
-
-    def until(self, needle, limit=1000000):
-        for _ in range(limit):
-            line = self.line()
-            if needle in line:
-                return line
-        raise AssertionError(f"{needle!r} never came")
-
-    def rest(self):
-        """Everything until EOF (or a reset), as lines; the last may be unterminated."""
-        data = self.buf
-        try:
-            while True:
-                chunk = self.sock.recv(1 << 16)
-                if not chunk:
-                    break
-                data += chunk
-        except ConnectionResetError:
-            pass
-        self.buf = b""
-        return data.split(b"\n")
 
 
 def lines_of(n, first=0, size=1000):

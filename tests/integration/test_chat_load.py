@@ -13,7 +13,8 @@ import threading
 import time
 import unittest
 
-from sockit_test import SANITIZED, SOCKIT, Server, read_line, timeout
+from sockit_test import (SANITIZED, SOCKIT, LineSock, Server, line_socket as connect, read_line,
+                         timeout)
 
 
 def raise_fd_limit(want):
@@ -22,36 +23,6 @@ def raise_fd_limit(want):
         target = want if hard == resource.RLIM_INFINITY else min(want, hard)
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def connect(srv, rcvbuf=None):
-    s = socket.socket(srv.family, socket.SOCK_STREAM)
-    if rcvbuf:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.settimeout(timeout(20))
-    s.connect(srv.address)
-    return s
-
-
-class LineSock:
-    def __init__(self, sock):
-        self.sock, self.buf = sock, b""
-
-    def line(self):
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(1 << 16)
-            if not chunk:
-                raise EOFError(self.buf[-200:])
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line
-
-    def until(self, needle, limit=100000):
-        for _ in range(limit):
-            line = self.line()
-            if needle in line:
-                return line
-        raise AssertionError(f"{needle!r} never came")
 
 
 MSG = re.compile(rb"<(\S+)> m (\d+) ")

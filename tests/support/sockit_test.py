@@ -298,3 +298,52 @@ class LinePeer:
             if needle in line:
                 return line.decode()
         raise AssertionError(needle)
+
+
+def line_socket(srv, rcvbuf=None, timeout_s=20):
+    """A plain TCP socket to `srv`, with a small receive buffer when asked (so that the
+    server's queue, not the kernel, holds what the peer does not read)."""
+    s = socket.socket(srv.family, socket.SOCK_STREAM)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(timeout(timeout_s))
+    s.connect(srv.address)
+    return s
+
+
+class LineSock:
+    """Lines from a socket, as bytes, for the load tests: line() the next one, until(needle)
+    the first containing `needle` (bounded), rest() all that is left until EOF."""
+
+    def __init__(self, sock):
+        self.sock, self.buf = sock, b""
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise EOFError(self.buf[-200:])
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line
+
+    def until(self, needle, limit=1000000):
+        for _ in range(limit):
+            line = self.line()
+            if needle in line:
+                return line
+        raise AssertionError(f"{needle!r} never came")
+
+    def rest(self):
+        """Everything until EOF (or a reset), as lines; the last may be unterminated."""
+        data = self.buf
+        try:
+            while True:
+                chunk = self.sock.recv(1 << 16)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionResetError:
+            pass
+        self.buf = b""
+        return data.split(b"\n")
