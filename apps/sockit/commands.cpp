@@ -11,6 +11,7 @@ void add_commands(CLI::App& app, int& exit_code) {
       setup_echo,
       setup_connect,
       setup_listen,
+      setup_forward,
       // name and address utilities
       setup_host,
       setup_resolve,

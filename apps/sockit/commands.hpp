@@ -24,6 +24,7 @@ using setup_fn = void (*)(CLI::App& app, int& exit_code);
 void setup_echo(CLI::App& app, int& exit_code);
 void setup_connect(CLI::App& app, int& exit_code);
 void setup_listen(CLI::App& app, int& exit_code);
+void setup_forward(CLI::App& app, int& exit_code);
 void setup_host(CLI::App& app, int& exit_code);
 void setup_resolve(CLI::App& app, int& exit_code);
 void setup_reverse(CLI::App& app, int& exit_code);

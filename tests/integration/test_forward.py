@@ -1,0 +1,320 @@
+"""sockit forward LISTEN TARGET: every connection relayed both ways, many at once, the
+half-close passed on in each direction, spliced or buffered, TCP and Unix on either side; a
+target that is down or silent; the caps; a prompt stop; and the same conversation through
+socat's `UNIX-LISTEN:…,fork TCP:…` (the anchor) for comparison."""
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from sockit_test import SOCKIT, Server, read_line, recv_until_eof, timeout, wait_until
+
+
+class Target:
+    """A real TCP (or Unix) server the relay connects to. Each connection: read until EOF,
+    then answer the SHA-256 of what came, a newline and `reply_bytes` bytes, then close.
+    With `talk_first`, it first sends `talk_first` bytes and half-closes, then reads."""
+
+    def __init__(self, reply_bytes=0, unix_path=None, talk_first=None):
+        if unix_path:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(unix_path)
+            self.endpoint = "unix:" + unix_path
+        else:
+            self.sock = socket.socket()
+            self.sock.bind(("127.0.0.1", 0))
+            self.endpoint = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.sock.listen(128)
+        self.reply = os.urandom(reply_bytes)
+        self.talk_first = talk_first
+        self.accepted = 0
+        self.received = []  # what each connection sent, in order of completion
+        self.lock = threading.Lock()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.accepted += 1
+            threading.Thread(target=self._one, args=(c,), daemon=True).start()
+
+    def _one(self, c):
+        with c:
+            c.settimeout(timeout(30))
+            try:
+                if self.talk_first is not None:
+                    c.sendall(self.talk_first)
+                    c.shutdown(socket.SHUT_WR)
+                data = recv_until_eof(c)
+                with self.lock:
+                    self.received.append(data)
+                if self.talk_first is None:
+                    c.sendall(hashlib.sha256(data).hexdigest().encode() + b"\n" + self.reply)
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+
+
+def converse(address, family, data, timeout_s=30):
+    """Sends `data`, half-closes, and returns all that comes back until EOF."""
+    c = socket.socket(family, socket.SOCK_STREAM)
+    c.settimeout(timeout(timeout_s))
+    c.connect(address)
+    with c:
+        threading.Thread(target=lambda: (c.sendall(data), c.shutdown(socket.SHUT_WR)),
+                         daemon=True).start()
+        return recv_until_eof(c)
+
+
+def events_of(out):
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+class Forward(unittest.TestCase):
+    def check_round_trip(self, *extra):
+        target = Target(reply_bytes=3 << 20)
+        try:
+            with Server("forward", "127.0.0.1:0", target.endpoint, "--json", *extra,
+                        json_mode=True) as srv:
+                data = os.urandom(8 << 20)
+                got = converse(srv.address, srv.family, data)
+                self.assertEqual(got, hashlib.sha256(data).hexdigest().encode() + b"\n" +
+                                 target.reply)
+                rc, out, err = srv.stop()
+                self.assertEqual(rc, 0, err)
+                events = events_of(out)
+                closed = [e for e in events if e["event"] == "closed"]
+                self.assertEqual(len(closed), 1, events)
+                self.assertEqual(closed[0]["bytes_up"], len(data))
+                self.assertEqual(closed[0]["bytes_down"], len(got))
+                self.assertEqual(closed[0]["target"], "tcp://" + target.endpoint)
+                self.assertNotIn("detail", closed[0])
+                self.assertGreater(closed[0]["seconds"], 0)
+                self.assertEqual(events[-1]["event"], "stopped")
+                self.assertEqual(events[-1]["bytes_up"], len(data))
+        finally:
+            target.close()
+
+    def test_both_ways_binary_safe_with_the_half_close_passed_on_spliced(self):
+        # The client's EOF reaches the target (which answers only then), and the target's
+        # reply and EOF reach the client.
+        self.check_round_trip()
+
+    def test_both_ways_binary_safe_with_the_half_close_passed_on_buffered(self):
+        self.check_round_trip("--no-splice")
+
+    def test_the_target_may_half_close_first_and_still_hear_the_client(self):
+        target = Target(talk_first=b"hello from the target\n")
+        try:
+            with Server("forward", "127.0.0.1:0", target.endpoint) as srv:
+                c = srv.connect(timeout_s=20)
+                with c:
+                    self.assertEqual(recv_until_eof(c), b"hello from the target\n")
+                    # Our receiving side has ended; our sending side still reaches it.
+                    c.sendall(b"after your EOF\n")
+                    c.shutdown(socket.SHUT_WR)
+                    self.assertTrue(wait_until(lambda: target.received, timeout(10)))
+                self.assertEqual(target.received, [b"after your EOF\n"])
+        finally:
+            target.close()
+
+    def test_many_connections_at_once(self):
+        target = Target(reply_bytes=100000)
+        try:
+            with Server("forward", "127.0.0.1:0", target.endpoint, "-v") as srv:
+                payloads = [os.urandom(256 * 1024 + k) for k in range(40)]
+                results = [None] * len(payloads)
+
+                def one(k):
+                    try:
+                        results[k] = converse(srv.address, srv.family, payloads[k])
+                    except OSError as e:
+                        results[k] = repr(e).encode()
+
+                threads = [threading.Thread(target=one, args=(k,)) for k in range(len(payloads))]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join(timeout(60))
+                for k, p in enumerate(payloads):
+                    self.assertEqual(results[k], hashlib.sha256(p).hexdigest().encode() + b"\n" +
+                                     target.reply, k)
+                rc, out, err = srv.stop()
+                self.assertIn("40 accepted", err)
+                self.assertEqual(err.count("closed tcp://"), 40, err[-2000:])
+        finally:
+            target.close()
+
+    def test_a_target_that_is_down_is_logged_the_client_closed_and_it_recovers(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()  # nothing listens there now: connection refused
+        with Server("forward", "127.0.0.1:0", "127.0.0.1:%d" % port, "--json",
+                    json_mode=True) as srv:
+            c = srv.connect(timeout_s=10)
+            with c:
+                self.assertEqual(recv_until_eof(c), b"")
+            e = json.loads(read_line(srv.proc.stdout, timeout(10)))
+            self.assertEqual(e["event"], "target_failed")
+            self.assertEqual(e["target"], "tcp://127.0.0.1:%d" % port)
+            self.assertIn("refused", e["detail"])
+            # The target comes up: the next client is relayed.
+            up = socket.socket()
+            up.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            up.bind(("127.0.0.1", port))
+            up.listen(1)
+            with up:
+                c = srv.connect(timeout_s=10)
+                with c:
+                    peer, _ = up.accept()
+                    with peer:
+                        c.sendall(b"ping")
+                        peer.settimeout(timeout(10))
+                        self.assertEqual(peer.recv(4), b"ping")
+            rc, out, err = srv.stop()
+            self.assertEqual(events_of(out)[-1]["target_failed"], 1)
+
+    def test_a_silent_target_times_out(self):
+        # A listener that never accepts, its accept queue full: its kernel drops our SYN,
+        # so the connect hangs (on loopback, without any outside address).
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(0)
+        fillers = []
+        for _ in range(4):  # fill the accept queue (its length is the backlog plus one)
+            f = socket.socket()
+            f.setblocking(False)
+            f.connect_ex(silent.getsockname())
+            fillers.append(f)
+        try:
+            with Server("forward", "127.0.0.1:0", "127.0.0.1:%d" % silent.getsockname()[1],
+                        "--connect-timeout", "0.5", "--json", json_mode=True) as srv:
+                start = time.monotonic()
+                c = srv.connect(timeout_s=10)
+                with c:
+                    self.assertEqual(recv_until_eof(c), b"")
+                e = json.loads(read_line(srv.proc.stdout, timeout(10)))
+                self.assertEqual(e["event"], "target_failed")
+                self.assertEqual(e["detail"], "timed out")
+                self.assertGreaterEqual(time.monotonic() - start, 0.45)
+        finally:
+            for f in fillers:
+                f.close()
+            silent.close()
+
+    def test_stop_is_prompt_while_a_connect_hangs(self):
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(0)
+        fillers = []
+        for _ in range(4):
+            f = socket.socket()
+            f.setblocking(False)
+            f.connect_ex(silent.getsockname())
+            fillers.append(f)
+        try:
+            with Server("forward", "127.0.0.1:0", "127.0.0.1:%d" % silent.getsockname()[1],
+                        "--connect-timeout", "60") as srv:
+                c = srv.connect(timeout_s=10)
+                with c:
+                    time.sleep(0.2)  # let the relay's connect begin (not a synchronisation)
+                    start = time.monotonic()
+                    rc, out, err = srv.stop(timeout_s=10)
+                    self.assertEqual(rc, 0, err)
+                    self.assertLess(time.monotonic() - start, 5)
+                    self.assertIn("stopped (SIGTERM): 1 accepted", err)
+        finally:
+            for f in fillers:
+                f.close()
+            silent.close()
+
+    def test_per_address_cap(self):
+        target = Target()
+        try:
+            with Server("forward", "127.0.0.1:0", target.endpoint, "--max-conns-per-ip", "2",
+                        "--json", json_mode=True) as srv:
+                held = [srv.connect(timeout_s=10) for _ in range(2)]
+                self.assertTrue(wait_until(lambda: target.accepted == 2, timeout(10)))
+                extra = srv.connect(timeout_s=10)
+                with extra:
+                    self.assertEqual(recv_until_eof(extra), b"")
+                e = json.loads(read_line(srv.proc.stdout, timeout(10)))
+                while e["event"] == "connected":
+                    e = json.loads(read_line(srv.proc.stdout, timeout(10)))
+                self.assertEqual(e["event"], "rejected")
+                self.assertEqual(e["detail"], "over --max-conns-per-ip")
+                self.assertEqual(target.accepted, 2)
+                for h in held:
+                    h.close()
+        finally:
+            target.close()
+
+    def test_unix_on_either_side(self):
+        d = tempfile.mkdtemp()
+        try:
+            target = Target(reply_bytes=1000, unix_path=os.path.join(d, "target.sock"))
+            listen = "unix:" + os.path.join(d, "relay.sock")
+            with Server("forward", listen, target.endpoint) as srv:
+                got = converse(srv.address, srv.family, b"over unix\n")
+                self.assertEqual(got, hashlib.sha256(b"over unix\n").hexdigest().encode() +
+                                 b"\n" + target.reply)
+            tcp_target = Target(reply_bytes=10)
+            with Server("forward", listen, tcp_target.endpoint) as srv:
+                got = converse(srv.address, srv.family, b"unix to tcp\n")
+                self.assertTrue(got.startswith(hashlib.sha256(b"unix to tcp\n").hexdigest()
+                                               .encode()))
+            with Server("forward", "127.0.0.1:0", target.endpoint) as srv:
+                got = converse(srv.address, srv.family, b"tcp to unix\n")
+                self.assertTrue(got.startswith(hashlib.sha256(b"tcp to unix\n").hexdigest()
+                                               .encode()))
+            target.close()
+            tcp_target.close()
+        finally:
+            shutil.rmtree(d)
+
+    def test_udp_is_refused_plainly(self):
+        r = subprocess.run([SOCKIT, "forward", "udp://127.0.0.1:0",
+                            "127.0.0.1:9"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("UDP forwarding is not built yet", r.stderr)
+
+    @unittest.skipUnless(shutil.which("socat"), "socat is installed by scripts/install-deps")
+    def test_the_same_conversation_as_through_socat(self):
+        """The anchor: socat UNIX-LISTEN:…,fork TCP:… and sockit forward, the same target,
+        the same client: the same bytes come back, and the target hears the same."""
+        target = Target(reply_bytes=1 << 20)
+        d = tempfile.mkdtemp()
+        path = os.path.join(d, "socat.sock")
+        socat = subprocess.Popen(["socat", f"UNIX-LISTEN:{path},fork",
+                                  "TCP:" + target.endpoint], stderr=subprocess.PIPE)
+        try:
+            self.assertTrue(wait_until(lambda: os.path.exists(path), timeout(10)))
+            data = os.urandom(2 << 20)
+            via_socat = converse(path, socket.AF_UNIX, data)
+            with Server("forward", "unix:" + os.path.join(d, "sockit.sock"),
+                        target.endpoint) as srv:
+                via_sockit = converse(srv.address, srv.family, data)
+            self.assertEqual(via_sockit, via_socat)
+            self.assertEqual(target.received, [data, data])
+        finally:
+            socat.kill()
+            socat.wait(timeout=10)
+            target.close()
+            shutil.rmtree(d)
+
+
+if __name__ == "__main__":
+    unittest.main()
