@@ -267,11 +267,12 @@ void setup_chat(CLI::App& app, int& exit_code) {
       ->add_option("--max-queue", s->max_queue,
                    "A member's queue is full at B bytes: dropped if it then reads nothing for "
                    "--drop-after, or at 2*B even if it reads")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 40));
   serve
       ->add_option("--drop-after", s->drop_after,
                    "Seconds a member with a full queue may read nothing before it is dropped "
-                   "(0 = at once)")
+                   "(sooner if the room says another --max-queue; 0 = at once)")
       ->capture_default_str()
       ->check(not_negative("0 or more seconds"));
   serve
@@ -280,9 +281,10 @@ void setup_chat(CLI::App& app, int& exit_code) {
                    "socket (0 = no limit)")
       ->capture_default_str()
       ->check(not_negative("0 (no limit) or more lines per second"));
+  // finite_number() refuses NaN and inf before the range is checked.
   serve->add_option("--burst", s->burst, "Lines a member may send at once before --rate applies")
       ->capture_default_str()
-      ->check(CLI::Range(1.0, 1e9));
+      ->check(positive("1 or more lines") & CLI::Range(1.0, 1e9));
   serve
       ->add_option("--idle-timeout", s->idle_timeout,
                    "Disconnect members silent for this many seconds (0 = never)")

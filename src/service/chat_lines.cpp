@@ -39,15 +39,32 @@ std::string left(std::string_view nick, std::string_view why) {
 std::string left_for(std::string_view nick, std::string_view room) {
   return fmt::format("*** {} left for {}", nick, room);
 }
-std::string dropped(std::string_view nick, bool reading_slowly) {
-  return fmt::format("*** {} was dropped ({})", nick,
-                     reading_slowly ? "reading too slowly" : "not reading");
+std::string_view drop_words(drop_reason why) {
+  switch (why) {
+    case drop_reason::reading_slowly:
+      return "reading too slowly";
+    case drop_reason::excess_flood:
+      return "excess flood";
+    case drop_reason::not_reading:
+      break;
+  }
+  return "not reading";
 }
 
-std::string_view dropped_goodbye(bool reading_slowly) {
-  return reading_slowly
-             ? "*** disconnected: you read more slowly than the room talks and fell too far behind"
-             : "*** disconnected: you stopped reading and what waited for you filled your queue";
+std::string dropped(std::string_view nick, drop_reason why) {
+  return fmt::format("*** {} was dropped ({})", nick, drop_words(why));
+}
+
+std::string_view dropped_goodbye(drop_reason why) {
+  switch (why) {
+    case drop_reason::reading_slowly:
+      return "*** disconnected: you read more slowly than the room talks and fell too far behind";
+    case drop_reason::excess_flood:
+      return "*** disconnected: excess flood: you sent far more than the room takes (--rate)";
+    case drop_reason::not_reading:
+      break;
+  }
+  return "*** disconnected: you stopped reading and what waited for you filled your queue";
 }
 
 std::string member_list(std::string_view room, std::span<const std::string_view> nicks) {

@@ -62,6 +62,30 @@ class ChatFlood(unittest.TestCase):
             rc, out, err = srv.stop()
             self.assertIn("0 dropped", err)
 
+    def test_a_flood_far_past_the_rate_is_dropped_as_excess_flood_and_told(self):
+        """IRC's Excess Flood: 200 KB of short lines at --rate 10 would take hours to trickle
+        out; the member, with far more waiting than the room holds, is dropped at once, is
+        told why, and its address may come back."""
+        with Server("chat", "serve", "127.0.0.1:0", "--rate", "10", "--burst", "5",
+                    "--max-conns-per-ip", "3") as srv:
+            reader = LineSock(connect(srv))
+            reader.line()
+            flooder = LineSock(connect(srv))
+            flooder.line()
+            reader.until(b"guest2 joined")
+            send_in_background(flooder.sock, b"hi\n" * 70000)
+            notice = reader.until(b"was dropped")
+            self.assertRegex(notice, rb"\*\*\* guest2 was dropped \(excess flood\)$")
+            tail = flooder.rest()
+            self.assertIn(b"*** disconnected: excess flood", b"\n".join(tail))
+            # Its place is free again: with the reader, two more from its address fit.
+            for _ in range(2):
+                again = LineSock(connect(srv))
+                self.assertIn(b"welcome", again.line())
+            rc, out, err = srv.stop()
+            self.assertIn("1 dropped", err)
+            self.assertIn("guest2 dropped from #lobby: excess flood", out)
+
     def test_a_full_member_is_kept_while_it_reads_and_dropped_with_a_goodbye_when_it_stops(self):
         """--max-queue 4 MiB, --drop-after 2: a member that pauses while 6 MiB is said has a
         full queue, but resumes within the window and gets every line. When it pauses again

@@ -48,7 +48,9 @@ TEST(TokenBucket, BurstThenRate) {
   EXPECT_EQ(run, 4);
 }
 
-TEST(TokenBucket, CallsTheClockOnlyWhenDry) {
+// Once when a burst begins (a full bucket's refill time starts then) and once when it runs
+// dry: not per event.
+TEST(TokenBucket, CallsTheClockOnlyWhenABurstBeginsAndWhenDry) {
   auto t = clock_type::time_point{} + 1h;
   token_bucket b(1, 100, t);
   int calls = 0;
@@ -57,9 +59,9 @@ TEST(TokenBucket, CallsTheClockOnlyWhenDry) {
     return t;
   };
   for (int i = 0; i < 99; ++i) EXPECT_TRUE(b.spend(now));
-  EXPECT_EQ(calls, 0);
-  EXPECT_FALSE(b.spend(now));
   EXPECT_EQ(calls, 1);
+  EXPECT_FALSE(b.spend(now));
+  EXPECT_EQ(calls, 2);
 }
 
 TEST(TokenBucket, BurstBelowOneIsOne) {
@@ -84,6 +86,29 @@ TEST(TokenBucket, TryTakeIsAllOrNothingAndFullMeansTheWholeBurst) {
   t += 1500ms;
   EXPECT_TRUE(bytes.full(t));
   EXPECT_TRUE(token_bucket().try_take(t, 1e12));
+}
+
+// A quiet member gets its burst once, not twice: the time it sat full refills nothing.
+TEST(TokenBucket, AFullBucketGainsNothingWhileItSitsFull) {
+  auto t = clock_type::time_point{} + 1h;
+  token_bucket b(1, 10, t);
+  auto now = [&] { return t; };
+  t += 10s;  // quiet, full
+  int run = 1;
+  while (b.spend(now)) ++run;
+  EXPECT_EQ(run, 10);
+}
+
+TEST(TokenBucket, NonsenseRatesAndBurstsAreNoLimitAndOne) {
+  auto t = clock_type::time_point{} + 1h;
+  EXPECT_FALSE(token_bucket(std::numeric_limits<double>::quiet_NaN(), 5, t).limited());
+  EXPECT_FALSE(token_bucket(std::numeric_limits<double>::infinity(), 5, t).limited());
+  EXPECT_FALSE(token_bucket(-3, 5, t).limited());
+  token_bucket nan_burst(10, std::numeric_limits<double>::quiet_NaN(), t);
+  EXPECT_FALSE(nan_burst.spend([&] { return t; }));  // a burst of one
+  token_bucket tiny(1e-300, 1, t);
+  EXPECT_FALSE(tiny.spend([&] { return t; }));
+  EXPECT_EQ(tiny.wait(t), std::chrono::duration_cast<clock_type::duration>(24h));
 }
 
 }  // namespace

@@ -39,11 +39,19 @@ std::string joined(std::string_view nick, std::string_view room);
 std::string left(std::string_view nick, std::string_view why);
 /// "*** NICK left for ROOM"
 std::string left_for(std::string_view nick, std::string_view room);
-/// "*** NICK was dropped (not reading)", or "(reading too slowly)" when it was reading but
-/// fell twice --max-queue behind the room.
-std::string dropped(std::string_view nick, bool reading_slowly = false);
-/// The dropped member's own last line (best effort: it is read only if the member reads).
-std::string_view dropped_goodbye(bool reading_slowly);
+/// Why a member was dropped: the room's word for it, and the member's own last line (best
+/// effort: it is read only if the member reads).
+enum class drop_reason {
+  not_reading,     // its queue full, it read nothing for --drop-after (or the room said more)
+  reading_slowly,  // it read, but fell twice --max-queue behind the room
+  excess_flood,    // over its --rate with more input waiting than the room will hold
+};
+/// "*** NICK was dropped (not reading)", "(reading too slowly)" or "(excess flood)".
+std::string dropped(std::string_view nick, drop_reason why = drop_reason::not_reading);
+/// "*** disconnected: ..." saying why, to the member itself.
+std::string_view dropped_goodbye(drop_reason why);
+/// "not reading", "reading too slowly", "excess flood".
+std::string_view drop_words(drop_reason why);
 /// "*** COUNT in ROOM: A, B, C" (the names in the order given)
 std::string member_list(std::string_view room, std::span<const std::string_view> nicks);
 /// "*** WHY, try again later": why a connection was turned away.

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 namespace sockit::session {
 
@@ -15,9 +16,13 @@ class token_bucket {
   using clock = std::chrono::steady_clock;
 
   token_bucket() = default;
-  /// Starts full. A burst below one is one (one event must always be possible).
+  /// Starts full. A burst below one (or NaN) is one: one event must always be possible. A
+  /// rate that is not a positive finite number means no limit.
   token_bucket(double rate, double burst, clock::time_point now)
-      : rate_(rate), burst_(std::max(burst, 1.0)), tokens_(burst_), last_(now) {}
+      : rate_(rate > 0 && rate < std::numeric_limits<double>::infinity() ? rate : 0),
+        burst_(burst >= 1 && burst < std::numeric_limits<double>::infinity() ? burst : 1),
+        tokens_(burst_),
+        last_(now) {}
 
   bool limited() const noexcept { return rate_ > 0; }
   /// Whether an event may happen now without waiting (as of the last refill).
@@ -29,10 +34,20 @@ class token_bucket {
   template <class Now>
   bool spend(Now&& now) {
     if (!limited()) return true;
+    // A full bucket gained nothing while it sat full: the refill time starts now, or a
+    // member quiet for a while would get its burst twice.
+    if (tokens_ >= burst_) last_ = now();
     tokens_ -= 1;
     if (tokens_ >= 1) return true;
     refill(now());
     return tokens_ >= 1;
+  }
+
+  /// Whole events it may take now, after refilling (a huge number when unlimited).
+  double available(clock::time_point now) {
+    if (!limited()) return std::numeric_limits<double>::max();
+    refill(now);
+    return tokens_;
   }
 
   /// Whether it holds `cost` tokens after refilling.
@@ -64,7 +79,8 @@ class token_bucket {
     if (!limited()) return clock::duration::zero();
     refill(now);
     if (tokens_ >= 1) return clock::duration::zero();
-    auto d = std::chrono::duration<double>((1 - tokens_) / rate_);
+    // At most a day, so that a tiny rate cannot overflow the conversion.
+    auto d = std::chrono::duration<double>(std::min((1 - tokens_) / rate_, 86400.0));
     return std::max<clock::duration>(std::chrono::ceil<clock::duration>(d), clock::duration(1));
   }
 

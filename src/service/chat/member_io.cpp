@@ -2,8 +2,11 @@
 // reads into the server's one scratch buffer; TLS: reads through the stream; either way lines
 // handled a share per turn) and the writer (drains the member's write_queue, then closes the
 // socket).
+#include <sys/ioctl.h>
+
 #include <fmt/format.h>
 #include <asio/post.hpp>
+#include <cmath>
 
 #include "server.hpp"
 #include "sockit/net/tcp_progress.hpp"
@@ -22,7 +25,9 @@ bool member::push(shared_message msg) {
   // The common case costs one comparison: a member that is keeping up is far from full.
   if (out.queued_bytes() + msg->size() > watch.full_at && !full_but_reading()) return false;
   if (out.push(std::move(msg))) return true;
-  reading_slowly = read_while_full;  // at 2 * max_queue: it read, but not fast enough
+  // At 2 * max_queue: it read, but not fast enough (or never).
+  why = read_while_full ? chat_lines::drop_reason::reading_slowly
+                        : chat_lines::drop_reason::not_reading;
   return false;
 }
 
@@ -41,7 +46,7 @@ bool member::full_but_reading() {
     read_while_full = true;
   }
   if (watch.window.count() == 0 || now - stalled_since >= watch.window) {
-    reading_slowly = false;  // took nothing for the window: not reading
+    why = chat_lines::drop_reason::not_reading;  // took nothing for the window
     return false;
   }
   return true;
@@ -131,6 +136,14 @@ asio::awaitable<void> chat_server::impl::after_share(member& m) {
     std::erase(pace_waiters, &m.pass_wait);
   }
   if (m.gone || m.bucket.ready()) co_return;
+  // IRC's "Excess Flood": over its rate with more waiting to be read than the room will
+  // hold for it. Without this a member could send a long backlog and close, and stay (with
+  // its --max-clients and per-address places) until the backlog had trickled out at --rate.
+  if (input_waiting(m) > excess_input()) {
+    m.why = chat_lines::drop_reason::excess_flood;
+    drop(m);
+    co_return;
+  }
   auto wait = m.bucket.wait(steady::now());
   if (wait == steady::duration::zero()) co_return;
   m.pass_wait.expires_after(wait);
@@ -176,7 +189,10 @@ asio::awaitable<void> chat_server::impl::reader(std::shared_ptr<member> m) {
     // Lines that queue nothing (empty ones) use no share: the bytes read are bounded too.
     for (std::size_t taken = 0; taken < read_budget;) {
       std::error_code rec;
-      std::size_t n = m->sock.read_some(asio::buffer(scratch), rec);
+      // Near its --rate, only what its tokens can use: the rest stays in the kernel (TCP
+      // pushes back) rather than in `unread`.
+      std::size_t want = read_size(*m);
+      std::size_t n = m->sock.read_some(asio::buffer(scratch.data(), want), rec);
       if (rec == asio::error::would_block || rec == asio::error::try_again) break;
       m->last_active = steady::now();
       if (rec == asio::error::eof) {
@@ -195,7 +211,7 @@ asio::awaitable<void> chat_server::impl::reader(std::shared_ptr<member> m) {
         break;
       }
       taken += n;
-      if (n < scratch.size()) break;  // most likely drained; the next wait tells
+      if (n < want) break;  // most likely drained; the next wait tells
       if (taken >= read_budget) spent = true;
     }
   }
@@ -219,7 +235,8 @@ asio::awaitable<void> chat_server::impl::tls_reader(std::shared_ptr<member> m) {
       if (m->gone) co_return;
       m->unread.erase(0, used);
     } else {
-      auto [ec, n] = co_await m->stream.async_read_some(asio::buffer(m->tls_buf), token);
+      auto [ec, n] = co_await m->stream.async_read_some(
+          asio::buffer(m->tls_buf.data(), std::min(m->tls_buf.size(), read_size(*m))), token);
       if (m->gone) co_return;
       session::maybe_tls<stream_socket>::map_truncation(ec);
       if (ec == asio::error::eof) {
@@ -252,11 +269,31 @@ void chat_server::impl::finish(member& m) {
   if (stayed) leave(m, "closed", true);
 }
 
+std::size_t chat_server::impl::read_size(member& m) {
+  if (!m.bucket.limited()) return scratch.size();
+  double lines = std::max(1.0, m.bucket.available(steady::now()));
+  double bytes = (lines + 1) * static_cast<double>(opt.max_line + 2);
+  return bytes >= static_cast<double>(scratch.size()) ? scratch.size()
+                                                      : static_cast<std::size_t>(bytes);
+}
+
+std::size_t chat_server::impl::input_waiting(member& m) {
+  int n = 0;
+  if (::ioctl(m.sock.native_handle(), FIONREAD, &n) != 0 || n < 0) n = 0;
+  return m.unread.size() + static_cast<std::size_t>(n);
+}
+
 asio::awaitable<void> chat_server::impl::writer(std::shared_ptr<member> m) {
   auto ec = co_await m->out.run();
   // TLS: the end of our writes (close_notify), within the goodbye's grace.
   if (!ec && m->stream.is_tls()) co_await m->stream.async_close_notify(token);
   if (m->grace) m->grace->cancel();
+  // What it sent and nobody will read: closing over it would send a reset, which can make
+  // its kernel throw away the goodbye it has not read yet. A few reads at most.
+  for (int i = 0; i < 4 && !ec && m->sock.is_open(); ++i) {
+    std::error_code rec;
+    if (m->sock.read_some(asio::buffer(scratch), rec) < scratch.size() || rec) break;
+  }
   if (!m->gone) leave(*m, fmt::format("connection lost: {}", ec.message()), false);
   std::error_code ignored;
   m->sock.shutdown(asio::socket_base::shutdown_both, ignored);

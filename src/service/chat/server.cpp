@@ -13,6 +13,7 @@
 #include <asio/detached.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/write.hpp>
+#include <cmath>
 #include <stdexcept>
 
 #include "sockit/net/socket.hpp"
@@ -50,8 +51,12 @@ chat_server::impl::impl(chat_options o)
         "(a line of invalid bytes triples when they become U+FFFD)",
         biggest_line, opt.max_line));
   if (!check_room(opt.lobby).empty()) throw std::invalid_argument(check_room(opt.lobby));
-  if (opt.rate < 0 || (opt.rate > 0 && opt.burst < 1))
+  // Written as !(x >= ...) so that NaN is refused too.
+  if (!(opt.rate >= 0) || !std::isfinite(opt.rate) || !(opt.burst >= 1) ||
+      !std::isfinite(opt.burst))
     throw std::invalid_argument("--rate must be 0 (no limit) or more, and --burst at least 1");
+  if (opt.max_queue > (std::size_t{1} << 40))
+    throw std::invalid_argument("--max-queue must be at most 1 TiB");
   flushes.before_each([this] { return rooms.hand_out_all(); });
   full.full_at = opt.max_queue;
   full.window = opt.drop_after;
@@ -133,7 +138,7 @@ void chat_server::impl::check_stalls() {
       return false;
     }
     if (now - m->stalled_since < opt.drop_after) return false;
-    m->reading_slowly = false;
+    m->why = chat_lines::drop_reason::not_reading;
     stalled.push_back(std::move(m));
     return true;
   });
@@ -210,15 +215,20 @@ void chat_server::impl::leave(member& m, std::string_view why, bool graceful,
 void chat_server::impl::drop(member& m) {
   if (m.gone) return;
   std::string room_name = m.where ? m.where->name : m.left_room;
-  const bool slowly = m.reading_slowly;
+  using chat_lines::drop_reason;
   dropped.fetch_add(1, std::memory_order_relaxed);
-  emit(chat_event::type::dropped, &m, {},
-       slowly ? fmt::format("reading too slowly ({} bytes waiting)", m.out.queued_bytes())
-              : std::string("not reading (queue full)"));
-  std::string notice = chat_lines::dropped(m.nick, slowly);
+  std::string detail(chat_lines::drop_words(m.why));
+  if (m.why == drop_reason::reading_slowly)
+    detail += fmt::format(" ({} bytes waiting)", m.out.queued_bytes());
+  else if (m.why == drop_reason::not_reading)
+    detail += " (queue full)";
+  else
+    detail += " (more input waiting than the room holds, over --rate)";
+  emit(chat_event::type::dropped, &m, {}, std::move(detail));
+  std::string notice = chat_lines::dropped(m.nick, m.why);
   m.refusing = true;
   m.out.discard_unsent();
-  remove(m, true, chat_lines::dropped_goodbye(slowly));
+  remove(m, true, chat_lines::dropped_goodbye(m.why));
   notify(room_name, notice);
 }
 

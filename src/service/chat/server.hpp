@@ -19,6 +19,7 @@
 #include "room.hpp"
 #include "sockit/service/access_token.hpp"
 #include "sockit/service/chat.hpp"
+#include "sockit/service/chat_lines.hpp"
 #include "sockit/session/address_limits.hpp"
 #include "sockit/session/line_splitter.hpp"
 #include "sockit/session/stream_server.hpp"
@@ -54,7 +55,7 @@ struct member final : room_member {
         pass_wait(sock.get_executor()),
         watch(fulls) {}
   /// Queues `msg` unless the member is being dropped, its queue is at twice --max-queue, or
-  /// it is full and has taken nothing for --drop-after (`reading_slowly` then says which).
+  /// it is full and has taken nothing for --drop-after (`why` then says which).
   bool push(shared_message msg) override;
   /// Whether a full member (or one becoming full) may take more: it has read within the
   /// window. Notes its progress and puts it on the watch list.
@@ -91,9 +92,9 @@ struct member final : room_member {
   full_members& watch;
   bool full = false;  // on watch.list
   bool read_while_full = false;
-  bool reading_slowly = false;  // why push() refused: it read, but fell 2 * max_queue behind
-  bool refusing = false;        // being dropped: nothing more is queued but its goodbye
-  bool no_tcp_info = false;     // not TCP: progress is our completed writes
+  chat_lines::drop_reason why = chat_lines::drop_reason::not_reading;  // when it is dropped
+  bool refusing = false;     // being dropped: nothing more is queued but its goodbye
+  bool no_tcp_info = false;  // not TCP: progress is our completed writes
   steady::time_point stalled_since;
   std::uint64_t edge_then = 0;  // at the mark: TCP's window edge, else our writes + 64 KiB
 };
@@ -203,6 +204,11 @@ struct chat_server::impl final : session::write_observer {
   asio::awaitable<void> reader(std::shared_ptr<member> m);
   asio::awaitable<void> tls_reader(std::shared_ptr<member> m);
   asio::awaitable<void> after_share(member& m);
+  std::size_t read_size(member& m);
+  std::size_t input_waiting(member& m);  // read but unhandled, and what the kernel holds
+  std::size_t excess_input() const {     // beyond it, over --rate, a member is dropped
+    return std::max<std::size_t>(32 * 1024, 2 * (opt.max_line + 2));
+  }
   void finish(member& m);
   asio::awaitable<void> writer(std::shared_ptr<member> m);
 
