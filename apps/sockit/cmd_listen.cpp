@@ -6,6 +6,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "listen_exec.hpp"
 #include "output.hpp"
 #include "sockit/service/relay.hpp"
 #include "sockit/service/tls_pump.hpp"
@@ -23,6 +24,8 @@ struct listen_cli_options {
   double wait = 1.0;
   bool tls = false;
   server_tls cert;
+  std::string exec, sh_exec;
+  std::size_t max_children = 16;
 };
 
 int run_listen_udp(const listen_cli_options& o, const net::endpoint& e) {
@@ -53,8 +56,15 @@ int run_listen(const listen_cli_options& o) {
   check_server_cert_options(o.cert, o.tls);
   if (o.udp || (e.proto() == net::transport::udp && !e.is_unix())) {
     if (o.tls) throw CLI::ValidationError("--tls is for TCP and Unix, not UDP");
+    if (!o.exec.empty() || !o.sh_exec.empty())
+      throw CLI::ValidationError("--exec and --sh-exec are for TCP and Unix, not UDP");
     return run_listen_udp(o, e.with_transport(net::transport::udp));
   }
+  const bool exec = !o.exec.empty() || !o.sh_exec.empty();
+  if (exec && o.tls)
+    throw CLI::ValidationError(
+        "--exec and --sh-exec do not take --tls yet (the child gets the "
+        "socket itself)");
   service::tls_identity identity;
   if (o.tls) identity = server_identity(o.cert);
   std::error_code ec;
@@ -64,6 +74,17 @@ int run_listen(const listen_cli_options& o) {
   // stdout carries the peer's bytes, so the readiness line goes to stderr.
   auto bound = e.is_unix() ? e : listener.local_address().to_endpoint();
   print_listening(bound, o.json, stderr, identity.fingerprint);
+  if (exec) {
+    listen_exec_options xo;
+    xo.command = o.exec.empty() ? service::exec_command::sh(o.sh_exec)
+                                : service::exec_command::split(o.exec);
+    xo.keep = o.keep;
+    xo.max_children = o.max_children;
+    xo.verbose = o.verbose;
+    int rc = run_listen_exec(listener, xo);
+    if (e.type() == net::endpoint::kind::unix_path) ::unlink(e.path().c_str());
+    return rc;
+  }
   int status = 0;
   do {
     net::socket_address peer;
@@ -119,9 +140,27 @@ void setup_listen(CLI::App& app, int& exit_code) {
                 "TLS 1.3 (like ncat --ssl --listen) with the stored identity (or --cert/--key); "
                 "its fingerprint is in the listening line");
   add_server_cert_options(cmd, o->cert);
+  auto* ex = cmd->add_option("-e,--exec", o->exec,
+                             "Run CMD for each peer with the socket as its stdin and stdout "
+                             "(split on spaces, no shell). This GIVES THE PEER THE COMMAND");
+  auto* sh = cmd->add_option("-c,--sh-exec", o->sh_exec,
+                             "Like --exec, through /bin/sh -c CMD (pipes, quoting). This GIVES "
+                             "THE PEER A SHELL COMMAND");
+  ex->excludes(sh);
+  cmd->add_option("--max-children", o->max_children,
+                  "With --exec -k: peers served at once; more wait in the backlog")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{4096}));
   cmd->add_flag("--json", o->json, "Readiness line as JSON (stdout stays the data channel)");
   cmd->add_flag("-v,--verbose", o->verbose, "Report peers and byte counts on stderr");
-  cmd->footer("The `listening on ENDPOINT` line goes to stderr: stdout carries the peer's bytes.");
+  cmd->footer(
+      "The `listening on ENDPOINT` line goes to stderr: stdout carries the peer's bytes.\n"
+      "--exec/--sh-exec (ncat -e/-c): the peer talks to the command, not to this terminal;\n"
+      "its address is in $SOCKIT_PEER; the child's stderr is ours. A peer that resets or is\n"
+      "gone both ways ends its child (SIGTERM, SIGKILL 2 s later); a half-close does not\n"
+      "(the child reads EOF and may still answer). Without -k: one peer, then exit with\n"
+      "the child's status. Anyone who can connect runs the command: listen on loopback or\n"
+      "a Unix socket unless that is what you want.");
   cmd->callback([o, &exit_code] { exit_code = run_listen(*o); });
 }
 

@@ -84,5 +84,7 @@ std::vector<demo_step> demo_steps();
 void block_stop_signals();
 /// Waits for SIGINT or SIGTERM and returns its number.
 int wait_for_stop_signal();
+/// A signalfd for SIGINT/SIGTERM (blocked first), for a poll(2) loop; -1 on failure.
+int stop_signal_fd();
 
 }  // namespace sockit::cli

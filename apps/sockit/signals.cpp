@@ -2,6 +2,7 @@
 // and the summary a server subcommand prints once a signal stopped it.
 #include <fmt/format.h>
 #include <pthread.h>
+#include <sys/signalfd.h>
 
 #include <csignal>
 
@@ -30,6 +31,12 @@ int wait_for_stop_signal() {
   while (sigwait(&set, &sig) != 0) {
   }
   return sig;
+}
+
+int stop_signal_fd() {
+  block_stop_signals();
+  sigset_t set = stop_set();
+  return ::signalfd(-1, &set, SFD_CLOEXEC);
 }
 
 void print_stopped(int signal, std::initializer_list<stop_count> counts, bool json) {
