@@ -104,18 +104,7 @@ void setup_echo(CLI::App& app, int& exit_code) {
       ->required();
   cmd->add_flag("-u,--udp", o->udp, "Echo UDP datagrams: each sender gets its datagram back");
   cmd->add_flag("--upper", o->upper, "Upper-case ASCII letters, like Python's bytes.upper()");
-  // Bounded so that a typo fails with a clear message instead of "Resource temporarily
-  // unavailable" from creating threads, and so "-1" is not silently taken as 2^64-1.
-  cmd->add_option("-t,--threads", o->threads, "Event loops (default: one per CPU)")
-      ->check(CLI::Range(0u, 1024u));
-  cmd->add_option("--max-conns", o->max_conns,
-                  "Close new connections at once beyond this many (0 = no limit)")
-      ->capture_default_str()
-      ->check(not_negative("0 (no limit) or more"));
-  cmd->add_option("--max-conns-per-ip", o->max_conns_per_ip,
-                  "Close new connections of an address that already has N (0 = no limit)")
-      ->capture_default_str()
-      ->check(not_negative("0 (no limit) or more"));
+  add_server_caps(cmd, o->threads, o->max_conns, o->max_conns_per_ip);
   cmd->add_option("--idle-timeout", o->idle_timeout,
                   "Close clients silent for this many seconds (0 = never)")
       ->capture_default_str()

@@ -105,16 +105,7 @@ void setup_forward(CLI::App& app, int& exit_code) {
       ->required();
   cmd->add_option("target", o->target, "Where to connect: HOST:PORT, [::1]:PORT, unix:/path")
       ->required();
-  cmd->add_option("-t,--threads", o->threads, "Event loops (default: one per CPU)")
-      ->check(CLI::Range(0u, 1024u));
-  cmd->add_option("--max-conns", o->max_conns,
-                  "Close new connections at once beyond this many (0 = no limit)")
-      ->capture_default_str()
-      ->check(not_negative("0 (no limit) or more"));
-  cmd->add_option("--max-conns-per-ip", o->max_conns_per_ip,
-                  "Close new connections of an address that already has N (0 = no limit)")
-      ->capture_default_str()
-      ->check(not_negative("0 (no limit) or more"));
+  add_server_caps(cmd, o->threads, o->max_conns, o->max_conns_per_ip);
   cmd->add_option("--connect-timeout", o->connect_timeout,
                   "Seconds to wait for TARGET to accept (per address), then close the client")
       ->capture_default_str()

@@ -228,13 +228,7 @@ void setup_serve(CLI::App& app, int& exit_code) {
       ->required()
       ->check(CLI::ExistingDirectory);
   cmd->add_option("endpoint", o->endpoint, "Where to listen (default :0, any free port)");
-  cmd->add_option("-t,--threads", o->threads, "Event loops (default: one per CPU)");
-  cmd->add_option("--max-conns", o->max_conns, "Refuse clients beyond this many (0 = no limit)")
-      ->capture_default_str();
-  cmd->add_option("--max-conns-per-ip", o->max_conns_per_ip,
-                  "Refuse clients of an address that already has N (0 = no limit)")
-      ->capture_default_str()
-      ->check(not_negative("0 (no limit) or more"));
+  add_server_caps(cmd, o->threads, o->max_conns, o->max_conns_per_ip);
   cmd->add_option("--max-file-size", o->max_file_size, "Largest upload, e.g. 10G (default: none)");
   cmd->add_option("--max-disk", o->max_disk,
                   "Total bytes this server may write into DIR while it runs, e.g. 500G "

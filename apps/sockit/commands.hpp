@@ -52,6 +52,12 @@ void add_commands(CLI::App& app, int& exit_code);
 CLI::Validator positive(std::string what);
 CLI::Validator not_negative(std::string what);
 
+/// What every stream server's command line shares: -t/--threads (bounded, so that a typo
+/// fails plainly rather than in thread creation, and "-1" is not 2^64-1), --max-conns and
+/// --max-conns-per-ip (0 = no limit).
+void add_server_caps(CLI::App* cmd, unsigned& threads, std::size_t& max_conns,
+                     std::size_t& max_conns_per_ip);
+
 /// Seconds from the command line as milliseconds. Values past a hundred years (1e300, say)
 /// are a hundred years, which is forever here, rather than an overflow.
 std::chrono::milliseconds seconds_to_ms(double seconds);

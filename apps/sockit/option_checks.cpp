@@ -34,6 +34,20 @@ CLI::Validator not_negative(std::string what) {
       "NUMBER>=0");
 }
 
+void add_server_caps(CLI::App* cmd, unsigned& threads, std::size_t& max_conns,
+                     std::size_t& max_conns_per_ip) {
+  cmd->add_option("-t,--threads", threads, "Event loops (default: one per CPU)")
+      ->check(CLI::Range(0u, 1024u));
+  cmd->add_option("--max-conns", max_conns,
+                  "Close new connections at once beyond this many (0 = no limit)")
+      ->capture_default_str()
+      ->check(not_negative("0 (no limit) or more"));
+  cmd->add_option("--max-conns-per-ip", max_conns_per_ip,
+                  "Close new connections of an address that already has N (0 = no limit)")
+      ->capture_default_str()
+      ->check(not_negative("0 (no limit) or more"));
+}
+
 std::chrono::milliseconds seconds_to_ms(double seconds) {
   constexpr double most = 100.0 * 365 * 24 * 3600 * 1000;
   const double ms = seconds * 1000;

@@ -78,6 +78,21 @@ def converse(address, family, data, timeout_s=30):
         return recv_until_eof(c)
 
 
+def silent_listener():
+    """A listener that never accepts, its accept queue full: its kernel drops our SYN, so a
+    connect to it hangs (on loopback, without any outside address). Close both after."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(0)
+    fillers = []
+    for _ in range(4):  # fill the accept queue (its length is the backlog plus one)
+        f = socket.socket()
+        f.setblocking(False)
+        f.connect_ex(silent.getsockname())
+        fillers.append(f)
+    return silent, fillers
+
+
 def events_of(out):
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
@@ -188,17 +203,7 @@ class Forward(unittest.TestCase):
             self.assertEqual(events_of(out)[-1]["target_failed"], 1)
 
     def test_a_silent_target_times_out(self):
-        # A listener that never accepts, its accept queue full: its kernel drops our SYN,
-        # so the connect hangs (on loopback, without any outside address).
-        silent = socket.socket()
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(0)
-        fillers = []
-        for _ in range(4):  # fill the accept queue (its length is the backlog plus one)
-            f = socket.socket()
-            f.setblocking(False)
-            f.connect_ex(silent.getsockname())
-            fillers.append(f)
+        silent, fillers = silent_listener()
         try:
             with Server("forward", "127.0.0.1:0", "127.0.0.1:%d" % silent.getsockname()[1],
                         "--connect-timeout", "0.5", "--json", json_mode=True) as srv:
@@ -216,15 +221,7 @@ class Forward(unittest.TestCase):
             silent.close()
 
     def test_stop_is_prompt_while_a_connect_hangs(self):
-        silent = socket.socket()
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(0)
-        fillers = []
-        for _ in range(4):
-            f = socket.socket()
-            f.setblocking(False)
-            f.connect_ex(silent.getsockname())
-            fillers.append(f)
+        silent, fillers = silent_listener()
         try:
             with Server("forward", "127.0.0.1:0", "127.0.0.1:%d" % silent.getsockname()[1],
                         "--connect-timeout", "60") as srv:
