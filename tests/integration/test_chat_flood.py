@@ -87,12 +87,14 @@ class ChatFlood(unittest.TestCase):
             self.assertIn("guest2 dropped from #lobby: excess flood", out)
 
     def test_a_full_member_is_kept_while_it_reads_and_dropped_with_a_goodbye_when_it_stops(self):
-        """--max-queue 4 MiB, --drop-after 2: a member that pauses while 6 MiB is said has a
+        """--max-queue 4 MiB, --drop-after 2 (s): a member that pauses while 6 MiB is said has a
         full queue, but resumes within the window and gets every line. When it pauses again
         for longer than the window it is dropped as not reading; once it reads, it finds
         whole lines, then its goodbye, then the end."""
+        # The window stretches with the sanitizers (8 s there): the first pause lasts as long
+        # as the flood takes to come out, plus half a second, and must stay inside it.
         args = ["chat", "serve", "127.0.0.1:0", "--rate", "0", "--max-queue", str(4 << 20),
-                "--drop-after", "2", "--quiet"]
+                "--drop-after", str(timeout(2)), "--quiet"]
         with Server(*args) as srv:
             sender = LineSock(connect(srv))
             sender.line()
@@ -106,7 +108,7 @@ class ChatFlood(unittest.TestCase):
             n = 6 * 1024  # lines of 1000 bytes: 6 MiB, past --max-queue, short of twice it
             send_in_background(sender.sock, lines_of(n))
             # The fast reader keeps up with the room; the pausing one reads nothing until
-            # it has all come out, and then half a second more (inside the 2 s window).
+            # it has all come out, and then half a second more (inside the window).
             fast.until(b"<guest1> m %d " % (n - 1))
             time.sleep(0.5)  # the pause under test, not a synchronisation
             pausing.sock.settimeout(timeout(20))
