@@ -91,8 +91,7 @@ int end_child(exec_child& c, int grace_ms) {
   ::kill(-c.pid, SIGTERM);  // its whole group (see spawn_on_socket)
   pollfd p{c.pidfd, POLLIN, 0};
   if (::poll(&p, 1, grace_ms) == 0) ::kill(-c.pid, SIGKILL);
-  int status = reap(c);
-  return status;
+  return reap(c);
 }
 
 }  // namespace sockit::service

@@ -9,13 +9,13 @@
 
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/steady_timer.hpp>
 #include <atomic>
 #include <stdexcept>
 #include <unordered_set>
 #include <vector>
 
 #include "sockit/net/resolver.hpp"
+#include "sockit/session/deadline.hpp"
 #include "sockit/session/io_pool.hpp"
 #include "sockit/session/stream_pump.hpp"
 #include "sockit/session/stream_server.hpp"
@@ -114,9 +114,10 @@ struct forward_server::impl {
         why = ec.message();
         continue;
       }
-      asio::steady_timer timer(t.get_executor(), opt.connect_timeout);
+      session::deadline d;  // the services' one way of bounding an operation
+      d.expires_after(opt.connect_timeout);
       auto v = co_await (t.async_connect(protocol::endpoint(a.data(), a.size()), token) ||
-                         timer.async_wait(token));
+                         session::watch_deadline(d));
       if (v.index() == 1) {
         why = "timed out";
         continue;

@@ -93,6 +93,17 @@ def silent_listener():
     return silent, fillers
 
 
+def syn_sent_to(port):
+    """Whether some socket of this machine is connecting (SYN_SENT) to 127.0.0.1:port."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            remote, state = fields[2], fields[3]
+            if state == "02" and int(remote.split(":")[1], 16) == port:
+                return True
+    return False
+
+
 def events_of(out):
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
@@ -227,7 +238,9 @@ class Forward(unittest.TestCase):
                         "--connect-timeout", "60") as srv:
                 c = srv.connect(timeout_s=10)
                 with c:
-                    time.sleep(0.2)  # let the relay's connect begin (not a synchronisation)
+                    # The relay's connect is in flight: the kernel shows its SYN_SENT socket.
+                    port = silent.getsockname()[1]
+                    self.assertTrue(wait_until(lambda: syn_sent_to(port), timeout(10)))
                     start = time.monotonic()
                     rc, out, err = srv.stop(timeout_s=10)
                     self.assertEqual(rc, 0, err)

@@ -2,14 +2,10 @@
 // reads into the server's one scratch buffer; TLS: reads through the stream; either way lines
 // handled a share per turn) and the writer (drains the member's write_queue, then closes the
 // socket).
-#include <sys/ioctl.h>
-
 #include <fmt/format.h>
 #include <asio/post.hpp>
-#include <cmath>
 
 #include "server.hpp"
-#include "sockit/net/tcp_progress.hpp"
 
 namespace sockit::service {
 
@@ -17,63 +13,6 @@ namespace {
 constexpr auto token = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr auto clock_now = [] { return chat::steady::now(); };
 }  // namespace
-
-namespace chat {
-
-bool member::push(shared_message msg) {
-  if (refusing) return false;
-  // The common case costs one comparison: a member that is keeping up is far from full.
-  if (out.queued_bytes() + msg->size() > watch.full_at && !full_but_reading()) return false;
-  if (out.push(std::move(msg))) return true;
-  // At 2 * max_queue: it read, but not fast enough (or never).
-  why = read_while_full ? chat_lines::drop_reason::reading_slowly
-                        : chat_lines::drop_reason::not_reading;
-  return false;
-}
-
-bool member::full_but_reading() {
-  auto now = steady::now();
-  if (!full) {
-    full = true;
-    read_while_full = false;
-    stalled_since = now;
-    mark_progress();
-    watch.list.push_back(std::static_pointer_cast<member>(shared_from_this()));
-    if (watch.added) watch.added();
-  } else if (has_read_since_mark()) {
-    mark_progress();
-    stalled_since = now;
-    read_while_full = true;
-  }
-  if (watch.window.count() == 0 || now - stalled_since >= watch.window) {
-    why = chat_lines::drop_reason::not_reading;  // took nothing for the window
-    return false;
-  }
-  return true;
-}
-
-void member::mark_progress() {
-  if (!no_tcp_info) {
-    if (auto p = net::tcp_progress_of(sock.native_handle())) {
-      edge_then = p->acked + p->window;
-      return;
-    }
-    no_tcp_info = true;
-  }
-  edge_then = out.written() + decltype(out)::flat_bytes;
-}
-
-bool member::has_read_since_mark() {
-  if (!no_tcp_info) {
-    if (auto p = net::tcp_progress_of(sock.native_handle())) return p->acked > edge_then;
-    no_tcp_info = true;
-    mark_progress();  // from now on measured the other way
-    return false;
-  }
-  return out.written() > edge_then;
-}
-
-}  // namespace chat
 
 /// One line from `m`; false when `m` has left (the rest of its input is not read).
 bool chat_server::impl::on_line(member& m, std::string_view text, session::line_kind kind) {
@@ -267,20 +206,6 @@ void chat_server::impl::finish(member& m) {
     return on_line(m, text, kind);
   });
   if (stayed) leave(m, "closed", true);
-}
-
-std::size_t chat_server::impl::read_size(member& m) {
-  if (!m.bucket.limited()) return scratch.size();
-  double lines = std::max(1.0, m.bucket.available(steady::now()));
-  double bytes = (lines + 1) * static_cast<double>(opt.max_line + 2);
-  return bytes >= static_cast<double>(scratch.size()) ? scratch.size()
-                                                      : static_cast<std::size_t>(bytes);
-}
-
-std::size_t chat_server::impl::input_waiting(member& m) {
-  int n = 0;
-  if (::ioctl(m.sock.native_handle(), FIONREAD, &n) != 0 || n < 0) n = 0;
-  return m.unread.size() + static_cast<std::size_t>(n);
 }
 
 asio::awaitable<void> chat_server::impl::writer(std::shared_ptr<member> m) {

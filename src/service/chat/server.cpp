@@ -107,45 +107,6 @@ void chat_server::impl::arm_notices() {
   });
 }
 
-// While some member's queue is full: a check every quarter of --drop-after (at least every
-// 10 ms), so a full member that takes nothing is dropped about --drop-after after it last
-// did, even when nobody says anything more.
-void chat_server::impl::arm_stall_check() {
-  if (stall_timer_armed || closing) return;
-  stall_timer_armed = true;
-  stall_timer.expires_after(
-      std::max<steady::duration>(opt.drop_after / 4, std::chrono::milliseconds(10)));
-  stall_timer.async_wait([this](std::error_code ec) {
-    stall_timer_armed = false;
-    if (!ec && !closing) check_stalls();
-  });
-}
-
-void chat_server::impl::check_stalls() {
-  auto now = steady::now();
-  std::vector<std::shared_ptr<member>> stalled;
-  std::erase_if(full.list, [&](const std::weak_ptr<member>& w) {
-    auto m = w.lock();
-    if (!m || m->gone) return true;
-    if (m->out.queued_bytes() <= opt.max_queue) {  // it caught up
-      m->full = false;
-      return true;
-    }
-    if (m->has_read_since_mark()) {
-      m->mark_progress();
-      m->stalled_since = now;
-      m->read_while_full = true;
-      return false;
-    }
-    if (now - m->stalled_since < opt.drop_after) return false;
-    m->why = chat_lines::drop_reason::not_reading;
-    stalled.push_back(std::move(m));
-    return true;
-  });
-  for (auto& m : stalled) drop(*m);
-  if (!full.list.empty()) arm_stall_check();
-}
-
 void chat_server::impl::enter(member& m, chat::room& r) {
   // A member whose queue cannot take its welcome (what the room it left handed it filled
   // it) is dropped, and `r` may have gone with it: each step checks m.gone and returns,

@@ -1,7 +1,9 @@
 // The chat server's shared state (chat_server::impl) and its member type, internal to
 // src/service/chat/: server.cpp holds the lifecycle and admission (accept, turn away,
 // leave, drop, stop), member_io.cpp each member's reader and writer coroutines,
-// commands.cpp what each line asks for, and room.cpp the rooms' fan-out.
+// flow_control.cpp what a member may be queued and read (full queues, --drop-after,
+// --rate's read sizes, excess flood), commands.cpp what each line asks for, and room.cpp
+// the rooms' fan-out.
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -60,6 +62,9 @@ struct member final : room_member {
   /// Whether a full member (or one becoming full) may take more: it has read within the
   /// window. Notes its progress and puts it on the watch list.
   bool full_but_reading();
+  /// Notes whether it has read since the last look (see has_read_since_mark); true, and
+  /// `why` set, once it has read nothing for --drop-after.
+  bool stalled(steady::time_point now);
   /// Whether it has read since it was last seen to (or since its queue filled), to tell a
   /// member that reads from one that does not. TCP: its kernel acknowledged a byte past the
   /// right edge of the receive window it had then (net::tcp_progress), which only its
