@@ -7,7 +7,9 @@
 
 #include "commands.hpp"
 #include "listen_exec.hpp"
+#include "traffic_log.hpp"
 #include "output.hpp"
+#include "sockit/net/multicast.hpp"
 #include "sockit/service/relay.hpp"
 #include "sockit/service/tls_pump.hpp"
 #include "tls_options.hpp"
@@ -26,7 +28,39 @@ struct listen_cli_options {
   server_tls cert;
   std::string exec, sh_exec;
   std::size_t max_children = 16;
+  bool multicast = false;
+  std::string iface;
+  traffic_log_cli record;  // -x, -o
 };
+
+// A group has many senders and no one peer: connecting to the first (as listen -u does)
+// would drop every other member's datagrams, so this only receives, from anyone, until
+// stopped. Anyone on the link may send, hence the escaping for a terminal.
+int run_listen_group(const listen_cli_options& o, const net::endpoint& e) {
+  std::error_code ec;
+  std::string why;
+  net::socket sock = net::listen_group(e, o.iface, ec, &why);
+  if (ec) throw std::runtime_error(e.to_string() + ": " + why);
+  print_listening(sock.local_address().to_endpoint(net::transport::udp), o.json, stderr);
+  const bool escape = ::isatty(STDOUT_FILENO) == 1;
+  traffic_log record(o.record);
+  std::uint64_t received = 0;
+  std::vector<std::byte> buf(65536);
+  for (;;) {
+    net::socket_address from;
+    std::size_t n = sock.recv_from(buf, from, ec);
+    if (ec) throw std::runtime_error("recvfrom: " + ec.message());
+    if (record.enabled())
+      record.record(false, from.to_string(net::transport::udp), received, std::span(buf).first(n));
+    received += n;
+    if (o.verbose) {
+      print_line(fmt::format("datagram from {} ({} bytes)", from.to_string(net::transport::udp), n),
+                 stderr);
+    }
+    ec = service::write_datagram(STDOUT_FILENO, std::span(buf).first(n), escape);
+    if (ec) throw std::runtime_error("output: " + ec.message());
+  }
+}
 
 int run_listen_udp(const listen_cli_options& o, const net::endpoint& e) {
   std::error_code ec;
@@ -40,10 +74,20 @@ int run_listen_udp(const listen_cli_options& o, const net::endpoint& e) {
   std::size_t n = sock.recv_from(buf, from, ec);
   if (ec) throw std::runtime_error("recvfrom: " + ec.message());
   if (o.verbose) print_line("datagram from " + from.to_string(net::transport::udp), stderr);
+  traffic_log record(o.record);
+  const std::string who = from.to_string(net::transport::udp);
+  if (record.enabled()) record.record(false, who, 0, std::span(buf).first(n));
   if (::write(STDOUT_FILENO, buf.data(), n) < 0) return 1;
   sock.connect_to(from, ec);
   if (ec) throw std::runtime_error("connect: " + ec.message());
   service::relay_options ro;
+  if (record.enabled()) {
+    // The first datagram came before the relay: its received offsets start after it.
+    ro.on_bytes = [&record, &who, first = n](bool sent, std::uint64_t offset,
+                                              std::span<const std::byte> data) {
+      record.record(sent, who, sent ? offset : offset + first, data);
+    };
+  }
   ro.datagram = true;
   ro.datagram_linger = seconds_to_ms(o.wait);
   auto r = service::relay(STDIN_FILENO, STDOUT_FILENO, sock, ro);
@@ -54,6 +98,10 @@ int run_listen_udp(const listen_cli_options& o, const net::endpoint& e) {
 int run_listen(const listen_cli_options& o) {
   auto e = net::endpoint::parse(o.endpoint, o.udp ? net::transport::udp : net::transport::tcp);
   check_server_cert_options(o.cert, o.tls);
+  if (!o.iface.empty() && !o.multicast) throw CLI::ValidationError("--iface is for --multicast");
+  if (o.multicast && (o.tls || o.keep || !o.exec.empty() || !o.sh_exec.empty()))
+    throw CLI::ValidationError("--multicast only receives: no --tls, -k, --exec or --sh-exec");
+  if (o.multicast) return run_listen_group(o, e.with_transport(net::transport::udp));
   if (o.udp || (e.proto() == net::transport::udp && !e.is_unix())) {
     if (o.tls) throw CLI::ValidationError("--tls is for TCP and Unix, not UDP");
     if (!o.exec.empty() || !o.sh_exec.empty())
@@ -61,6 +109,9 @@ int run_listen(const listen_cli_options& o) {
     return run_listen_udp(o, e.with_transport(net::transport::udp));
   }
   const bool exec = !o.exec.empty() || !o.sh_exec.empty();
+  if (exec && (!o.record.hexdump.empty() || !o.record.output.empty()))
+    throw CLI::ValidationError(
+        "-x and -o record what passes through sockit; with --exec the child has the socket");
   if (exec && o.tls)
     throw CLI::ValidationError(
         "--exec and --sh-exec do not take --tls yet (the child gets the "
@@ -85,6 +136,7 @@ int run_listen(const listen_cli_options& o) {
     if (e.type() == net::endpoint::kind::unix_path) ::unlink(e.path().c_str());
     return rc;
   }
+  traffic_log record(o.record);
   int status = 0;
   do {
     net::socket_address peer;
@@ -106,7 +158,15 @@ int run_listen(const listen_cli_options& o) {
       }
       conn = pump->plain_socket();
     }
-    auto r = service::relay(STDIN_FILENO, STDOUT_FILENO, conn, service::relay_options{});
+    service::relay_options ro;
+    const std::string who = peer.to_string();
+    if (record.enabled()) {
+      ro.on_bytes = [&record, &who](bool sent, std::uint64_t offset,
+                                    std::span<const std::byte> data) {
+        record.record(sent, who, offset, data);
+      };
+    }
+    auto r = service::relay(STDIN_FILENO, STDOUT_FILENO, conn, ro);
     if (r.error) {
       print_line("sockit: " + peer.to_string() + ": " + r.error.message(), stderr);
       status = 1;
@@ -136,6 +196,12 @@ void setup_listen(CLI::App& app, int& exit_code) {
   cmd->add_option("-w,--wait", o->wait, "UDP: after stdin EOF, wait this long for datagrams (s)")
       ->capture_default_str()
       ->check(not_negative("0 or more seconds"));
+  cmd->add_flag("--multicast", o->multicast,
+                "UDP: ENDPOINT is a group GROUP:PORT to join (224.0.0.0/4, ff00::/8); prints "
+                "every datagram sent to it, from anyone, until stopped (receives only)");
+  cmd->add_option("--iface", o->iface,
+                  "With --multicast: join on this interface (needed for ff02::/ff12:: groups, "
+                  "or where no route leads to the group)");
   cmd->add_flag("--tls", o->tls,
                 "TLS 1.3 (like ncat --ssl --listen) with the stored identity (or --cert/--key); "
                 "its fingerprint is in the listening line");
@@ -151,6 +217,7 @@ void setup_listen(CLI::App& app, int& exit_code) {
                   "With --exec -k: peers served at once; more wait in the backlog")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{4096}));
+  add_traffic_log_options(cmd, o->record);
   cmd->add_flag("--json", o->json, "Readiness line as JSON (stdout stays the data channel)");
   cmd->add_flag("-v,--verbose", o->verbose, "Report peers and byte counts on stderr");
   cmd->footer(
@@ -160,7 +227,9 @@ void setup_listen(CLI::App& app, int& exit_code) {
       "gone both ways ends its child (SIGTERM, SIGKILL 2 s later); a half-close does not\n"
       "(the child reads EOF and may still answer). Without -k: one peer, then exit with\n"
       "the child's status. Anyone who can connect runs the command: listen on loopback or\n"
-      "a Unix socket unless that is what you want.");
+      "a Unix socket unless that is what you want.\n"
+      "--multicast binds the group's address: listeners of other groups (or unicast) on the\n"
+      "same port are not disturbed, and several listeners may join one group.");
   cmd->callback([o, &exit_code] { exit_code = run_listen(*o); });
 }
 

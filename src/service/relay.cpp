@@ -11,7 +11,11 @@
 #include <cerrno>
 #include <chrono>
 #include <limits>
+#include <string>
+#include <string_view>
 #include <vector>
+
+#include "sockit/net/terminal_text.hpp"
 
 namespace sockit::service {
 namespace {
@@ -81,6 +85,8 @@ relay_result relay_stream(int in_fd, int out_fd, net::socket& sock, const relay_
     if (!r.peer_closed && (sev & (POLLIN | POLLHUP | POLLERR))) {
       ssize_t got = ::recv(fd, down.data(), down.size(), MSG_DONTWAIT);
       if (got > 0) {
+        if (o.on_bytes)
+          o.on_bytes(false, r.received, std::as_bytes(std::span(down.data(), std::size_t(got))));
         if (!write_all(out_fd, down.data(), static_cast<std::size_t>(got), r.error)) return r;
         r.received += static_cast<std::size_t>(got);
       } else if (got == 0) {
@@ -94,6 +100,8 @@ relay_result relay_stream(int in_fd, int out_fd, net::socket& sock, const relay_
     if ((sev & POLLOUT) && up_begin != up_end) {
       ssize_t w = ::send(fd, up.data() + up_begin, up_end - up_begin, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (w > 0) {
+        if (o.on_bytes)
+          o.on_bytes(true, r.sent, std::as_bytes(std::span(up.data() + up_begin, std::size_t(w))));
         up_begin += static_cast<std::size_t>(w);
         r.sent += static_cast<std::size_t>(w);
         if (up_begin == up_end) up_begin = up_end = 0;
@@ -120,6 +128,8 @@ relay_result relay_datagram(int in_fd, int out_fd, net::socket& sock, const rela
   std::vector<char> buf(max_datagram);
   bool in_eof = false;
   const int fd = sock.native_handle();
+  const bool any_sender = o.destination.size() != 0;
+  const bool escape = any_sender && ::isatty(out_fd) == 1;
   for (;;) {
     pollfd fds[2] = {{fd, POLLIN, 0}, {in_fd, POLLIN, 0}};
     nfds_t n = in_eof ? 1 : 2;
@@ -135,9 +145,20 @@ relay_result relay_datagram(int in_fd, int out_fd, net::socket& sock, const rela
     }
     if (rc == 0) return r;  // input is done and the peer has gone quiet
     if (fds[0].revents & (POLLIN | POLLERR)) {
-      ssize_t got = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+      net::socket_address from;
+      socklen_t from_len = net::socket_address::capacity();
+      ssize_t got = ::recvfrom(fd, buf.data(), buf.size(), MSG_DONTWAIT, from.data(), &from_len);
       if (got >= 0) {
-        if (!write_all(out_fd, buf.data(), static_cast<std::size_t>(got), r.error)) return r;
+        const auto size = static_cast<std::size_t>(got);
+        if (o.on_bytes) o.on_bytes(false, r.received, std::as_bytes(std::span(buf.data(), size)));
+        if (any_sender) {
+          from.resize(from_len);
+          if (o.on_reply) o.on_reply(from, size);
+          r.error = write_datagram(out_fd, std::as_bytes(std::span(buf.data(), size)), escape);
+          if (r.error) return r;
+        } else if (!write_all(out_fd, buf.data(), size, r.error)) {
+          return r;
+        }
         r.received += static_cast<std::size_t>(got);
         ++r.datagrams_received;
       } else if (errno != EAGAIN && errno != EINTR) {
@@ -148,11 +169,14 @@ relay_result relay_datagram(int in_fd, int out_fd, net::socket& sock, const rela
     if (!in_eof && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
       ssize_t got = ::read(in_fd, buf.data(), 65507);  // largest IPv4 UDP payload
       if (got > 0) {
-        ssize_t w = ::send(fd, buf.data(), static_cast<std::size_t>(got), MSG_NOSIGNAL);
+        ssize_t w = ::sendto(fd, buf.data(), static_cast<std::size_t>(got), MSG_NOSIGNAL,
+                             any_sender ? o.destination.data() : nullptr, o.destination.size());
         if (w < 0) {
           r.error = errno_code();
           return r;
         }
+        if (o.on_bytes)
+          o.on_bytes(true, r.sent, std::as_bytes(std::span(buf.data(), std::size_t(got))));
         r.sent += static_cast<std::size_t>(got);
         ++r.datagrams_sent;
       } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
@@ -163,6 +187,25 @@ relay_result relay_datagram(int in_fd, int out_fd, net::socket& sock, const rela
 }
 
 }  // namespace
+
+std::error_code write_datagram(int fd, std::span<const std::byte> data, bool escape) {
+  std::error_code ec;
+  std::string_view text(reinterpret_cast<const char*>(data.data()), data.size());
+  if (!escape) {
+    write_all(fd, text.data(), text.size(), ec);
+    return ec;
+  }
+  std::string safe;
+  for (;;) {
+    const auto nl = text.find('\n');
+    safe += net::escape_terminal_text(text.substr(0, nl));
+    if (nl == std::string_view::npos) break;
+    safe += '\n';
+    text.remove_prefix(nl + 1);
+  }
+  write_all(fd, safe.data(), safe.size(), ec);
+  return ec;
+}
 
 relay_result relay(int in_fd, int out_fd, net::socket& sock, const relay_options& options) {
   return options.datagram ? relay_datagram(in_fd, out_fd, sock, options)

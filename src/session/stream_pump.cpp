@@ -26,7 +26,7 @@ void end_sending(stream_socket& to) {
 }
 
 asio::awaitable<pump_result> pump_buffered(stream_socket& from, stream_socket& to,
-                                           std::size_t buffer_size) {
+                                           std::size_t buffer_size, const pump_tap* tap = nullptr) {
   pump_result r;
   std::vector<char> buf(buffer_size);
   for (;;) {
@@ -39,6 +39,7 @@ asio::awaitable<pump_result> pump_buffered(stream_socket& from, stream_socket& t
       r.error = ec;
       co_return r;
     }
+    if (tap != nullptr) (*tap)(r.bytes, std::as_bytes(std::span(buf.data(), n)));
     auto [wec, written] = co_await asio::async_write(to, asio::buffer(buf.data(), n), token);
     r.bytes += written;
     if (wec) {
@@ -117,6 +118,11 @@ asio::awaitable<pump_result> pump(stream_socket& from, stream_socket& to, bool z
       }
     }
   }
+}
+
+asio::awaitable<pump_result> pump(stream_socket& from, stream_socket& to, const pump_tap& tap,
+                                  std::size_t buffer_size) {
+  co_return co_await pump_buffered(from, to, buffer_size, &tap);
 }
 
 }  // namespace sockit::session

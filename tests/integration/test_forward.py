@@ -295,11 +295,11 @@ class Forward(unittest.TestCase):
         finally:
             shutil.rmtree(d)
 
-    def test_udp_is_refused_plainly(self):
+    def test_udp_on_one_side_only_is_refused_plainly(self):
         r = subprocess.run([SOCKIT, "forward", "udp://127.0.0.1:0",
                             "127.0.0.1:9"], capture_output=True, text=True, timeout=10)
         self.assertEqual(r.returncode, 2, r.stderr)
-        self.assertIn("UDP forwarding is not built yet", r.stderr)
+        self.assertIn("UDP TARGET", r.stderr)
 
     @unittest.skipUnless(shutil.which("socat"), "socat is installed by scripts/install-deps")
     def test_the_same_conversation_as_through_socat(self):
@@ -324,6 +324,165 @@ class Forward(unittest.TestCase):
             socat.wait(timeout=10)
             target.close()
             shutil.rmtree(d)
+
+
+class UdpTarget:
+    """A UDP server: answers each datagram with its upper-cased bytes and the sender's port,
+    so a client can tell its flow's replies from another's."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.endpoint = "udp://127.0.0.1:%d" % self.port
+        self.senders = set()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                data, addr = self.sock.recvfrom(65536)
+            except OSError:
+                return
+            self.senders.add(addr)
+            self.sock.sendto(data.upper() + b" via %d" % addr[1], addr)
+
+    def close(self):
+        self.sock.close()
+
+
+def udp_client():
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.bind(("127.0.0.1", 0))
+    c.settimeout(timeout(5))
+    return c
+
+
+def json_events(srv, want):
+    seen = []
+    while True:
+        e = json.loads(read_line(srv.proc.stdout, timeout(10)))
+        seen.append(e)
+        if e["event"] == want:
+            return e, seen
+
+
+class ForwardUdp(unittest.TestCase):
+    """socat's UDP-LISTEN:…,fork UDP:…: a flow per client address, each with its own socket
+    to the target, ended by --idle-timeout; the caps count flows."""
+
+    def test_each_client_gets_its_own_flow_and_replies(self):
+        target = UdpTarget()
+        try:
+            with Server("forward", "-u", "127.0.0.1:0", "127.0.0.1:%d" % target.port,
+                        "--json", json_mode=True) as srv:
+                clients = [udp_client() for _ in range(5)]
+                for round_ in range(3):
+                    for i, c in enumerate(clients):
+                        c.sendto(b"client %d round %d" % (i, round_), srv.address)
+                    vias = set()
+                    for i, c in enumerate(clients):
+                        data, addr = c.recvfrom(65536)
+                        self.assertEqual(addr, srv.address)
+                        text, via = data.split(b" via ")
+                        self.assertEqual(text, b"CLIENT %d ROUND %d" % (i, round_))
+                        vias.add(via)
+                    self.assertEqual(len(vias), 5)  # five flows, five sockets to the target
+                self.assertEqual(len(target.senders), 5)
+                rc, out, err = srv.stop()
+                self.assertEqual(rc, 0, err)
+                closed = [json.loads(l) for l in out.splitlines() if '"closed"' in l]
+                self.assertEqual(len(closed), 5)
+                self.assertTrue(all(e["bytes_up"] == 3 * 16 for e in closed), closed)
+                for c in clients:
+                    c.close()
+        finally:
+            target.close()
+
+    def test_an_idle_flow_ends_and_the_next_datagram_opens_another(self):
+        target = UdpTarget()
+        try:
+            with Server("forward", "udp://127.0.0.1:0", target.endpoint, "--json",
+                        "--idle-timeout", str(timeout(0.2)), json_mode=True) as srv:
+                with udp_client() as c:
+                    c.sendto(b"one", srv.address)
+                    first = c.recvfrom(100)[0].split(b" via ")[1]
+                    e, _ = json_events(srv, "closed")
+                    self.assertEqual(e["detail"], "idle")
+                    c.sendto(b"two", srv.address)
+                    self.assertEqual(c.recvfrom(100)[0].split(b" via ")[0], b"TWO")
+                    e, _ = json_events(srv, "connected")
+        finally:
+            target.close()
+
+    def test_caps_count_flows(self):
+        target = UdpTarget()
+        try:
+            with Server("forward", "-u", "127.0.0.1:0", "127.0.0.1:%d" % target.port,
+                        "--json", "--max-conns", "2", json_mode=True) as srv:
+                clients = [udp_client() for _ in range(3)]
+                for c in clients[:2]:
+                    c.sendto(b"in", srv.address)
+                    c.recvfrom(100)
+                clients[2].sendto(b"over", srv.address)
+                e, _ = json_events(srv, "rejected")
+                self.assertEqual(e["detail"], "over --max-conns")
+                clients[0].sendto(b"still", srv.address)  # the admitted go on
+                self.assertTrue(clients[0].recvfrom(100)[0].startswith(b"STILL"))
+                for c in clients:
+                    c.close()
+        finally:
+            target.close()
+
+    def test_a_target_port_that_is_closed_is_logged(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]  # closed at the end of this block: nothing listens
+        with Server("forward", "-u", "127.0.0.1:0", "127.0.0.1:%d" % port, "--json",
+                    json_mode=True) as srv:
+            with udp_client() as c:
+                c.sendto(b"anyone?", srv.address)
+                e, _ = json_events(srv, "target_failed")
+                self.assertIn("refused", e["detail"].lower())
+
+    @unittest.skipUnless(shutil.which("socat"), "socat is installed by scripts/install-deps")
+    def test_the_same_datagrams_as_through_socat(self):
+        """The anchor: socat UDP-LISTEN:…,fork UDP:… and sockit forward -u: the same
+        clients get the same answers (each from its own flow)."""
+        target = UdpTarget()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            socat_port = s.getsockname()[1]
+        socat = subprocess.Popen(["socat", f"UDP-LISTEN:{socat_port},bind=127.0.0.1,fork",
+                                  f"UDP:127.0.0.1:{target.port}"], stderr=subprocess.DEVNULL)
+        try:
+            def answers(address):
+                out = []
+                for i in range(3):
+                    with udp_client() as c:
+                        for n in range(3):
+                            c.sendto(b"c%d n%d" % (i, n), address)
+                            out.append(c.recvfrom(100)[0].split(b" via ")[0])
+                return out
+
+            def socat_ready():
+                with udp_client() as c:
+                    c.settimeout(0.2)
+                    c.sendto(b"ping", ("127.0.0.1", socat_port))
+                    try:
+                        return c.recvfrom(100)[0].startswith(b"PING")
+                    except OSError:
+                        return False
+            self.assertTrue(wait_until(socat_ready, 10))
+            via_socat = answers(("127.0.0.1", socat_port))
+            with Server("forward", "-u", "127.0.0.1:0", "127.0.0.1:%d" % target.port) as srv:
+                via_sockit = answers(srv.address)
+            self.assertEqual(via_sockit, via_socat)
+            self.assertEqual(len(via_sockit), 9)
+        finally:
+            socat.kill()
+            socat.wait(timeout=10)
+            target.close()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ class address_filter {
 
   /// No lists: every peer is admitted.
   bool empty() const noexcept { return allow_.empty() && deny_.empty(); }
+  const std::vector<subnet>& allow() const noexcept { return allow_; }
+  const std::vector<subnet>& deny() const noexcept { return deny_; }
 
   /// A peer in a deny subnet is refused; otherwise, with allow subnets, only a peer in one
   /// of them is admitted. An IPv4-mapped IPv6 peer (a dual-stack listener) is matched as

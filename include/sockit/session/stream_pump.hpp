@@ -7,6 +7,8 @@
 #include <asio/awaitable.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <system_error>
 
 #include "sockit/session/stream_server.hpp"
@@ -25,6 +27,13 @@ struct pump_result {
 /// bounded whatever the peers do. `zero_copy` false, or a pair the kernel cannot splice
 /// (EINVAL at the first splice), uses the buffer.
 asio::awaitable<pump_result> pump(stream_socket& from, stream_socket& to, bool zero_copy,
+                                  std::size_t buffer_size = 64 * 1024);
+
+/// Shown each chunk read from `from` (its offset in this direction, its bytes) before it is
+/// written on: what `forward -x/-o` logs. Bytes must pass through user space for that, so a
+/// tapped pump copies through its buffer, never splices.
+using pump_tap = std::function<void(std::uint64_t offset, std::span<const std::byte> data)>;
+asio::awaitable<pump_result> pump(stream_socket& from, stream_socket& to, const pump_tap& tap,
                                   std::size_t buffer_size = 64 * 1024);
 
 }  // namespace sockit::session
