@@ -62,17 +62,6 @@ std::vector<service::forward_user> read_users(const std::string& path) {
   return users;
 }
 
-std::vector<net::subnet> subnets(const std::vector<std::string>& texts) {
-  std::vector<net::subnet> out;
-  for (const auto& t : texts) {
-    std::error_code ec;
-    std::string why;
-    out.push_back(net::subnet::parse(t, ec, why));
-    if (ec) throw CLI::ValidationError("--allow/--deny " + t + ": " + why);
-  }
-  return out;
-}
-
 const char* event_name(service::forward_event::type t) {
   using type = service::forward_event::type;
   switch (t) {
@@ -126,7 +115,7 @@ int run_forward(const forward_cli_options& o) {
   opt.socks5 = o.socks5;
   opt.handshake_timeout = seconds_to_ms(o.handshake_timeout);
   if (!o.users_file.empty()) opt.users = read_users(o.users_file);
-  opt.peers = net::address_filter(subnets(o.allow), subnets(o.deny));
+  opt.peers = net::address_filter(parse_subnets(o.allow), parse_subnets(o.deny));
   traffic_log record(o.record);
   if (record.enabled()) {
     opt.on_bytes = [&record](const std::string& peer, bool up, std::uint64_t offset,

@@ -172,17 +172,7 @@ int run_serve(const serve_cli_options& o) {
   secure(o, opt);
   opt.read_only = o.read_only;
   opt.upload_only = o.upload_only;
-  auto subnets = [](const std::vector<std::string>& texts) {
-    std::vector<net::subnet> out;
-    for (const auto& t : texts) {
-      std::error_code ec;
-      std::string why;
-      out.push_back(net::subnet::parse(t, ec, why));
-      if (ec) throw CLI::ValidationError("--allow/--deny " + t + ": " + why);
-    }
-    return out;
-  };
-  opt.peers = net::address_filter(subnets(o.allow), subnets(o.deny));
+  opt.peers = net::address_filter(parse_subnets(o.allow), parse_subnets(o.deny));
   block_stop_signals();
   service::transfer_server server(opt);
   bool json = o.json, verbose = o.verbose;

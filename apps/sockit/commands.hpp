@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "sockit/net/subnet.hpp"
+
 namespace sockit::cli {
 
 using setup_fn = void (*)(CLI::App& app, int& exit_code);
@@ -57,6 +59,9 @@ CLI::Validator not_negative(std::string what);
 /// --max-conns-per-ip (0 = no limit).
 void add_server_caps(CLI::App* cmd, unsigned& threads, std::size_t& max_conns,
                      std::size_t& max_conns_per_ip);
+
+/// --allow/--deny's subnets (serve, forward); CLI::ValidationError naming a bad one.
+std::vector<net::subnet> parse_subnets(const std::vector<std::string>& texts);
 
 /// Seconds from the command line as milliseconds. Values past a hundred years (1e300, say)
 /// are a hundred years, which is forever here, rather than an overflow.

@@ -55,4 +55,15 @@ std::chrono::milliseconds seconds_to_ms(double seconds) {
   return std::chrono::milliseconds(static_cast<long long>(std::min(ms, most)));
 }
 
+std::vector<net::subnet> parse_subnets(const std::vector<std::string>& texts) {
+  std::vector<net::subnet> out;
+  for (const auto& t : texts) {
+    std::error_code ec;
+    std::string why;
+    out.push_back(net::subnet::parse(t, ec, why));
+    if (ec) throw CLI::ValidationError("--allow/--deny " + t + ": " + why);
+  }
+  return out;
+}
+
 }  // namespace sockit::cli
