@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -453,8 +454,13 @@ class ForwardUdp(unittest.TestCase):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             socat_port = s.getsockname()[1]
-        socat = subprocess.Popen(["socat", f"UDP-LISTEN:{socat_port},bind=127.0.0.1,fork",
-                                  f"UDP:127.0.0.1:{target.port}"], stderr=subprocess.DEVNULL)
+        # socat forks a child per client that lives until its -T idle time: its own
+        # session, killed whole at the end, so none outlives the test (or holds its pipes).
+        socat = subprocess.Popen(["socat", "-T", "10",
+                                  f"UDP-LISTEN:{socat_port},bind=127.0.0.1,fork",
+                                  f"UDP:127.0.0.1:{target.port}"], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True)
         try:
             def answers(address):
                 out = []
@@ -480,7 +486,7 @@ class ForwardUdp(unittest.TestCase):
             self.assertEqual(via_sockit, via_socat)
             self.assertEqual(len(via_sockit), 9)
         finally:
-            socat.kill()
+            os.killpg(socat.pid, signal.SIGKILL)
             socat.wait(timeout=10)
             target.close()
 
