@@ -42,6 +42,9 @@ struct chat_serve_cli_options {
   bool tls = false;
   server_tls cert;
   std::string token_file;
+  std::string web;
+  std::vector<std::string> web_origins;
+  double web_ping_interval = 30;
 };
 
 const char* event_name(service::chat_event::type t) {
@@ -185,6 +188,9 @@ int run_chat_serve(const chat_serve_cli_options& o) {
   opt.rate = o.rate;
   opt.burst = o.burst;
   opt.idle_timeout = seconds_to_ms(o.idle_timeout);
+  if (!o.web.empty()) opt.web = net::endpoint::parse(o.web);
+  opt.web_origins = o.web_origins;
+  opt.web_ping_interval = seconds_to_ms(o.web_ping_interval);
   check_server_cert_options(o.cert, o.tls);
   if (o.tls) opt.tls = server_identity(o.cert);
   if (!o.token_file.empty()) {
@@ -299,6 +305,20 @@ void setup_chat(CLI::App& app, int& exit_code) {
                   "TLS 1.3 with the stored identity (or --cert/--key), shown in the listening "
                   "line; members join with `chat join --tls`, ncat --ssl, openssl s_client");
   add_server_cert_options(serve, s->cert);
+  serve->add_option("--web", s->web,
+                    "Also serve the room to browsers here (HOST:PORT, :PORT): the page at /, "
+                    "its WebSocket at /ws; HTTPS and WSS with --tls");
+  serve
+      ->add_option("--web-origin", s->web_origins,
+                   "Let pages from this origin (https://chat.example) open the WebSocket "
+                   "besides the page's own; * allows any (repeatable)")
+      ->needs("--web");
+  serve
+      ->add_option("--web-ping-interval", s->web_ping_interval,
+                   "Ping a browser silent this many seconds; close it if it stays silent as long "
+                   "again (0 = never)")
+      ->capture_default_str()
+      ->check(not_negative("0 or more seconds"));
   serve->add_option("--token-file", s->token_file,
                     "A private room: newcomers must send the token in this file as their first "
                     "line (chat join does, from --token-file or SOCKIT_TOKEN)");

@@ -15,19 +15,21 @@ std::mutex out_mu;
 }
 
 void print_listening(const net::endpoint& bound, bool json, std::FILE* to,
-                     const std::string& identity) {
+                     const std::string& identity, const std::string& web) {
   if (json) {
     nlohmann::json j{{"event", "listening"}, {"endpoint", bound.to_string()}};
     if (!identity.empty()) {
       j["tls"] = true;
       j["identity"] = identity;
     }
+    if (!web.empty()) j["web"] = web;
     print_line(j.dump(), to);
-  } else if (!identity.empty()) {
-    print_line("listening on " + bound.to_string() + " (TLS, identity " + identity + ")", to);
-  } else {
-    print_line("listening on " + bound.to_string(), to);
+    return;
   }
+  std::string extra;
+  if (!identity.empty()) extra = "TLS, identity " + identity;
+  if (!web.empty()) extra += (extra.empty() ? "" : ", ") + std::string("web page ") + web;
+  print_line("listening on " + bound.to_string() + (extra.empty() ? "" : " (" + extra + ")"), to);
 }
 
 void print_json(const nlohmann::json& object) {

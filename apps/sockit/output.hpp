@@ -13,9 +13,10 @@ namespace sockit::cli {
 
 /// Prints the readiness line servers print as soon as they listen, and flushes it:
 /// `listening on tcp://127.0.0.1:41234` or {"event":"listening","endpoint":"..."}; with a
-/// TLS identity, `listening on ... (TLS, identity SHA256:...)` or "tls" and "identity" fields.
+/// TLS identity, `listening on ... (TLS, identity SHA256:...)` or "tls" and "identity" fields;
+/// with a web page (chat serve --web), `(..., web page http://...)` or a "web" field.
 void print_listening(const net::endpoint& bound, bool json, std::FILE* to = stdout,
-                     const std::string& identity = {});
+                     const std::string& identity = {}, const std::string& web = {});
 
 /// One JSON object on one line of stdout, flushed, ASCII only (other characters as \uNNNN).
 /// Safe to call from any thread.

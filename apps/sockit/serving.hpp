@@ -27,7 +27,9 @@ void print_stopped(int signal, std::initializer_list<stop_count> counts, bool js
 template <class Server>
 int serve_until_stop_signal(Server& server, bool json) {
   server.start();
-  if constexpr (requires { server.identity(); }) {
+  if constexpr (requires { server.web_url(); }) {
+    print_listening(server.local_endpoint(), json, stdout, server.identity(), server.web_url());
+  } else if constexpr (requires { server.identity(); }) {
     print_listening(server.local_endpoint(), json, stdout, server.identity());
   } else {
     print_listening(server.local_endpoint(), json);

@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sockit/net/endpoint.hpp"
 #include "sockit/net/terminal_text.hpp"
@@ -51,6 +53,16 @@ struct chat_options {
   std::string token;
   // TLS handshake and token, together, within this long; past it the newcomer is closed.
   std::chrono::milliseconds opening_timeout{10000};
+  // The browser's way in (docs/CHAT.md): an HTTP listener here serves the page (built into
+  // the binary) and a WebSocket endpoint, /ws, whose members are ordinary room members.
+  // With tls: HTTPS and WSS with the same identity. TCP only. Unset: no web listener.
+  std::optional<net::endpoint> web;
+  // Origins a browser may open the WebSocket from besides the page's own ("*": any), against
+  // cross-site WebSocket hijacking.
+  std::vector<std::string> web_origins;
+  // A browser heard nothing from this long is pinged, and closed if it stays silent as long
+  // again.
+  std::chrono::milliseconds web_ping_interval{30000};
 };
 
 struct chat_event {
@@ -104,6 +116,9 @@ class chat_server {
   net::endpoint local_endpoint() const;
   /// The TLS identity members see ("SHA256:..."), or empty when plaintext.
   const std::string& identity() const;
+  /// The page's URL ("http://127.0.0.1:8080/"; a wildcard address shown as loopback), or
+  /// empty without options.web.
+  std::string web_url() const;
 
   /// Called on the server's thread for every event; must be quick. Set before start().
   void on_event(std::function<void(const chat_event&)> callback);

@@ -205,9 +205,9 @@ std::string chat_server::impl::guest_name() {
   }
 }
 
-void chat_server::impl::reject(stream_socket& sock, std::string_view why) {
+void chat_server::impl::reject(stream_socket& sock, std::string_view why, std::string peer) {
   rejected.fetch_add(1, std::memory_order_relaxed);
-  std::string peer = callback ? session::peer_name(sock) : std::string();
+  if (peer.empty() && callback) peer = session::peer_name(sock);
   std::string msg = timestamp() + chat_lines::turned_away(why) + "\n";
   // One best-effort non-blocking send: the client may read why before the close.
   (void)::send(sock.native_handle(), msg.data(), msg.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -245,7 +245,8 @@ session::stream_server::hooks chat_server::impl::hooks() {
   return h;
 }
 
-void chat_server::impl::admit(stream_socket sock, session::address_slot slot) {
+void chat_server::impl::admit(stream_socket sock, session::address_slot slot, bool from_web,
+                              std::string peer, std::string key) {
   std::error_code ignored;
   if (opt.socket_buffer != 0) {
     sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(opt.socket_buffer)),
@@ -260,12 +261,14 @@ void chat_server::impl::admit(stream_socket sock, session::address_slot slot) {
     sock.close(ignored);
     return;
   }
-  auto m = std::make_shared<member>(std::move(sock), tls.get(), opt.max_queue, opt.max_line,
-                                    flushes, full);
-  m->peer = session::peer_name(m->sock);
+  // A web member's TLS, if any, was the web listener's: its bridge speaks plaintext lines.
+  auto m = std::make_shared<member>(std::move(sock), from_web ? nullptr : tls.get(), opt.max_queue,
+                                    opt.max_line, flushes, full);
+  m->peer = peer.empty() ? session::peer_name(m->sock) : std::move(peer);
+  m->address_key = std::move(key);
   if (opt.rate > 0) m->bucket = session::token_bucket(opt.rate, opt.burst, steady::now());
   m->slot = std::move(slot);
-  if (!tls && opt.token.empty()) {
+  if (!m->stream.is_tls() && opt.token.empty()) {
     ++members;
     join_room(std::move(m));
     return;
@@ -370,10 +373,13 @@ asio::awaitable<void> chat_server::impl::opening_steps(member& m, std::string& r
   if (line.ends_with('\r')) line.remove_suffix(1);
   m.unread = got.substr(nl + 1);
   if (tokens_equal(line, opt.token)) co_return;
-  std::error_code e;
-  auto from = m.sock.remote_endpoint(e);
-  unsigned n = token_failures.record(
-      e ? m.peer : session::address_key(from.data(), static_cast<socklen_t>(from.size())));
+  std::string key = m.address_key;
+  if (key.empty()) {
+    std::error_code e;
+    auto from = m.sock.remote_endpoint(e);
+    key = e ? m.peer : session::address_key(from.data(), static_cast<socklen_t>(from.size()));
+  }
+  unsigned n = token_failures.record(key);
   // The member's pass_wait (its reader has not started): close_room() cancels it, so a
   // stop is not held by the delay.
   m.pass_wait.expires_after(auth_failures::delay(n));
@@ -456,6 +462,7 @@ void chat_server::impl::close_room() {
 
 chat_server::chat_server(chat_options options) : impl_(std::make_shared<impl>(std::move(options))) {
   impl_->server.listen(impl_->opt.endpoint);
+  if (impl_->opt.web) impl_->open_web();
 }
 
 chat_server::~chat_server() { stop(); }
@@ -474,9 +481,16 @@ void chat_server::start() {
     asio::co_spawn(impl_->io, impl_->idle_sweeper(), asio::detached);
   }
   impl_->server.start(impl_->hooks());
+  if (impl_->web) impl_->web->start(impl_->web_hooks());
 }
 
-void chat_server::stop() { impl_->server.stop(); }
+// The room first, so that its goodbyes reach browsers through their bridges; then the web
+// listener, once the bridges have passed them on (see stop_web).
+void chat_server::stop() {
+  impl_->web_closed = true;
+  impl_->server.stop();
+  impl_->stop_web();
+}
 
 void chat_server::wait() { impl_->server.wait(); }
 

@@ -10,9 +10,11 @@
 #include <asio/steady_timer.hpp>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <ctime>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -87,6 +89,7 @@ struct member final : room_member {
   std::string unread;            // read, but past this turn's share of lines (rarely any)
   asio::steady_timer pass_wait;  // the reader waits here for the flush pass, when it must
   std::string peer;
+  std::string address_key;  // the peer's, for token_failures: a web member's is its browser's
   steady::time_point last_active = steady::now();
   std::unique_ptr<asio::steady_timer> grace;  // bounds how long a goodbye may take
   session::address_slot slot;                 // its share of --max-conns-per-ip, till closed
@@ -195,14 +198,33 @@ struct chat_server::impl final : session::write_observer {
   void drop(member& m);
   void notify(const std::string& room_name, std::string_view text);
   std::string guest_name();
-  void reject(stream_socket& sock, std::string_view why);
+  void reject(stream_socket& sock, std::string_view why, std::string peer = {});
   session::stream_server::hooks hooks();
-  void admit(stream_socket sock, session::address_slot slot);
+  /// A new member, not yet in a room. `from_web`: a browser's bridge (web.cpp), whose own
+  /// listener did its TLS and caps; `peer` and `key` are then the browser's.
+  void admit(stream_socket sock, session::address_slot slot, bool from_web = false,
+             std::string peer = {}, std::string key = {});
   asio::awaitable<void> open_member(std::shared_ptr<member> m);
   asio::awaitable<void> opening_steps(member& m, std::string& refused);
   void join_room(std::shared_ptr<member> m);
   asio::awaitable<void> idle_sweeper();
   void close_room();
+
+  // web.cpp: the browser's way in: an HTTP listener of its own (its own thread) serving the
+  // page and bridging each WebSocket into the room as a member over a socketpair.
+  std::unique_ptr<session::stream_server> web;
+  // Web connections (page fetches, handshakes, members): --max-clients and the openings' cap.
+  session::connection_count web_conns{opt.max_clients == 0 ? 0 : opt.max_clients + max_opening};
+  std::atomic<bool> web_closed{false};  // stop() began: no more bridges into the room
+  std::atomic<std::uint64_t> web_pages{0}, web_refused{0};
+  std::mutex bridges_mu;
+  std::condition_variable bridges_done;
+  std::size_t bridges = 0;  // live WebSocket bridges (guarded by bridges_mu)
+  void open_web();
+  session::stream_server::hooks web_hooks();
+  asio::awaitable<void> serve_web(stream_socket& sock);
+  void admit_web(stream_socket room_end, std::string peer, std::string key);
+  void stop_web();
 
   // member_io.cpp: each member's coroutines.
   bool on_line(member& m, std::string_view text, session::line_kind kind);
