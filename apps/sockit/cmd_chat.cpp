@@ -45,6 +45,7 @@ struct chat_serve_cli_options {
   std::string web;
   std::vector<std::string> web_origins;
   double web_ping_interval = 30;
+  double handshake_timeout = 10;
 };
 
 const char* event_name(service::chat_event::type t) {
@@ -191,6 +192,7 @@ int run_chat_serve(const chat_serve_cli_options& o) {
   if (!o.web.empty()) opt.web = net::endpoint::parse(o.web);
   opt.web_origins = o.web_origins;
   opt.web_ping_interval = seconds_to_ms(o.web_ping_interval);
+  opt.opening_timeout = seconds_to_ms(o.handshake_timeout);
   check_server_cert_options(o.cert, o.tls);
   if (o.tls) opt.tls = server_identity(o.cert);
   if (!o.token_file.empty()) {
@@ -319,6 +321,12 @@ void setup_chat(CLI::App& app, int& exit_code) {
                    "again (0 = never)")
       ->capture_default_str()
       ->check(not_negative("0 or more seconds"));
+  serve
+      ->add_option("--handshake-timeout", s->handshake_timeout,
+                   "Seconds a newcomer has for its TLS handshake and token, a browser for its "
+                   "HTTP request; then it is closed")
+      ->capture_default_str()
+      ->check(positive("a positive number of seconds"));
   serve->add_option("--token-file", s->token_file,
                     "A private room: newcomers must send the token in this file as their first "
                     "line (chat join does, from --token-file or SOCKIT_TOKEN)");

@@ -113,11 +113,15 @@ class Server:
             assert event["event"] == "listening", line
             self.endpoint = event["endpoint"]
             self.identity = event.get("identity")
+            self.web = event.get("web")
         else:
             assert line.startswith("listening on "), line
             # "listening on ENDPOINT" or "listening on ENDPOINT (TLS, identity SHA256:...)"
             self.endpoint = line[len("listening on "):].split()[0]
-            self.identity = line.split("identity ", 1)[1].rstrip(")\n") if "identity " in line else None
+            self.identity = line.split("identity ", 1)[1].split(",")[0].rstrip(")\n") \
+                if "identity " in line else None
+            # "... (web page URL)", "... (TLS, identity X, web page URL)": chat serve --web.
+            self.web = line.split("web page ", 1)[1].rstrip(")\n") if "web page " in line else None
         self.kind, self.host, self.port = parse_endpoint(self.endpoint)
 
     @property
