@@ -11,6 +11,7 @@
 #include <asio/write.hpp>
 #include <cctype>
 
+#include "sockit/net/address.hpp"
 #include "sockit/session/deadline.hpp"
 
 namespace sockit::session::websocket {
@@ -80,6 +81,41 @@ bool origin_allowed(const ws::request& r, bool tls, std::span<const std::string>
     return true;
   return std::any_of(allowed.begin(), allowed.end(),
                      [&](const std::string& a) { return a == "*" || iequal(a, r.origin); });
+}
+
+namespace {
+// The host of "scheme://host[:port]" (an origin), or of a Host header's "host[:port]".
+std::string_view host_part(std::string_view s) {
+  if (const auto at = s.find("://"); at != std::string_view::npos) s.remove_prefix(at + 3);
+  if (s.starts_with('[')) return s.substr(0, s.find(']') + 1);
+  return s.substr(0, s.find(':'));
+}
+}  // namespace
+
+bool host_allowed(std::string_view host, bool listener_is_loopback,
+                  std::span<const std::string> allowed) {
+  if (!listener_is_loopback) return true;
+  if (std::any_of(allowed.begin(), allowed.end(), [&](const std::string& a) {
+        return a == "*" || iequal(host_part(a), host_part(host));
+      }))
+    return true;
+  // "name", "name:port", "[v6]", "[v6]:port".
+  std::string_view name = host;
+  if (name.starts_with('[')) {
+    const auto close = name.find(']');
+    if (close == std::string_view::npos) return false;
+    const auto rest = name.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return false;
+    name = name.substr(1, close - 1);
+    std::error_code ec;
+    const auto a = net::ipv6_address::parse(name, ec);
+    return !ec && a.is_loopback();
+  }
+  name = name.substr(0, name.find(':'));
+  if (iequal(name, "localhost")) return true;
+  std::error_code ec;
+  const auto a = net::ipv4_address::parse(name, ec);
+  return !ec && a.is_loopback();
 }
 
 connection::connection(ws_stream& s, connection_options o, std::string_view already_read)

@@ -72,12 +72,13 @@ def client_frame(op, payload=b"", fin=True, masked=True, rsv=0, length=None):
 class RawWS:
     """A WebSocket client written from the RFC, to send what a real client never would."""
 
-    def __init__(self, addr, origin=None, extra=b"", path="/ws"):
+    def __init__(self, addr, origin=None, extra=b"", path="/ws", host=None):
         self.sock = socket.create_connection(addr, timeout=timeout(5))
         self.buf = b""
         self.key = base64.b64encode(os.urandom(16))
-        head = (b"GET " + path.encode() + b" HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\nSec-WebSocket-Key: " % (addr[0].encode(), addr[1]) +
+        host = host or "%s:%d" % addr
+        head = (b"GET " + path.encode() + b" HTTP/1.1\r\nHost: " + host.encode() +
+                b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " +
                 self.key + b"\r\nSec-WebSocket-Version: 13\r\n")
         if origin:
             head += b"Origin: " + origin.encode() + b"\r\n"
@@ -396,10 +397,20 @@ class ChatWebTest(unittest.TestCase):
         # A look-alike: same host, other port or scheme.
         self.assertEqual(RawWS(srv.web_addr, origin="https://%s:%d" % srv.web_addr).status, 403)
         self.assertEqual(RawWS(srv.web_addr, origin="http://%s:1" % srv.web_addr[0]).status, 403)
+        # DNS rebinding: a hostile name resolved to 127.0.0.1 is same-origin with itself, but
+        # a loopback listener takes loopback Host names only (and --web-origin's).
+        port = srv.web_addr[1]
+        rebound = "rebound.example:%d" % port
+        self.assertEqual(RawWS(srv.web_addr, host=rebound, origin="http://" + rebound).status, 403)
+        self.assertTrue(RawWS(srv.web_addr, host="localhost:%d" % port,
+                              origin="http://localhost:%d" % port).upgraded())
+        self.assertTrue(RawWS(srv.web_addr, host="chat.example",  # a proxy on this machine
+                              origin="https://chat.example").upgraded())
         same.text_until("welcome")
         self.room_still_serves(srv, nc)
         _, out, _ = srv.stop()
         self.assertIn("origin not allowed: https://evil.example", out)
+        self.assertIn("host not allowed on a loopback listener: rebound.example", out)
 
     def test_endless_head_is_refused_at_8_kib(self):
         srv = self.serve()

@@ -46,6 +46,15 @@ asio::awaitable<bool> write_all(ws_stream& s, std::string_view bytes,
 bool origin_allowed(const codec::websocket::request& r, bool tls,
                     std::span<const std::string> allowed);
 
+/// Against DNS rebinding: a page on a listener bound to loopback is only for this machine, so
+/// the Host the client asked for must name loopback too (localhost, 127.0.0.0/8, [::1], any
+/// port). A hostile site that rebinds its own name to 127.0.0.1 sends Host: its name, and
+/// its page would otherwise be same-origin with us. A name in one of `allowed` origins is
+/// the operator's too (a reverse proxy on this machine passes Host: chat.example); "*"
+/// allows any. Other listeners take any Host (the Origin rule still applies).
+bool host_allowed(std::string_view host, bool listener_is_loopback,
+                  std::span<const std::string> allowed);
+
 struct connection_options {
   std::size_t max_message = 64 * 1024;  // a client's message, fragments joined (else 1009)
   // With nothing heard from the client for ping_interval, it is pinged; with no answer

@@ -215,6 +215,7 @@ struct chat_server::impl final : session::write_observer {
   std::unique_ptr<session::stream_server> web;
   // Web connections (page fetches, handshakes, members): --max-clients and the openings' cap.
   session::connection_count web_conns{opt.max_clients == 0 ? 0 : opt.max_clients + max_opening};
+  bool web_loopback = false;  // the web listener is bound to loopback: Host must say so too
   std::atomic<bool> web_closed{false};  // stop() began: no more bridges into the room
   std::atomic<std::uint64_t> web_pages{0}, web_refused{0};
   std::mutex bridges_mu;

@@ -23,6 +23,7 @@
 
 #include "server.hpp"
 #include "sockit/codec/websocket.hpp"
+#include "sockit/net/address.hpp"
 #include "sockit/net/terminal_text.hpp"
 #include "sockit/net/unique_fd.hpp"
 #include "sockit/session/websocket.hpp"
@@ -125,6 +126,15 @@ void chat_server::impl::open_web() {
     throw std::invalid_argument("--web needs a TCP endpoint (a browser cannot reach unix:)");
   web = std::make_unique<session::stream_server>(1);
   web->listen(*opt.web);
+  std::error_code ec;
+  const auto bound = web->local_endpoint().host();
+  const auto v4 = net::ipv4_address::parse(bound, ec);
+  if (!ec) {
+    web_loopback = v4.is_loopback();
+  } else {
+    const auto v6 = net::ipv6_address::parse(bound, ec);
+    web_loopback = !ec && v6.is_loopback();
+  }
 }
 
 session::stream_server::hooks chat_server::impl::web_hooks() {
@@ -201,6 +211,9 @@ asio::awaitable<void> chat_server::impl::serve_web(stream_socket& sock) {
     refused = "not a WebSocket handshake";
     answer = plain(426, "Upgrade Required", "a WebSocket endpoint (RFC 6455, version 13)",
                    "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
+  } else if (!wss::host_allowed(req.host, web_loopback, opt.web_origins)) {
+    refused = "host not allowed on a loopback listener: " + net::neutralize(req.host);
+    answer = plain(403, "Forbidden", "this room is for this machine only (Host must be loopback)");
   } else if (!wss::origin_allowed(req, stream.is_tls(), opt.web_origins)) {
     refused = "origin not allowed: " + net::neutralize(req.origin);
     answer = plain(403, "Forbidden", "origin not allowed (chat serve --web-origin)");
