@@ -49,6 +49,7 @@ std::vector<demo_step> demo_steps() {
       demo_many_clients(),    // cmd_demo.cpp
       demo_addresses(),       // netutil_demo.cpp
       demo_chat(),            // cmd_chat.cpp
+      demo_chat_web(),        // chat_web_demo.cpp
       demo_sticky_packets(),  // cmd_transfer_demo.cpp
       demo_frames(),          // cmd_transfer_demo.cpp
       demo_upload(),          // cmd_transfer_demo.cpp

@@ -82,6 +82,7 @@ demo_step demo_unix_echo();       // cmd_demo.cpp
 demo_step demo_many_clients();    // cmd_demo.cpp
 demo_step demo_addresses();       // netutil_demo.cpp
 demo_step demo_chat();            // cmd_chat.cpp
+demo_step demo_chat_web();        // chat_web_demo.cpp
 demo_step demo_sticky_packets();  // cmd_transfer_demo.cpp
 demo_step demo_frames();          // cmd_transfer_demo.cpp
 demo_step demo_upload();          // cmd_transfer_demo.cpp

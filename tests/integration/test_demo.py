@@ -23,10 +23,11 @@ class Demo(unittest.TestCase):
         # the network utilities, the chat room, sticky packets and their fix, file transfer.
         for topic in ("TCP echo", "UDP echo", "Unix-socket echo", "many clients", "subnets",
                       "chat room", "sticky packets", "length-prefixed frames", "file upload",
-                      "secure by default"):
+                      "chat room in a browser", "secure by default"):
             self.assertIn(topic, titles)
         # Results are real: the echo came back upper-cased and the file's hashes matched.
         self.assertIn("got 'HELLO, SOCKIT'", out)
+        self.assertIn("an nc member heard it and answered", out)  # the browser/server step
         self.assertRegex(out, r"XXH3-128 ([0-9a-f]{32}) on both sides")
 
 
