@@ -10,6 +10,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <cctype>
+#include <tuple>
 
 #include "sockit/net/address.hpp"
 #include "sockit/session/deadline.hpp"
@@ -160,7 +161,12 @@ void connection::kick() {
   asio::async_write(stream_, asio::buffer(flying_),
                     [self = shared_from_this()](std::error_code ec, std::size_t) {
                       self->writing_ = false;
-                      self->flying_.clear();
+                      // Not a big write's capacity kept for an idle browser.
+                      if (self->flying_.capacity() > 4096) {
+                        std::string().swap(self->flying_);
+                      } else {
+                        self->flying_.clear();
+                      }
                       if (ec) {
                         self->failed_ = true;
                         self->ended("connection lost: " + ec.message());
@@ -230,8 +236,25 @@ asio::awaitable<std::optional<std::string>> connection::read_message() {
       in_.clear();
       in_at_ = 0;
     }
-    in_.resize(16 * 1024);
-    auto [ec, n] = co_await stream_.async_read_some(asio::buffer(in_), tok);
+    // An idle connection holds no read buffer (it is most of a room's browsers): plaintext
+    // waits for readiness, then reads into the thread's scratch and keeps only what came.
+    // OpenSSL may hold decrypted bytes the socket no longer signals, so TLS reads directly.
+    std::error_code ec;
+    std::size_t n = 0;
+    std::string().swap(in_);
+    if (stream_.is_tls()) {
+      in_.resize(16 * 1024);
+      std::tie(ec, n) = co_await stream_.async_read_some(asio::buffer(in_), tok);
+    } else {
+      std::tie(ec) = co_await stream_.socket().async_wait(asio::socket_base::wait_read, tok);
+      if (!ec) {
+        thread_local char scratch[16 * 1024];
+        stream_.socket().non_blocking(true, ec);
+        if (!ec) n = stream_.socket().read_some(asio::buffer(scratch), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+        if (!ec) in_.assign(scratch, n);
+      }
+    }
     if (ec) {
       in_.clear();
       // Cancelled (a `||` sibling ended first): the client has not ended; close() reads on.
@@ -242,7 +265,7 @@ asio::awaitable<std::optional<std::string>> connection::read_message() {
                                    : "connection lost: " + ec.message());
       co_return std::nullopt;
     }
-    in_.resize(n);
+    if (stream_.is_tls()) in_.resize(n);
     last_heard_ = steady::now();
     ping_out_ = false;
   }

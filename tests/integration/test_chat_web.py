@@ -8,6 +8,7 @@ import base64
 import hashlib
 import os
 import socket
+import ssl
 import struct
 import unittest
 import warnings
@@ -469,6 +470,49 @@ class ChatWebTest(unittest.TestCase):
             ok.send(client_frame(0xA, p))
         ok.send(client_frame(0x1, b"alive"))
         nc.until("alive")
+
+    # --- HTTPS and WSS ----------------------------------------------------------------------
+
+    def test_tls_serves_https_and_wss_and_bounds_the_handshake(self):
+        srv = Server("chat", "serve", "127.0.0.1:0", "--web", "127.0.0.1:0", "--tls",
+                     "--handshake-timeout", "0.5")
+        self.addCleanup(srv.__exit__)
+        self.assertTrue(srv.web.startswith("https://127.0.0.1:"), srv.web)
+        host, port = srv.web[len("https://"):].rstrip("/").rsplit(":", 1)
+        addr = (host, int(port))
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # the identity is checked by the TLS tests
+        s = ctx.wrap_socket(socket.create_connection(addr, timeout=timeout(5)))
+        self.assertEqual(s.version(), "TLSv1.3")
+        s.sendall(b"GET / HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (host.encode(), addr[1]))
+        page = b""
+        while not page.endswith(b"</html>\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            page += chunk
+        self.assertTrue(page.startswith(b"HTTP/1.1 200 OK"), page[:40])
+        # WSS: the raw client over TLS, origin https.
+        ws = RawWS.__new__(RawWS)
+        ws.sock = ctx.wrap_socket(socket.create_connection(addr, timeout=timeout(5)))
+        ws.buf = b""
+        ws.key = base64.b64encode(os.urandom(16))
+        ws.sock.sendall(b"GET /ws HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                        b"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                        b"Sec-WebSocket-Version: 13\r\nOrigin: https://%s:%d\r\n\r\n"
+                        % (host.encode(), addr[1], ws.key, host.encode(), addr[1]))
+        ws.status, ws.headers = ws.read_head()
+        self.assertTrue(ws.upgraded())
+        ws.text_until("welcome")
+        # A client that never finishes its handshake is closed at the deadline.
+        stall = socket.create_connection(addr, timeout=timeout(5))
+        stall.sendall(b"\x16")  # a TLS record's first byte, and nothing more
+        self.assertEqual(stall.recv(100), b"")
+        # Plaintext HTTP to the HTTPS listener: told so, closed.
+        status, _, body = http_get(addr, b"GET / HTTP/1.1\r\n\r\n")
+        self.assertEqual(status, 400)
+        self.assertIn(b"HTTPS", body)
 
     # --- Tokens and caps -----------------------------------------------------------------
 

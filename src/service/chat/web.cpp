@@ -26,6 +26,7 @@
 #include "sockit/net/address.hpp"
 #include "sockit/net/terminal_text.hpp"
 #include "sockit/net/unique_fd.hpp"
+#include "sockit/session/deadline.hpp"
 #include "sockit/session/websocket.hpp"
 #include "web_files.hpp"
 
@@ -81,26 +82,38 @@ asio::awaitable<void> to_room(wss::connection& conn, session::stream_socket& pai
 }
 
 // Room -> browser: what the room wrote, up to its last complete line, as one text message
-// (a busy room's pass gives many lines one frame); the next read only once it is written.
+// (a busy room's pass gives many lines one frame); the next read only once it is written,
+// so a browser that does not read fills its member's queue as a slow nc does. Between
+// reads only an unfinished line is kept: an idle browser's bridge holds no read buffer.
 asio::awaitable<void> from_room(wss::connection& conn, session::stream_socket& pair,
                                 std::size_t longest_line) {
-  std::vector<char> buf(64 * 1024 + longest_line);
-  std::size_t have = 0;
-  std::string fixed;
+  thread_local std::vector<char> scratch(64 * 1024);  // the web listener's one thread
+  std::string carry;  // an unfinished last line, at most longest_line
   for (;;) {
-    auto [ec, n] =
-        co_await pair.async_read_some(asio::buffer(buf.data() + have, buf.size() - have), tok);
+    auto [wec] = co_await pair.async_wait(asio::socket_base::wait_read, tok);
+    if (wec) co_return;
+    std::error_code ec;
+    const std::size_t n = pair.read_some(asio::buffer(scratch), ec);  // the pair is non-blocking
+    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
     if (ec) co_return;
-    have += n;
-    std::string_view got(buf.data(), have);
-    std::size_t nl = got.rfind('\n');
+    std::string_view got(scratch.data(), n);
+    if (!carry.empty()) {
+      carry.append(got);
+      got = carry;
+    }
+    const std::size_t nl = got.rfind('\n');
     // A line longer than the room ever writes cannot be waited for: it goes as it is.
-    std::size_t take = nl != std::string_view::npos ? nl + 1 : have == buf.size() ? have : 0;
-    if (take == 0) continue;
-    if (!co_await conn.send_text(as_text(got.substr(0, take), fixed))) co_return;
-    std::copy(buf.begin() + static_cast<std::ptrdiff_t>(take),
-              buf.begin() + static_cast<std::ptrdiff_t>(have), buf.begin());
-    have -= take;
+    const std::size_t take = nl != std::string_view::npos ? nl + 1
+                             : got.size() >= longest_line ? got.size()
+                                                          : 0;
+    std::string rest(got.substr(take));
+    if (take != 0) {
+      std::string fixed;
+      // send_text frames the bytes before its first suspension, so `scratch` may be reused.
+      if (!co_await conn.send_text(as_text(got.substr(0, take), fixed))) co_return;
+    }
+    carry = std::move(rest);
+    if (carry.empty()) std::string().swap(carry);
   }
 }
 
@@ -162,15 +175,23 @@ asio::awaitable<void> chat_server::impl::serve_web(stream_socket& sock) {
   using namespace asio::experimental::awaitable_operators;
   wss::ws_stream stream(sock, tls.get());
   const auto limit = opt.opening_timeout;
+  // One deadline for the TLS handshake and the request head together, as a room member's
+  // opening has: a client that stalls in either holds a web slot for no longer.
+  const auto opened_by = std::chrono::steady_clock::now() + limit;
   if (stream.is_tls()) {
     bool plaintext = false;
     std::string told = plain(400, "Bad Request", "this page is served over HTTPS");
-    auto ec = co_await session::accept_tls(stream, told, plaintext);
-    if (ec || plaintext) co_return;
+    session::deadline d;
+    d.expires_at(opened_by);
+    auto v = co_await (session::accept_tls(stream, told, plaintext) || session::watch_deadline(d));
+    if (v.index() == 1 || std::get<0>(v) || plaintext) co_return;
   }
   std::string buf;
   std::size_t head_size = 0;
-  auto got = co_await wss::read_head(stream, buf, head_size, limit);
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      opened_by - std::chrono::steady_clock::now());
+  if (left.count() <= 0) co_return;
+  auto got = co_await wss::read_head(stream, buf, head_size, left);
   // (Answers are named before they are awaited: GCC 12 destroys a co_await's temporaries
   // twice.)
   if (got == wss::head_status::too_big) {
@@ -247,6 +268,8 @@ asio::awaitable<void> chat_server::impl::serve_web(stream_socket& sock) {
   net::unique_fd room_end(sv[1]);
   session::stream_socket pair(sock.get_executor(),
                               asio::generic::stream_protocol(AF_UNIX, SOCK_STREAM), sv[0]);
+  std::error_code nb;
+  pair.non_blocking(true, nb);  // from_room's reads after a readiness wait never block the thread
   std::string switching = ws::switching_protocols(req.key);
   if (!co_await wss::write_all(stream, switching, limit)) co_return;
 
