@@ -24,6 +24,7 @@
   // What to restore after a reconnect: the nick chosen with /nick and the room joined.
   const want = { nick: "", room: "" };
   let members = new Set();
+  let roomList = [];           // [{name, count}] from the last /rooms answer
   let ws = null;
   let conn = null;             // per-connection state, see connect()
   let attempt = 0;             // failed attempts since the last welcome
@@ -36,13 +37,18 @@
   let draft = "";
 
   // ---- the token of a private room: "#token=VALUE" in the address, never shown, never
-  // sent in a URL. It is taken out of the address bar and kept for this tab only.
+  // sent in a URL. It is taken out of the address bar and kept for this tab only. Read by
+  // hand, not with URLSearchParams, which would turn a token's "+" into a space.
   function takeToken() {
     let value = "";
     const hash = location.hash.replace(/^#/, "");
     if (hash) {
-      const params = new URLSearchParams(hash);
-      value = params.get("token") || "";
+      for (const part of hash.split("&")) {
+        if (!part.startsWith("token=")) continue;
+        const raw = part.substring(6);
+        try { value = decodeURIComponent(raw); } catch (e) { value = raw; }
+        break;
+      }
       if (value) {
         try { sessionStorage.setItem(TOKEN_KEY, value); } catch (e) { /* storage off */ }
         try {
@@ -183,11 +189,18 @@
       el.members.appendChild(li);
     }
     el.memberCount.textContent = names.length ? "(" + names.length + ")" : "";
+    // The room list comes from /rooms, asked at each welcome: this room's count and which
+    // room is "here" follow the arrivals, departures and moves seen since.
+    const here = roomList.find((r) => r.name.toLowerCase() === me.room.toLowerCase());
+    if (here && names.length) here.count = names.length;
+    renderRooms();
   }
 
+  // With `list` (a /rooms answer), the new list; without, the last one again.
   function renderRooms(list) {
+    if (list) roomList = list;
     el.rooms.replaceChildren();
-    for (const r of list) {
+    for (const r of roomList) {
       const li = document.createElement("li");
       li.dataset.room = r.name;
       li.appendChild(document.createTextNode(r.name));
