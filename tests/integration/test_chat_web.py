@@ -13,7 +13,7 @@ import struct
 import unittest
 import warnings
 
-from sockit_test import Server, TempDir, timeout
+from sockit_test import LinePeer, Server, TempDir, timeout
 
 try:
     import websockets
@@ -23,29 +23,11 @@ except ImportError:  # scripts/install-deps installs python3-websockets
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
-class Line:
-    """An nc-style member: raw TCP, reading whole lines."""
-
-    def __init__(self, srv):
-        self.sock = socket.create_connection(srv.address, timeout=timeout(5))
-        self.buf = b""
-
-    def line(self):
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError(f"closed (pending {self.buf!r})")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.decode()
+class Line(LinePeer):
+    """An nc-style member: raw TCP, whole lines, str needles."""
 
     def until(self, needle, limit=200):
-        seen = []
-        for _ in range(limit):
-            seen.append(self.line())
-            if needle in seen[-1]:
-                return seen[-1]
-        raise AssertionError(f"{needle!r} not in {seen}")
+        return super().until(needle.encode(), limit)
 
     def send(self, text):
         self.sock.sendall(text.encode() + b"\n")
