@@ -51,6 +51,33 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } else {
       FUZZ_CHECK(!why.empty());
     }
+    // The same bytes as a server's answer to the load generator's upgrade.
+    std::string answer_why;
+    const std::string_view key = "dGhlIHNhbXBsZSBub25jZQ==";
+    if (ws::check_upgrade_response(text.substr(0, end), key, answer_why)) {
+      FUZZ_CHECK(text.find(" 101") != std::string_view::npos);
+      FUZZ_CHECK(text.find(ws::accept_key(key)) != std::string_view::npos);
+    } else {
+      FUZZ_CHECK(!answer_why.empty());
+    }
+  }
+
+  // The client's reader (a server's frames, unmasked) over the whole input: bounded, and
+  // a text message it returns is UTF-8.
+  {
+    constexpr std::size_t client_limit = 300;
+    ws::frame_reader client(client_limit, ws::role::client);
+    std::size_t at_c = 0;
+    for (int guard = 0; guard < 4096 && at_c < size; ++guard) {
+      const std::size_t took = client.feed(std::span(data + at_c, size - at_c));
+      at_c += took;
+      FUZZ_CHECK(client.buffered() <= client_limit + ws::max_control + 14);
+      const ws::event e = client.next();
+      if (e.what == ws::event::kind::message && e.op == ws::opcode::text)
+        FUZZ_CHECK(ws::valid_utf8(e.payload));
+      if (e.what == ws::event::kind::error || e.what == ws::event::kind::close) break;
+      if (took == 0 && e.what == ws::event::kind::none) break;
+    }
   }
 
   // Frames, fed in pieces: the first byte picks the piece size (1..16, or all at once).

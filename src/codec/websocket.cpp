@@ -2,7 +2,8 @@
 // answers) and frames. The frame reader is a small state machine over header bytes, then
 // payload bytes: each chunk of payload is unmasked 8 bytes at a time and, for text, run
 // through a UTF-8 DFA as it arrives, so nothing is buffered but the message itself, and no
-// buffer is sized from a length the client claims beyond what max_message allows.
+// buffer is sized from a length the client claims beyond what max_message allows. Over 500
+// lines: both sides' handshakes and frames share the parsing helpers and the masking here.
 #include "sockit/codec/websocket.hpp"
 
 #include <openssl/evp.h>
@@ -167,6 +168,26 @@ bool known_opcode(std::uint8_t op) noexcept { return op <= 0x2 || (op >= 0x8 && 
 bool valid_close_code(unsigned code) noexcept {
   return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
          (code >= 3000 && code <= 4999);
+}
+
+// Writes a frame's first bytes, FIN set, with the minimal length form and the MASK bit as
+// asked (not the key): 2, 4 or 10 bytes, returned.
+std::size_t frame_head(std::uint8_t* head, opcode op, std::size_t n, bool masked) noexcept {
+  const std::uint8_t m = masked ? 0x80 : 0;
+  std::size_t h = 0;
+  head[h++] = static_cast<std::uint8_t>(0x80 | static_cast<std::uint8_t>(op));
+  if (n < 126) {
+    head[h++] = static_cast<std::uint8_t>(m | n);
+  } else if (n <= 0xFFFF) {
+    head[h++] = m | 126;
+    head[h++] = static_cast<std::uint8_t>(n >> 8);
+    head[h++] = static_cast<std::uint8_t>(n);
+  } else {
+    head[h++] = m | 127;
+    for (int shift = 56; shift >= 0; shift -= 8)
+      head[h++] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(n) >> shift);
+  }
+  return h;
 }
 
 // --- HTTP text ------------------------------------------------------------------------
@@ -348,6 +369,90 @@ std::string switching_protocols(std::string_view key) {
   return out;
 }
 
+// --- The client's side of the handshake ---------------------------------------------
+
+std::string make_key(std::span<const std::uint8_t, 16> nonce) {
+  unsigned char text[25];  // 4 * ceil(16 / 3) + NUL
+  const int n = EVP_EncodeBlock(text, nonce.data(), 16);
+  return std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(n));
+}
+
+std::string upgrade_request(std::string_view host, std::string_view target, std::string_view key,
+                            std::string_view origin) {
+  std::string out = "GET ";
+  out += target;
+  out += " HTTP/1.1\r\nHost: ";
+  out += host;
+  out +=
+      "\r\nUpgrade: websocket\r\n"
+      "Connection: Upgrade\r\n"
+      "Sec-WebSocket-Key: ";
+  out += key;
+  out += "\r\nSec-WebSocket-Version: 13\r\n";
+  if (!origin.empty()) {
+    out += "Origin: ";
+    out += origin;
+    out += "\r\n";
+  }
+  out += "\r\n";
+  return out;
+}
+
+bool check_upgrade_response(std::string_view head, std::string_view key, std::string& why) {
+  if (head.size() > max_head) return fail_parse(why, "response head too long");
+  bool first = true, upgrade = false, connection = false, seen_accept = false;
+  std::string_view accept;
+  int lines = 0;
+  while (true) {
+    const auto lf = head.find('\n');
+    if (lf == std::string_view::npos) return fail_parse(why, "response head not ended");
+    std::string_view line = head.substr(0, lf);
+    head.remove_prefix(lf + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.find('\r') != std::string_view::npos) return fail_parse(why, "bare CR in the head");
+    if (first) {
+      first = false;
+      // "HTTP/1.1 101 Switching Protocols": the reason phrase is free text.
+      if (line.substr(0, 13) != "HTTP/1.1 101 " && line != "HTTP/1.1 101") {
+        why = "not 101 Switching Protocols: ";
+        why.append(line.substr(0, 80));
+        std::replace_if(
+            why.begin(), why.end(),
+            [](char c) {
+              const auto u = static_cast<unsigned char>(c);
+              return u < 0x20 || u >= 0x7f;
+            },
+            '?');
+        return false;
+      }
+      continue;
+    }
+    if (line.empty()) break;
+    if (++lines > 100) return fail_parse(why, "more than 100 header lines");
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos) return fail_parse(why, "header line without a colon");
+    const auto name = line.substr(0, colon);
+    if (!token(name)) return fail_parse(why, "bad header name");
+    const auto raw = line.substr(colon + 1);
+    if (!plain_value(raw)) return fail_parse(why, "control byte in a header value");
+    const auto value = trim(raw);
+    if (iequals(name, "upgrade")) {
+      upgrade = upgrade || has_token(value, "websocket");
+    } else if (iequals(name, "connection")) {
+      connection = connection || has_token(value, "upgrade");
+    } else if (iequals(name, "sec-websocket-accept")) {
+      if (seen_accept) return fail_parse(why, "repeated Sec-WebSocket-Accept");
+      seen_accept = true;
+      accept = value;
+    }
+  }
+  if (!upgrade) return fail_parse(why, "no Upgrade: websocket");
+  if (!connection) return fail_parse(why, "no Connection: Upgrade");
+  if (!seen_accept) return fail_parse(why, "no Sec-WebSocket-Accept");
+  if (accept != accept_key(key)) return fail_parse(why, "wrong Sec-WebSocket-Accept");
+  return true;
+}
+
 std::string http_response(int status, std::string_view reason, std::string_view content_type,
                           std::string_view body, std::string_view extra_headers) {
   std::string out = "HTTP/1.1 ";
@@ -389,7 +494,8 @@ bool frame_reader::start_header() {
   const std::uint8_t op = b0 & 0x0F;
   if (!known_opcode(op)) return fail(close_code::protocol_error, "unknown opcode"), false;
   op_ = static_cast<opcode>(op);
-  if (!(b1 & 0x80)) return fail(close_code::protocol_error, "unmasked frame"), false;
+  if (((b1 & 0x80) != 0) != masked_)
+    return fail(close_code::protocol_error, masked_ ? "unmasked frame" : "masked frame"), false;
   const std::uint8_t len7 = b1 & 0x7F;
   if (is_control(op_)) {
     if (!fin_) return fail(close_code::protocol_error, "fragmented control frame"), false;
@@ -401,7 +507,7 @@ bool frame_reader::start_header() {
   } else if (in_message_) {
     return fail(close_code::protocol_error, "new message inside a fragmented one"), false;
   }
-  header_need_ = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + 4;
+  header_need_ = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (masked_ ? 4 : 0);
   return true;
 }
 
@@ -420,7 +526,7 @@ bool frame_reader::end_header() {
   } else {
     length_ = len7;
   }
-  std::memcpy(mask_, header_ + at, 4);
+  if (masked_) std::memcpy(mask_, header_ + at, 4);
   got_ = 0;
   in_header_ = false;
   if (is_control(op_)) {
@@ -447,7 +553,7 @@ bool frame_reader::take_payload(const std::uint8_t* p, std::size_t n) {
   const std::size_t old = into.size();
   into.append(reinterpret_cast<const char*>(p), n);
   auto* dst = reinterpret_cast<std::uint8_t*>(into.data()) + old;
-  unmask(dst, dst, n, mask_, got_);
+  if (masked_) unmask(dst, dst, n, mask_, got_);
   got_ += n;
   if (!is_control(op_) && message_op_ == opcode::text) {
     utf8_state_ = utf8_step(utf8_state_, dst, n);
@@ -516,7 +622,9 @@ std::size_t frame_reader::feed(std::span<const std::uint8_t> in) {
       if (header_have_ < header_need_) continue;
       if (header_need_ == 2) {
         if (!start_header()) return used;
-        continue;  // now for the extended length and the mask
+        // Now for the extended length and the mask; a server's frame with a short length
+        // has neither, so its header is complete already.
+        if (header_have_ < header_need_) continue;
       }
       if (!end_header()) return used;
     } else {
@@ -549,22 +657,24 @@ bool frame_reader::finished() const noexcept { return finished_; }
 void append_frame(std::string& out, opcode op, std::string_view payload) {
   const std::size_t n = payload.size();
   std::uint8_t head[10];
-  std::size_t h = 0;
-  head[h++] = static_cast<std::uint8_t>(0x80 | static_cast<std::uint8_t>(op));
-  if (n < 126) {
-    head[h++] = static_cast<std::uint8_t>(n);
-  } else if (n <= 0xFFFF) {
-    head[h++] = 126;
-    head[h++] = static_cast<std::uint8_t>(n >> 8);
-    head[h++] = static_cast<std::uint8_t>(n);
-  } else {
-    head[h++] = 127;
-    for (int shift = 56; shift >= 0; shift -= 8)
-      head[h++] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(n) >> shift);
-  }
+  const std::size_t h = frame_head(head, op, n, false);
   out.reserve(out.size() + h + n);
   out.append(reinterpret_cast<const char*>(head), h);
   out.append(payload);
+}
+
+void append_masked_frame(std::string& out, opcode op, std::string_view payload,
+                         std::span<const std::uint8_t, 4> mask) {
+  const std::size_t n = payload.size();
+  std::uint8_t head[14];
+  std::size_t h = frame_head(head, op, n, true);
+  std::memcpy(head + h, mask.data(), 4);
+  h += 4;
+  const std::size_t old = out.size();
+  out.resize(old + h + n);
+  auto* dst = reinterpret_cast<std::uint8_t*>(out.data()) + old;
+  std::memcpy(dst, head, h);
+  unmask(dst + h, reinterpret_cast<const std::uint8_t*>(payload.data()), n, mask.data(), 0);
 }
 
 std::string encode_frame(opcode op, std::string_view payload) {

@@ -689,3 +689,244 @@ TEST(WebSocketRequest, Limits) {
   h.insert(20, "v");
   EXPECT_FALSE(parses(h));
 }
+
+// --- The client's side -------------------------------------------------------------------
+
+namespace {
+
+// As run(), for a reader of the server's frames (role::client): fed whole, a byte at a time
+// and at every 2-way split, the same events.
+std::vector<ev> run_client_chunks(const std::string& in, const std::vector<std::size_t>& cuts,
+                                  std::size_t max_message) {
+  ws::frame_reader r(max_message, ws::role::client);
+  std::vector<ev> out;
+  std::size_t begin = 0;
+  auto chunk_end = cuts.begin();
+  while (begin < in.size() && !r.finished()) {
+    const std::size_t end = chunk_end == cuts.end() ? in.size() : *chunk_end++;
+    std::string_view chunk(in.data() + begin, end - begin);
+    while (!chunk.empty() && !r.finished()) {
+      chunk.remove_prefix(r.feed(chunk));
+      EXPECT_LE(r.buffered(), max_message + ws::max_control + 14);
+      auto e = r.next();
+      if (e.what == kind::none) {
+        EXPECT_TRUE(chunk.empty());
+        if (!chunk.empty()) return out;
+        continue;
+      }
+      out.push_back({e.what, e.op, e.payload, e.code, e.why});
+    }
+    begin = end;
+  }
+  return out;
+}
+
+std::vector<ev> run_client(const std::string& in, std::size_t max_message = 1 << 20) {
+  const auto whole = run_client_chunks(in, {}, max_message);
+  std::vector<std::size_t> bytes;
+  for (std::size_t i = 1; i < in.size(); ++i) bytes.push_back(i);
+  EXPECT_EQ(run_client_chunks(in, bytes, max_message), whole) << "fed a byte at a time";
+  const std::size_t step = in.size() > 3000 ? in.size() / 997 : 1;
+  for (std::size_t cut = 1; cut < in.size(); cut += step) {
+    EXPECT_EQ(run_client_chunks(in, {cut}, max_message), whole) << "split at " << cut;
+    if (::testing::Test::HasFailure()) break;
+  }
+  return whole;
+}
+
+std::string masked(opcode op, std::string_view payload, std::array<std::uint8_t, 4> mask) {
+  std::string out;
+  ws::append_masked_frame(out, op, payload, mask);
+  return out;
+}
+
+}  // namespace
+
+TEST(WebSocketClientFrames, MaskedHelloIsTheRfcExample) {
+  // RFC 6455 §5.7: the masked "Hello", byte for byte, as the test's own builder makes it.
+  const std::string expected("\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58", 11);
+  EXPECT_EQ(masked(opcode::text, "Hello", {0x37, 0xfa, 0x21, 0x3d}), expected);
+  EXPECT_EQ(masked(opcode::text, "Hello", {0x37, 0xfa, 0x21, 0x3d}), text("Hello"));
+  // Appended after what is there.
+  std::string out = "prefix";
+  ws::append_masked_frame(out, opcode::pong, "", std::array<std::uint8_t, 4>{1, 2, 3, 4});
+  EXPECT_EQ(out, std::string("prefix\x8a\x80\x01\x02\x03\x04", 12));
+}
+
+TEST(WebSocketClientFrames, MaskedFramesEveryLengthFormThroughTheServerReader) {
+  std::mt19937 rng(11);
+  struct {
+    std::size_t n, header;  // header: with the 4-byte key
+  } cases[] = {{0, 6},   {1, 6},   {7, 6},    {8, 6},     {9, 6},      {125, 6},
+               {126, 8}, {127, 8}, {4099, 8}, {65535, 8}, {65536, 14}, {70001, 14}};
+  for (auto c : cases) {
+    std::string p;
+    for (std::size_t i = 0; i < c.n; ++i) p += static_cast<char>('!' + rng() % 90);
+    std::array<std::uint8_t, 4> mask{};
+    for (auto& b : mask) b = static_cast<std::uint8_t>(rng());
+    const auto f = masked(opcode::text, p, mask);
+    ASSERT_EQ(f.size(), c.header + c.n) << c.n;
+    EXPECT_EQ(static_cast<unsigned char>(f[1]) & 0x80, 0x80) << c.n;
+    EXPECT_EQ(std::string_view(f).substr(c.header - 4, 4),
+              std::string_view(reinterpret_cast<const char*>(mask.data()), 4));
+    // The same bytes as the test's independent builder, and the server's reader takes them.
+    frame_spec spec{0x1};
+    spec.mask = mask;
+    EXPECT_EQ(f, frame(spec, p)) << c.n;
+    EXPECT_EQ(run(f), std::vector<ev>{message(opcode::text, p)}) << c.n;
+  }
+  // A key of zeros leaves the payload as it is; a binary message and a close too.
+  EXPECT_EQ(masked(opcode::binary, "ab", {0, 0, 0, 0}), std::string("\x82\x82\0\0\0\0ab", 8));
+  const auto close = ws::close_payload(close_code::normal, "bye");
+  EXPECT_EQ(run(masked(opcode::close, close, {9, 8, 7, 6})),
+            (std::vector<ev>{{kind::close, opcode::close, "bye", close_code::normal, ""}}));
+}
+
+TEST(WebSocketClientFrames, ClientReaderTakesTheServersFrames) {
+  // What the server writes: encode_frame / append_frame, unmasked, every length form.
+  const std::string p200(200, 'a'), p70k(70000, 'z');
+  std::string in;
+  ws::append_frame(in, opcode::text, "*** welcome\n");
+  ws::append_frame(in, opcode::ping, "");
+  ws::append_frame(in, opcode::text, p200);
+  ws::append_frame(in, opcode::binary, p70k);
+  ws::append_frame(in, opcode::text, "");
+  EXPECT_EQ(run_client(in), (std::vector<ev>{
+                                message(opcode::text, "*** welcome\n"),
+                                {kind::ping, opcode::ping, "", close_code::no_status, ""},
+                                message(opcode::text, p200),
+                                message(opcode::binary, p70k),
+                                message(opcode::text, ""),
+                            }));
+  // Fragments with a control frame between them, and the server's close.
+  frame_spec first{0x1, false}, last{0x0, true}, pong_spec{0xA};
+  first.masked = last.masked = pong_spec.masked = false;
+  const auto closing = ws::encode_frame(opcode::close, ws::close_payload(close_code::going_away));
+  EXPECT_EQ(run_client(frame(first, "line 1\nli") + frame(pong_spec, "p") + frame(last, "ne 2\n") +
+                       closing),
+            (std::vector<ev>{{kind::pong, opcode::pong, "p", close_code::no_status, ""},
+                             message(opcode::text, "line 1\nline 2\n"),
+                             {kind::close, opcode::close, "", close_code::going_away, ""}}));
+}
+
+TEST(WebSocketClientFrames, ClientReaderRefusesMaskedFramesAndKeepsTheRules) {
+  // RFC 6455 §5.1: a client closes the connection on a masked frame.
+  for (const auto& in : {text("hello"), ping(""), close_with(1000)}) {
+    const auto events = run_client(in);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].what, kind::error);
+    EXPECT_EQ(events[0].code, close_code::protocol_error);
+    EXPECT_EQ(events[0].why, "masked frame");
+  }
+  // The other rules are the same for both roles: UTF-8, the size limit, fragmentation.
+  const auto bad_utf8 = run_client(ws::encode_frame(opcode::text, "\xc0\xaf"));
+  ASSERT_EQ(bad_utf8.size(), 1u);
+  EXPECT_EQ(bad_utf8[0].code, close_code::invalid_payload);
+  const auto too_big = run_client(ws::encode_frame(opcode::text, std::string(101, 'x')), 100);
+  ASSERT_EQ(too_big.size(), 1u);
+  EXPECT_EQ(too_big[0].code, close_code::message_too_big);
+  frame_spec stray{0x0};
+  stray.masked = false;
+  const auto continuation = run_client(frame(stray, "x"));
+  ASSERT_EQ(continuation.size(), 1u);
+  EXPECT_EQ(continuation[0].code, close_code::protocol_error);
+  // And the server's reader is unchanged by default: the server's own frames are refused.
+  ws::frame_reader server(100);
+  server.feed(ws::encode_frame(opcode::text, "x"));
+  EXPECT_EQ(server.next().why, std::string("unmasked frame"));
+}
+
+TEST(WebSocketClientFrames, ClientReaderHeaderHasNoKey) {
+  // A 2-byte header and the payload: nothing is held back waiting for a key.
+  ws::frame_reader r(1000, ws::role::client);
+  const auto f = ws::encode_frame(opcode::text, "hi");
+  ASSERT_EQ(f.size(), 4u);
+  EXPECT_EQ(r.feed(std::string_view(f).substr(0, 3)), 3u);
+  EXPECT_EQ(r.next().what, kind::none);
+  EXPECT_EQ(r.feed(std::string_view(f).substr(3)), 1u);
+  EXPECT_EQ(r.next().payload, "hi");
+  // Non-minimal length forms, unmasked, are taken as the server's reader takes them masked.
+  frame_spec f16{0x1, true, 0, false, 16}, f64{0x1, true, 0, false, 64};
+  EXPECT_EQ(run_client(frame(f16, "ab") + frame(f64, "cd")),
+            (std::vector<ev>{message(opcode::text, "ab"), message(opcode::text, "cd")}));
+}
+
+TEST(WebSocketClientHandshake, KeyAndRequest) {
+  // RFC 6455 §4.1's example nonce "the sample nonce".
+  const std::string_view nonce = "the sample nonce";
+  std::array<std::uint8_t, 16> bytes{};
+  for (std::size_t i = 0; i < 16; ++i) bytes[i] = static_cast<std::uint8_t>(nonce[i]);
+  const auto key = ws::make_key(bytes);
+  EXPECT_EQ(key, "dGhlIHNhbXBsZSBub25jZQ==");
+
+  const auto head = ws::upgrade_request("127.0.0.1:8080", "/ws", key);
+  EXPECT_EQ(ws::head_end(head), head.size());
+  ws::request r;
+  std::string why;
+  ASSERT_TRUE(ws::parse_request(head, r, why)) << why;
+  EXPECT_TRUE(r.is_upgrade());
+  EXPECT_EQ(r.target, "/ws");
+  EXPECT_EQ(r.host, "127.0.0.1:8080");
+  EXPECT_EQ(r.key, key);
+  EXPECT_TRUE(r.origin.empty());
+  EXPECT_EQ(head.find("Origin"), std::string::npos);
+
+  ASSERT_TRUE(ws::parse_request(ws::upgrade_request("h:1", "/x?y", key, "http://h:1"), r, why));
+  EXPECT_TRUE(r.is_upgrade());
+  EXPECT_EQ(r.origin, "http://h:1");
+  EXPECT_EQ(r.target, "/x?y");
+
+  // Any 16 bytes make a key the server takes.
+  std::mt19937 rng(3);
+  for (int i = 0; i < 50; ++i) {
+    for (auto& b : bytes) b = static_cast<std::uint8_t>(rng());
+    ASSERT_TRUE(ws::parse_request(ws::upgrade_request("h", "/", ws::make_key(bytes)), r, why));
+    EXPECT_TRUE(r.key_valid);
+  }
+}
+
+TEST(WebSocketClientHandshake, CheckUpgradeResponse) {
+  const std::string key = "dGhlIHNhbXBsZSBub25jZQ==";
+  std::string why;
+  EXPECT_TRUE(ws::check_upgrade_response(ws::switching_protocols(key), key, why)) << why;
+  // Names in any case, LF line ends, token lists, no reason phrase.
+  EXPECT_TRUE(ws::check_upgrade_response(
+      "HTTP/1.1 101\nupgrade: WebSocket\nCONNECTION: keep-alive, upgrade\n"
+      "sec-websocket-accept:  s3pPLMBiTxaQ9kYGzzhZRbK+xOo= \n\n",
+      key, why))
+      << why;
+
+  auto refused = [&](const std::string& head, std::string_view expect_in_why) {
+    std::string w;
+    EXPECT_FALSE(ws::check_upgrade_response(head, key, w)) << head;
+    EXPECT_NE(w.find(expect_in_why), std::string::npos) << w;
+    return w;
+  };
+  refused(ws::switching_protocols("x3JJHMbDL1EzLkh9GBhXDw=="), "wrong Sec-WebSocket-Accept");
+  refused(ws::http_response(403, "Forbidden", "text/plain", "no\n"),
+          "not 101 Switching Protocols: HTTP/1.1 403 Forbidden");
+  refused("HTTP/1.0 101 Switching Protocols\r\n\r\n", "not 101");
+  refused("HTTP/1.1 1010 x\r\n\r\n", "not 101");
+  const std::string ok = ws::switching_protocols(key);
+  auto without = [&](std::string_view name) {
+    std::string h = ok;
+    const auto at = h.find(std::string(name) + ":");
+    h.erase(at, h.find("\r\n", at) + 2 - at);
+    return h;
+  };
+  refused(without("Upgrade"), "no Upgrade");
+  refused(without("Connection"), "no Connection");
+  refused(without("Sec-WebSocket-Accept"), "no Sec-WebSocket-Accept");
+  refused(ok.substr(0, ok.size() - 2), "not ended");
+  refused("HTTP/1.1 101 x\r\nUpgrade websocket\r\n\r\n", "without a colon");
+  refused("HTTP/1.1 101 x\r\nUp grade: websocket\r\n\r\n", "bad header name");
+  refused("HTTP/1.1 101 x\r\nX: a\x01\r\n\r\n", "control byte");
+  refused(
+      ok.substr(0, ok.size() - 2) + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+      "repeated Sec-WebSocket-Accept");
+  // The status line in `why` is printable ASCII only, and at most 80 bytes of it.
+  const auto w =
+      refused("HTTP/1.1 200 \xc3\xa9\x1b[31m" + std::string(200, 'z') + "\r\n\r\n", "not 101");
+  for (char c : w) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << int(c);
+  EXPECT_LE(w.size(), std::string("not 101 Switching Protocols: ").size() + 80);
+}

@@ -1,7 +1,9 @@
 // websocket: RFC 6455's wire format, the server's side of it: the opening handshake's
 // request head and answer, and frames (read from a client, written to it). No I/O and no
 // Asio (the muduo way: session/websocket.hpp does the reads and writes), so every rule a
-// hostile client could test is here, tested at every split offset and fuzzed.
+// hostile client could test is here, tested at every split offset and fuzzed. The client's
+// side (the upgrade request and its answer, masked frames, reading unmasked ones) is here
+// too, for sockit's own load generator (service/chat_bench).
 // Why our own: no Debian package fits standalone Asio with ASIO_NO_DEPRECATED (websocketpp
 // 0.8.2 uses the removed io_service API, Beast needs Boost.Asio, libwebsockets has no
 // foreign-loop support).
@@ -84,6 +86,26 @@ std::string accept_key(std::string_view key);
 /// The 101 answer to a valid upgrade request.
 std::string switching_protocols(std::string_view key);
 
+// --- The client's side of the handshake ---------------------------------------------
+// (Load generators and tests speak to the server as a client; browsers have their own.)
+
+/// A Sec-WebSocket-Key: base64 of the caller's 16 random bytes (the codec has no source of
+/// randomness of its own).
+std::string make_key(std::span<const std::uint8_t, 16> nonce);
+
+/// A client's upgrade request head: "GET target HTTP/1.1", Host, Upgrade, Connection, the
+/// key, version 13, and Origin only when `origin` is not empty; ends with the blank line.
+std::string upgrade_request(std::string_view host, std::string_view target, std::string_view key,
+                            std::string_view origin = {});
+
+/// Checks a server's answer head (up to head_end) to upgrade_request(..., key, ...): status
+/// 101 over HTTP/1.1, Upgrade holding "websocket", Connection holding "upgrade", and
+/// Sec-WebSocket-Accept equal to accept_key(key). False, with `why` (naming the status line,
+/// its first 80 bytes with anything but printable ASCII as '?', when it is not 101), otherwise; a
+/// malformed head (no blank line, a line without a colon, a control byte in a value, a repeated
+/// Sec-WebSocket-Accept) is refused too.
+bool check_upgrade_response(std::string_view head, std::string_view key, std::string& why);
+
 /// A complete HTTP/1.1 response with Connection: close, Content-Length and the given
 /// type, e.g. (400, "Bad Request", "text/plain; charset=utf-8", "..."). For the page too
 /// (`extra_headers`: whole lines, each ending in CRLF, such as a Content-Security-Policy).
@@ -109,10 +131,15 @@ struct event {
   const char* why = "";
 };
 
-/// Reads a client's frames incrementally: bytes go in as they arrive, split anywhere;
-/// events come out one at a time. Enforced (each an error event with the close code the
-/// RFC names): frames must be masked (1002); reserved bits zero, no extension agreed
-/// (1002); known opcodes only (1002); control frames at most 125 bytes and never
+/// Whose frames a reader reads: a server reads a client's (masked), a client a server's
+/// (unmasked).
+enum class role : std::uint8_t { server, client };
+
+/// Reads a client's frames incrementally (or, constructed with role::client, a server's:
+/// the same rules, except that frames must be unmasked, 1002 otherwise, RFC 6455 §5.1): bytes go in
+/// as they arrive, split anywhere; events come out one at a time. Enforced (each an error event
+/// with the close code the RFC names): frames must be masked (1002); reserved bits zero, no
+/// extension agreed (1002); known opcodes only (1002); control frames at most 125 bytes and never
 /// fragmented (1002); a continuation only inside a message, a new data frame only outside
 /// one (1002); a 64-bit length with its top bit clear (1002), though minimal length
 /// encodings are not required (browsers send minimal ones; RFC 6455 §5.2 says "MUST" for
@@ -125,7 +152,8 @@ struct event {
 /// max_message + max_control + 14 bytes (buffered()), whatever lengths the headers claim.
 class frame_reader {
  public:
-  explicit frame_reader(std::size_t max_message) : max_message_(max_message) {}
+  explicit frame_reader(std::size_t max_message, role r = role::server)
+      : max_message_(max_message), masked_(r == role::server) {}
 
   /// Takes bytes from `in`, as many as it can use, and returns how many it took; stops
   /// early when an event is complete (then next() returns it). Call next(), then feed
@@ -150,6 +178,7 @@ class frame_reader {
   void fail(close_code code, const char* why);
 
   std::size_t max_message_;
+  bool masked_;  // frames come masked (a server's reader); unmasked (a client's)
   std::uint8_t header_[14]{};
   std::size_t header_have_ = 0;
   std::size_t header_need_ = 2;
@@ -171,6 +200,11 @@ class frame_reader {
 /// Appends one unmasked (server to client) frame with FIN set to `out`.
 void append_frame(std::string& out, opcode op, std::string_view payload);
 std::string encode_frame(opcode op, std::string_view payload);
+/// Appends one masked (client to server) frame with FIN set: `mask` is the masking key as
+/// it goes on the wire. RFC 6455 §5.3 wants a fresh, unpredictable key per frame (against
+/// cache poisoning through intermediaries): that is the caller's to choose.
+void append_masked_frame(std::string& out, opcode op, std::string_view payload,
+                         std::span<const std::uint8_t, 4> mask);
 /// A close frame's payload: the code (2 bytes, big-endian), then `reason` (UTF-8) cut to fit
 /// 123 bytes at a UTF-8 character boundary.
 std::string close_payload(close_code code, std::string_view reason = {});
