@@ -23,11 +23,38 @@ struct bench_chat_cli_options {
   unsigned threads = 1;
   bool json = false;
   bool tls = false;
+  bool web = false;
 };
+
+// "ws://HOST:PORT/path" or "wss://...": WebSocket members of that endpoint and path (wss:
+// over TLS); anything else is an endpoint as `sockit bench chat` always took it.
+void parse_target(std::string_view text, service::chat_bench_options& opt) {
+  bool secure = false;
+  if (text.starts_with("ws://")) {
+    text.remove_prefix(5);
+  } else if (text.starts_with("wss://")) {
+    text.remove_prefix(6);
+    secure = true;
+  } else {
+    opt.endpoint = net::endpoint::parse(text);
+    return;
+  }
+  const auto slash = text.find('/');
+  if (slash != std::string_view::npos) {
+    opt.web_path = std::string(text.substr(slash));
+    text = text.substr(0, slash);
+  }
+  opt.endpoint = net::endpoint::parse(text);
+  if (opt.endpoint.is_unix()) throw CLI::ValidationError("a ws:// URL names a HOST:PORT");
+  opt.web = true;
+  opt.tls = opt.tls || secure;
+}
 
 int run_bench_chat(const bench_chat_cli_options& o) {
   service::chat_bench_options opt;
-  opt.endpoint = net::endpoint::parse(o.endpoint);
+  opt.tls = o.tls;
+  opt.web = o.web;
+  parse_target(o.endpoint, opt);
   opt.clients = o.clients;
   opt.senders = o.senders;
   opt.rate = o.rate;
@@ -35,12 +62,13 @@ int run_bench_chat(const bench_chat_cli_options& o) {
   opt.drain = seconds_to_ms(o.drain);
   opt.size = o.size;
   opt.threads = o.threads;
-  opt.tls = o.tls;
   if (o.json) {
-    // A first line when the room is set up, so a driver can measure the sending phase alone.
+    // A line when the room is set up and one when the deliveries are in, so a driver can
+    // measure the sending phase alone (without the joins and the goodbyes).
     opt.on_sending = [&opt] {
       print_json({{"event", "sending"}, {"endpoint", opt.endpoint.to_string()}});
     };
+    opt.on_drained = [] { print_json({{"event", "drained"}}); };
   }
   auto r = service::run_chat_bench(opt);
   const auto& h = r.latency;
@@ -48,6 +76,8 @@ int run_bench_chat(const bench_chat_cli_options& o) {
   if (o.json) {
     print_json({{"event", "result"},
                 {"endpoint", opt.endpoint.to_string()},
+                {"members", opt.web ? "websocket" : "tcp"},
+                {"tls", opt.tls},
                 {"clients", opt.clients},
                 {"connected", r.connected},
                 {"ready", r.ready},
@@ -66,11 +96,18 @@ int run_bench_chat(const bench_chat_cli_options& o) {
                  {{"p50", us(h.percentile(50))},
                   {"p99", us(h.percentile(99))},
                   {"max", us(h.max())},
-                  {"mean", h.mean() / 1000.0}}}});
+                  {"mean", h.mean() / 1000.0}}},
+                {"error", r.error}});
   } else {
-    print_line(fmt::format(
-        "bench chat {}: {} clients ({} in the room), {} senders x {}/s, {:.1f} s",
-        opt.endpoint.to_string(), opt.clients, r.ready, opt.senders, opt.rate, r.seconds));
+    // A WebSocket target as its URL (the endpoint's own text names TCP).
+    std::string target = opt.endpoint.to_string();
+    if (opt.web && target.starts_with("tcp://"))
+      target = (opt.tls ? "wss://" : "ws://") + target.substr(6) + opt.web_path;
+    else if (opt.tls)
+      target += " (TLS)";
+    print_line(
+        fmt::format("bench chat {}: {} clients ({} in the room), {} senders x {}/s, {:.1f} s",
+                    target, opt.clients, r.ready, opt.senders, opt.rate, r.seconds));
     print_line(fmt::format("  deliveries  {} of {} ({}/s)", r.delivered, r.expected,
                            human_count(r.deliveries_per_second())));
     print_line(fmt::format("  latency     p50 {}  p99 {}  max {}",
@@ -80,6 +117,8 @@ int run_bench_chat(const bench_chat_cli_options& o) {
                            r.disconnected));
     print_line(
         fmt::format("  setup       {:.2f} s until every member was in the room", r.setup_seconds));
+    // The server's words (an HTTP status line) pass the one gate for peer text.
+    if (!r.error.empty()) print_line("  first failure: " + escape_for_terminal(r.error));
   }
   // Nothing delivered, or a room that reorders a sender's lines, is a failed run.
   return (r.delivered == 0 || r.out_of_order != 0) ? 1 : 0;
@@ -92,7 +131,10 @@ void setup_bench_chat(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<bench_chat_cli_options>();
   auto* cmd = bench->add_subcommand(
       "chat", "Measure a chat room: deliveries/s, delivery latency, losses (any line relay)");
-  cmd->add_option("endpoint", o->endpoint, "The room: HOST:PORT, unix:/path")->required();
+  cmd->add_option("endpoint", o->endpoint,
+                  "The room: HOST:PORT, unix:/path; ws://HOST:PORT/ws (or wss://) for "
+                  "WebSocket members")
+      ->required();
   cmd->add_option("-c,--clients", o->clients, "Members in the room")->capture_default_str();
   cmd->add_option("-k,--senders", o->senders, "Members that send")->capture_default_str();
   cmd->add_option("-r,--rate", o->rate, "Messages per second per sender")->capture_default_str();
@@ -107,8 +149,13 @@ void setup_bench_chat(CLI::App& app, int& exit_code) {
   cmd->add_flag("--tls", o->tls,
                 "TLS 1.3 members (chat serve --tls); the room's identity is not checked: only "
                 "test lines are sent");
+  cmd->add_flag("--web", o->web,
+                "WebSocket members: the endpoint is the room's web listener (chat serve --web "
+                "HOST:PORT), upgraded at /ws; each line one text message");
   cmd->add_flag("--json", o->json,
-                "JSON lines: {\"event\":\"sending\"} once the room is set up, then the result");
+                "JSON lines: {\"event\":\"sending\"} once the room is set up, "
+                "{\"event\":\"drained\"} once the deliveries are in (before the members "
+                "leave), then the result");
   cmd->footer(
       "Each message should reach every other member once, in order per sender; latency runs\n"
       "from when a message was due to be sent (a sender held back by the server still counts\n"

@@ -1,7 +1,13 @@
 // chat_bench: one coroutine per member reading lines; senders also write timed messages
-// "~B:<sender>:<seq>:<ns since start>:xxx..." that every other member should receive.
+// "~B:<sender>:<seq>:<ns since start>:xxx..." that every other member should receive. A
+// WebSocket member (options.web) does the upgrade first, then frames what it writes and
+// reads the same lines out of the server's messages (codec/websocket, client side). Over
+// 500 lines because both kinds of member are one client: the pacing, the counting and the
+// ordering checks are shared, so TCP and WebSocket runs measure the same thing.
 #include "sockit/service/chat_bench.hpp"
 
+#include <algorithm>
+#include <array>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -14,12 +20,15 @@
 #include <asio/write.hpp>
 #include <atomic>
 #include <cstring>
+#include <mutex>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "sockit/codec/websocket.hpp"
 #include "sockit/net/resolver.hpp"
 #include "sockit/session/io_pool.hpp"
 #include "sockit/session/tls_stream.hpp"
@@ -27,6 +36,7 @@
 namespace sockit::service {
 namespace {
 
+namespace ws = codec::websocket;
 using clock_type = std::chrono::steady_clock;
 using socket_type = asio::generic::stream_protocol::socket;
 constexpr auto token = asio::experimental::as_tuple(asio::use_awaitable);
@@ -43,9 +53,21 @@ struct shared_state {
   std::atomic<std::int64_t> last_delivery_ns{0};
   std::atomic<bool> finishing{false};
   std::shared_ptr<asio::ssl::context> tls{};  // null: plaintext
+  std::string web_host{};                     // the upgrade's Host header
+  std::mutex error_mu{};
+  std::string error{};  // the first member's failure to get in
 
   std::int64_t now_ns() const { return (clock_type::now() - epoch).count(); }
+  void failed_with(std::string why) {
+    failed.fetch_add(1);
+    std::lock_guard lock(error_mu);
+    if (error.empty()) error = std::move(why);
+  }
 };
+
+// The longest server message a WebSocket member takes: the room writes a pass's lines as
+// one message of at most 64 KiB plus a line; far above that is not a chat room's.
+constexpr std::size_t max_server_message = 4 << 20;
 
 // Per loop, touched by that loop's thread only.
 struct loop_stats {
@@ -69,8 +91,15 @@ bool parse_u64(const char*& p, const char* end, std::uint64_t& v) {
 
 // One member. Lives (in run_chat_bench) until its loop has finished; touched on its loop.
 struct client {
-  client(shared_state& s, loop_stats& l, unsigned i, asio::io_context& io)
-      : st(s), ls(l), id(i), last_seq(s.opt.senders), sock(io), timer(io) {}
+  client(shared_state& s, loop_stats& l, unsigned i, asio::io_context& io, std::uint64_t seed)
+      : st(s),
+        ls(l),
+        id(i),
+        last_seq(s.opt.senders),
+        sock(io),
+        timer(io),
+        wake(io, clock_type::time_point::max()),
+        rng(seed | 1) {}
   shared_state& st;
   loop_stats& ls;
   unsigned id;
@@ -81,11 +110,63 @@ struct client {
   std::optional<session::maybe_tls<socket_type>> stream;
   asio::steady_timer timer;  // the sender's pacing
 
-  // On the loop: ends both coroutines.
+  // WebSocket members only: frames waiting to be written and being written (one write at a
+  // time: the sender's messages and the reader's pongs and close share the socket).
+  std::string out, flying;
+  bool writing = false, write_failed = false;
+  asio::steady_timer wake;  // cancelled when a write ends; never expires
+  std::uint64_t rng;        // xorshift64: masking keys and the handshake's key
+
+  // On the loop: ends every coroutine (a write in flight completes, aborted).
   void finish() {
     std::error_code ignored;
     sock.close(ignored);
     timer.cancel();
+    wake.cancel();
+  }
+
+  std::uint64_t random() {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+  }
+
+  // A fresh masking key per frame, as RFC 6455 §5.3 asks; a load generator needs no
+  // cryptographic randomness for it (it is there against proxies' cache poisoning).
+  void queue_frame(ws::opcode op, std::string_view payload) {
+    const auto r = random();
+    const std::array<std::uint8_t, 4> mask{
+        static_cast<std::uint8_t>(r), static_cast<std::uint8_t>(r >> 8),
+        static_cast<std::uint8_t>(r >> 16), static_cast<std::uint8_t>(r >> 24)};
+    ws::append_masked_frame(out, op, payload, mask);
+    kick();
+  }
+
+  // Starts a write of everything queued unless one is in flight; its completion starts the
+  // next. The handler holds `this`: clients outlive the pool's loops (run_chat_bench).
+  void kick() {
+    if (writing || write_failed || out.empty()) return;
+    writing = true;
+    flying.swap(out);
+    out.clear();
+    asio::async_write(*stream, asio::buffer(flying), [this](std::error_code ec, std::size_t) {
+      writing = false;
+      flying.clear();
+      if (ec) write_failed = true;
+      wake.cancel();
+      kick();
+    });
+  }
+
+  // Until what is queued is on its way to the socket, as the TCP sender's own write: a
+  // server that stops reading holds its senders back alike.
+  asio::awaitable<bool> written() {
+    while ((writing || !out.empty()) && !write_failed && !st.finishing.load()) {
+      wake.expires_at(clock_type::time_point::max());
+      co_await wake.async_wait(token);
+    }
+    co_return !write_failed && !st.finishing.load();
   }
 
   asio::awaitable<bool> connect(socket_type& s) {
@@ -137,6 +218,40 @@ struct client {
     }
   }
 
+  // Counts the generator's messages among the lines in [data, data + n), which arrived at
+  // `now`; `complete` is set to where the last complete line ends (what follows is a line
+  // still arriving).
+  std::uint64_t count_lines(const char* data, std::size_t n, std::int64_t now,
+                            std::size_t& complete) {
+    // Only lines with the marker matter (a thousand joins are half a million other lines), so
+    // look for markers rather than walk every line; '~' is rare in anything else, and
+    // memchr is much faster than memmem.
+    std::uint64_t count = 0;
+    const char* const end = data + n;
+    std::size_t pos = 0;
+    for (const char* p = data;;) {
+      auto* hit = static_cast<const char*>(std::memchr(p, '~', static_cast<std::size_t>(end - p)));
+      if (!hit || end - hit < static_cast<std::ptrdiff_t>(marker.size())) break;
+      if (std::string_view(hit, marker.size()) != marker) {
+        p = hit + 1;
+        continue;
+      }
+      auto* nl =
+          static_cast<const char*>(std::memchr(hit, '\n', static_cast<std::size_t>(end - hit)));
+      if (!nl) break;  // its line is not complete yet
+      count += on_message(hit + marker.size(), nl, now) ? 1 : 0;
+      p = nl + 1;
+      pos = static_cast<std::size_t>(p - data);
+    }
+    auto* last_nl = static_cast<const char*>(::memrchr(data + pos, '\n', n - pos));
+    complete = last_nl ? static_cast<std::size_t>(last_nl - data) + 1 : pos;
+    return count;
+  }
+
+  void lost_connection() {
+    if (!st.finishing.load()) st.disconnected.fetch_add(1, std::memory_order_relaxed);
+  }
+
   asio::awaitable<void> reader(session::maybe_tls<socket_type>& s) {
     std::vector<char> buf(64 * 1024);
     std::size_t have = 0;
@@ -146,7 +261,7 @@ struct client {
       auto [ec, n] =
           co_await s.async_read_some(asio::buffer(buf.data() + have, buf.size() - have), token);
       if (ec) {
-        if (!st.finishing.load()) st.disconnected.fetch_add(1, std::memory_order_relaxed);
+        lost_connection();
         co_return;
       }
       if (first) {
@@ -154,36 +269,122 @@ struct client {
         st.ready.fetch_add(1);
       }
       have += n;
-      // Only lines with the marker matter (a thousand joins are half a million other lines), so
-      // look for markers rather than walk every line; '~' is rare in anything else, and
-      // memchr is much faster than memmem.
       const auto now = st.now_ns();
-      std::uint64_t count = 0;
-      const char* const end = buf.data() + have;
-      std::size_t pos = 0;
-      for (const char* p = buf.data();;) {
-        auto* hit =
-            static_cast<const char*>(std::memchr(p, '~', static_cast<std::size_t>(end - p)));
-        if (!hit || end - hit < static_cast<std::ptrdiff_t>(marker.size())) break;
-        if (std::string_view(hit, marker.size()) != marker) {
-          p = hit + 1;
-          continue;
-        }
-        auto* nl =
-            static_cast<const char*>(std::memchr(hit, '\n', static_cast<std::size_t>(end - hit)));
-        if (!nl) break;  // its line is not complete yet
-        count += on_message(hit + marker.size(), nl, now) ? 1 : 0;
-        p = nl + 1;
-        pos = static_cast<std::size_t>(p - buf.data());
-      }
-      delivered(count, now);
+      std::size_t keep = 0;
+      delivered(count_lines(buf.data(), have, now, keep), now);
       // Keep the incomplete last line (a marker may be arriving in pieces).
-      auto* last_nl = static_cast<char*>(::memrchr(buf.data() + pos, '\n', have - pos));
-      std::size_t keep = last_nl ? static_cast<std::size_t>(last_nl - buf.data()) + 1 : pos;
       if (keep != 0) {
         std::memmove(buf.data(), buf.data() + keep, have - keep);
         have -= keep;
       }
+    }
+  }
+
+  // A WebSocket member's reader: `buf` holds `have` bytes that followed the 101's head. Each
+  // server message is whole lines (the room's writes cut at their last newline), so each
+  // is counted on its own; pings are answered, a close is echoed.
+  asio::awaitable<void> web_reader(session::maybe_tls<socket_type>& s, std::vector<char>& buf,
+                                   std::size_t have) {
+    ws::frame_reader frames(max_server_message, ws::role::client);
+    bool first = true;
+    for (;;) {
+      if (have == 0) {
+        auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), token);
+        if (ec) {
+          lost_connection();
+          co_return;
+        }
+        have = n;
+      }
+      const auto now = st.now_ns();
+      std::uint64_t count = 0;
+      std::string_view in(buf.data(), have);
+      have = 0;
+      while (!in.empty()) {
+        const std::size_t took = frames.feed(in);
+        in.remove_prefix(took);
+        ws::event e = frames.next();
+        switch (e.what) {
+          case ws::event::kind::none:
+            if (took == 0) in = {};  // (cannot happen: the reader ends only at an event)
+            break;
+          case ws::event::kind::message: {
+            if (first) {
+              first = false;
+              st.ready.fetch_add(1);
+            }
+            std::size_t complete = 0;
+            count += count_lines(e.payload.data(), e.payload.size(), now, complete);
+            break;
+          }
+          case ws::event::kind::ping:
+            queue_frame(ws::opcode::pong, e.payload);
+            break;
+          case ws::event::kind::pong:
+            break;
+          case ws::event::kind::close:
+          case ws::event::kind::error: {
+            // The server's close is echoed (its code, RFC 6455 §5.5.1; none when it sent
+            // none); a rule it broke is told with the code for it. Either way this member
+            // is gone.
+            queue_frame(ws::opcode::close, e.code == ws::close_code::no_status
+                                               ? std::string()
+                                               : ws::close_payload(e.code));
+            delivered(count, now);
+            lost_connection();
+            co_return;
+          }
+        }
+      }
+      delivered(count, now);
+    }
+  }
+
+  // The opening handshake as a client; leaves in `buf` what came after the 101's head and
+  // returns how many bytes that is, or nullopt (with the reason given to st) when refused.
+  asio::awaitable<std::optional<std::size_t>> upgrade(session::maybe_tls<socket_type>& s,
+                                                      std::vector<char>& buf) {
+    std::array<std::uint8_t, 16> nonce;
+    for (std::size_t i = 0; i < nonce.size(); i += 8) {
+      const auto r = random();
+      std::memcpy(nonce.data() + i, &r, 8);
+    }
+    const std::string key = ws::make_key(nonce);
+    const std::string request = ws::upgrade_request(st.web_host, st.opt.web_path, key);
+    auto [wec, wn] = co_await asio::async_write(s, asio::buffer(request), token);
+    if (wec) {
+      st.failed_with("upgrade: " + wec.message());
+      co_return std::nullopt;
+    }
+    std::size_t have = 0;
+    for (;;) {
+      if (have == ws::max_head) {
+        st.failed_with("upgrade: answer head over 8 KiB");
+        co_return std::nullopt;
+      }
+      auto [ec, n] =
+          co_await s.async_read_some(asio::buffer(buf.data() + have, ws::max_head - have), token);
+      if (ec) {
+        st.failed_with("upgrade: " + ec.message() + " before an answer");
+        co_return std::nullopt;
+      }
+      have += n;
+      const std::string_view got(buf.data(), have);
+      // Not a web server at all (a plain room greets in lines): said at once, rather than
+      // waited on until the setup time is up.
+      if (!got.starts_with(std::string_view("HTTP/").substr(0, std::min<std::size_t>(have, 5)))) {
+        st.failed_with("upgrade: the answer is not HTTP");
+        co_return std::nullopt;
+      }
+      const std::size_t end = ws::head_end(got);
+      if (end == 0) continue;
+      std::string why;
+      if (!ws::check_upgrade_response(got.substr(0, end), key, why)) {
+        st.failed_with("upgrade: " + why);
+        co_return std::nullopt;
+      }
+      std::memmove(buf.data(), buf.data() + end, have - end);
+      co_return have - end;
     }
   }
 
@@ -214,9 +415,15 @@ struct client {
       const auto due = std::chrono::duration_cast<std::chrono::nanoseconds>(at - st.epoch).count();
       msg += std::to_string(id) + ':' + std::to_string(seq) + ':' + std::to_string(due) + ':';
       if (msg.size() + 1 < st.opt.size) msg.append(st.opt.size - 1 - msg.size(), 'x');
-      msg += '\n';
       // Counted before the write, so the drain never ends while a message is in flight.
       st.sent.fetch_add(1, std::memory_order_relaxed);
+      if (st.opt.web) {
+        // One line, one text message (the room's bridge adds the newline).
+        queue_frame(ws::opcode::text, msg);
+        if (!co_await written()) co_return;
+        continue;
+      }
+      msg += '\n';
       auto [ec, n] = co_await asio::async_write(s, asio::buffer(msg), token);
       if (ec) co_return;
     }
@@ -225,16 +432,27 @@ struct client {
   asio::awaitable<void> run() {
     socket_type& s = sock;
     if (!co_await connect(s)) {
-      st.failed.fetch_add(1);
+      st.failed_with("could not connect");
       co_return;
     }
     stream.emplace(s, st.tls.get());
     if (stream->is_tls()) {
       auto [hec] = co_await stream->async_client_handshake(token);
       if (hec) {
-        st.failed.fetch_add(1);
+        st.failed_with("TLS handshake: " + hec.message());
         co_return;
       }
+    }
+    if (st.opt.web) {
+      std::vector<char> buf(64 * 1024);
+      auto after_head = co_await upgrade(*stream, buf);
+      if (!after_head) co_return;
+      st.connected.fetch_add(1);
+      if (id < st.opt.senders) {
+        asio::co_spawn(s.get_executor(), sender(*stream), asio::detached);
+      }
+      co_await web_reader(*stream, buf, *after_head);
+      co_return;
     }
     st.connected.fetch_add(1);
     if (id < st.opt.senders) {
@@ -251,6 +469,10 @@ chat_bench_result run_chat_bench(const chat_bench_options& options) {
   if (options.senders == 0 || options.senders > options.clients)
     throw std::invalid_argument("--senders must be between 1 and --clients");
   if (!(options.rate > 0)) throw std::invalid_argument("--rate must be positive");
+  if (options.web && options.endpoint.is_unix())
+    throw std::invalid_argument("WebSocket members need a TCP endpoint (chat serve --web)");
+  if (options.web && (options.web_path.empty() || options.web_path.front() != '/'))
+    throw std::invalid_argument("the WebSocket path must start with '/'");
   std::error_code ec;
   std::string why;
   auto addrs = net::resolve(options.endpoint.with_transport(net::transport::tcp),
@@ -259,6 +481,12 @@ chat_bench_result run_chat_bench(const chat_bench_options& options) {
 
   shared_state st{options, std::move(addrs)};
   if (options.tls) st.tls = session::make_tls_client_context();
+  if (options.web) {
+    const std::string& host = options.endpoint.host();
+    st.web_host = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ':' +
+                  std::to_string(options.endpoint.port());
+  }
+  std::mt19937_64 seeds(std::random_device{}());
   // Declared before the pool so they outlive every coroutine that refers to them; cleared
   // (below) before the pool goes, since their sockets and timers belong to its loops.
   std::vector<std::unique_ptr<client>> clients;
@@ -267,7 +495,7 @@ chat_bench_result run_chat_bench(const chat_bench_options& options) {
   session::io_pool pool(threads);
   for (unsigned i = 0; i < options.clients; ++i) {
     clients.push_back(
-        std::make_unique<client>(st, per_loop[i % threads], i, pool.context(i % threads)));
+        std::make_unique<client>(st, per_loop[i % threads], i, pool.context(i % threads), seeds()));
   }
   pool.start();
 
@@ -299,6 +527,7 @@ chat_bench_result run_chat_bench(const chat_bench_options& options) {
   const std::uint64_t audience = ready > 0 ? ready - 1 : 0;
   poll_until(clock_type::now() + options.drain,
              [&] { return st.delivered.load() >= st.sent.load() * audience; });
+  if (options.on_drained) options.on_drained();
   st.finishing.store(true);
   for (auto& c : clients) asio::post(c->sock.get_executor(), [p = c.get()] { p->finish(); });
   pool.release();
@@ -313,6 +542,7 @@ chat_bench_result run_chat_bench(const chat_bench_options& options) {
   r.expected = r.sent * audience;
   r.delivered = st.delivered.load();
   r.disconnected = st.disconnected.load();
+  r.error = st.error;
   auto span_ns = std::max<std::int64_t>(st.last_delivery_ns.load() - start,
                                         std::chrono::nanoseconds(options.duration).count());
   r.seconds = static_cast<double>(span_ns) / 1e9;
