@@ -90,11 +90,15 @@ asio::awaitable<void> from_room(wss::connection& conn, session::stream_socket& p
   thread_local std::vector<char> scratch(64 * 1024);  // the web listener's one thread
   std::string carry;  // an unfinished last line, at most longest_line
   for (;;) {
-    auto [wec] = co_await pair.async_wait(asio::socket_base::wait_read, tok);
-    if (wec) co_return;
+    // Read first, wait only when there is nothing: in a busy room the room has written more
+    // while the last message went out, and a readiness wait would cost an epoll_ctl a read.
     std::error_code ec;
     const std::size_t n = pair.read_some(asio::buffer(scratch), ec);  // the pair is non-blocking
-    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      auto [wec] = co_await pair.async_wait(asio::socket_base::wait_read, tok);
+      if (wec) co_return;
+      continue;
+    }
     if (ec) co_return;
     std::string_view got(scratch.data(), n);
     if (!carry.empty()) {
@@ -106,14 +110,14 @@ asio::awaitable<void> from_room(wss::connection& conn, session::stream_socket& p
     const std::size_t take = nl != std::string_view::npos ? nl + 1
                              : got.size() >= longest_line ? got.size()
                                                           : 0;
-    std::string rest(got.substr(take));
+    std::string rest;
+    if (take < got.size()) rest.assign(got.substr(take));
     if (take != 0) {
       std::string fixed;
       // send_text frames the bytes before its first suspension, so `scratch` may be reused.
       if (!co_await conn.send_text(as_text(got.substr(0, take), fixed))) co_return;
     }
-    carry = std::move(rest);
-    if (carry.empty()) std::string().swap(carry);
+    carry.swap(rest);
   }
 }
 
